@@ -1,0 +1,215 @@
+"""The project model: plain dataclasses with ``to_dict`` / ``from_dict``.
+
+A project is one *Shot* (its media and timing), the *Objects* being rotoscoped, and
+their *Keyframes* (the prompts an artist placed on a frame). Masks are not in here:
+they live in the on-disk :class:`~sam3roto.core.maskstore.MaskStore` beside the file.
+Frames are addressed by frame index into the shot; ``Shot.frame_numbers`` maps an index
+to the source's frame number for display and export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from sam3roto.core.types import Prompt, prompt_from_dict
+
+SCHEMA_VERSION = 1
+
+#: Distinct, colour-blind-friendly overlay colours (Okabe-Ito), cycled for new objects.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
+    (0, 114, 178), (213, 94, 0), (204, 121, 167), (255, 255, 255),
+)
+
+
+def _fraction(text: str | int | float) -> Fraction:
+    return Fraction(str(text))
+
+
+@dataclass
+class Shot:
+    """The media of a project and how its frames are numbered and timed.
+
+    ``media`` is the path as the user gave it (made relative to the project on save).
+    ``in_index``/``out_index`` bound tracking and export (inclusive frame indices).
+    ``start_frame``, when set, renumbers exports from that number (1001 on plates).
+    """
+
+    media: str
+    frame_count: int
+    fps: Fraction
+    width: int
+    height: int
+    frame_numbers: list[int]
+    in_index: int = 0
+    out_index: int | None = None
+    start_frame: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.frame_count <= 0:
+            raise ValueError(f"frame_count must be > 0, got {self.frame_count}")
+        if len(self.frame_numbers) != self.frame_count:
+            raise ValueError(f"frame_numbers has {len(self.frame_numbers)} entries for {self.frame_count} frames")
+        last = self.frame_count - 1
+        out = last if self.out_index is None else self.out_index
+        if not 0 <= self.in_index <= out <= last:
+            raise ValueError(f"frame range {self.in_index}..{out} must lie within 0..{last}")
+
+    @property
+    def frame_range(self) -> range:
+        """Indices from in to out, inclusive."""
+        out = self.frame_count - 1 if self.out_index is None else self.out_index
+        return range(self.in_index, out + 1)
+
+    def output_number(self, index: int) -> int:
+        """The frame number written on export for frame ``index``."""
+        if self.start_frame is None:
+            return self.frame_numbers[index]
+        return self.start_frame + index - self.in_index
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "media": self.media, "frame_count": self.frame_count, "fps": f"{self.fps.numerator}/{self.fps.denominator}",
+            "width": self.width, "height": self.height, "frame_numbers": list(self.frame_numbers),
+            "in_index": self.in_index, "out_index": self.out_index, "start_frame": self.start_frame,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Shot:
+        return cls(
+            media=str(data["media"]), frame_count=int(data["frame_count"]), fps=_fraction(data["fps"]),
+            width=int(data["width"]), height=int(data["height"]),
+            frame_numbers=[int(n) for n in data["frame_numbers"]], in_index=int(data.get("in_index", 0)),
+            out_index=None if data.get("out_index") is None else int(data["out_index"]),
+            start_frame=None if data.get("start_frame") is None else int(data["start_frame"]),
+        )
+
+
+@dataclass
+class RotoObject:
+    """One thing being rotoscoped: a person, a car. ``id`` never changes or gets reused."""
+
+    id: int
+    name: str
+    color: tuple[int, int, int]
+    visible: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "color": list(self.color), "visible": self.visible}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RotoObject:
+        r, g, b = (int(c) for c in data["color"])
+        return cls(id=int(data["id"]), name=str(data["name"]), color=(r, g, b), visible=bool(data.get("visible", True)))
+
+
+@dataclass
+class Keyframe:
+    """The prompts placed for one object on one frame index."""
+
+    object_id: int
+    frame: int
+    prompts: list[Prompt] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"object_id": self.object_id, "frame": self.frame, "prompts": [p.to_dict() for p in self.prompts]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Keyframe:
+        return cls(object_id=int(data["object_id"]), frame=int(data["frame"]),
+                   prompts=[prompt_from_dict(p) for p in data.get("prompts", [])])
+
+
+@dataclass
+class Project:
+    """Everything saved in a ``.sam3roto`` file. ``settings`` holds per-feature settings
+    (post, export) by section name; ``depth_cache`` names the depth cache folder."""
+
+    shot: Shot | None = None
+    objects: list[RotoObject] = field(default_factory=list)
+    keyframes: list[Keyframe] = field(default_factory=list)
+    active_object: int | None = None
+    next_object_id: int = 1
+    depth_cache: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    # -- objects ---------------------------------------------------------------------------
+    def add_object(self, name: str | None = None, color: tuple[int, int, int] | None = None) -> RotoObject:
+        """Create an object with a fresh id, make it active and return it."""
+        obj_id = self.next_object_id
+        self.next_object_id += 1
+        obj = RotoObject(id=obj_id, name=name or f"object{obj_id}",
+                         color=color or PALETTE[(obj_id - 1) % len(PALETTE)])
+        self.objects.append(obj)
+        self.active_object = obj_id
+        return obj
+
+    def object(self, obj_id: int) -> RotoObject:
+        """The object with ``obj_id``; ``KeyError`` naming the known ids otherwise."""
+        for obj in self.objects:
+            if obj.id == obj_id:
+                return obj
+        raise KeyError(f"no object with id {obj_id}; known ids: {[o.id for o in self.objects]}")
+
+    def remove_object(self, obj_id: int) -> None:
+        """Remove the object and its keyframes (its masks are the store's business)."""
+        self.object(obj_id)
+        self.objects = [o for o in self.objects if o.id != obj_id]
+        self.keyframes = [k for k in self.keyframes if k.object_id != obj_id]
+        if self.active_object == obj_id:
+            self.active_object = self.objects[-1].id if self.objects else None
+
+    # -- keyframes -------------------------------------------------------------------------
+    def keyframe(self, obj_id: int, frame: int) -> Keyframe | None:
+        for key in self.keyframes:
+            if key.object_id == obj_id and key.frame == frame:
+                return key
+        return None
+
+    def keyframes_of(self, obj_id: int) -> list[Keyframe]:
+        """The object's keyframes by frame index."""
+        return sorted((k for k in self.keyframes if k.object_id == obj_id), key=lambda k: k.frame)
+
+    def set_prompts(self, obj_id: int, frame: int, prompts: list[Prompt]) -> Keyframe | None:
+        """Replace the prompts of ``obj_id`` on ``frame``; an empty list removes the keyframe."""
+        self.object(obj_id)
+        if self.shot is not None:
+            if not 0 <= frame < self.shot.frame_count:
+                raise ValueError(f"frame index {frame} is outside the shot 0..{self.shot.frame_count - 1}")
+            for prompt in prompts:
+                prompt.validate(self.shot.width, self.shot.height)
+        self.keyframes = [k for k in self.keyframes if not (k.object_id == obj_id and k.frame == frame)]
+        if not prompts:
+            return None
+        key = Keyframe(obj_id, frame, list(prompts))
+        self.keyframes.append(key)
+        return key
+
+    # -- serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "shot": self.shot.to_dict() if self.shot else None,
+            "objects": [o.to_dict() for o in self.objects],
+            "keyframes": [k.to_dict() for k in sorted(self.keyframes, key=lambda k: (k.object_id, k.frame))],
+            "active_object": self.active_object,
+            "next_object_id": self.next_object_id,
+            "depth_cache": self.depth_cache,
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Project:
+        """Build from a dict already upgraded to :data:`SCHEMA_VERSION`."""
+        objects = [RotoObject.from_dict(o) for o in data.get("objects", [])]
+        return cls(
+            shot=Shot.from_dict(data["shot"]) if data.get("shot") else None,
+            objects=objects,
+            keyframes=[Keyframe.from_dict(k) for k in data.get("keyframes", [])],
+            active_object=data.get("active_object"),
+            next_object_id=int(data.get("next_object_id", max((o.id for o in objects), default=0) + 1)),
+            depth_cache=data.get("depth_cache"),
+            settings=dict(data.get("settings", {})),
+        )

@@ -1,0 +1,172 @@
+"""Reading and writing ``.sam3roto`` project files.
+
+* Writes are atomic: JSON goes to a temp file in the same folder, is flushed to disk,
+  then ``os.replace``-d over the old file, so an interrupted save leaves the old project.
+* Paths are stored relative to the project file when they can be, so a project folder
+  can move as a whole.
+* Files carry ``schema_version``; older ones are upgraded step by step through
+  :data:`UPGRADES`, newer ones are refused without touching the file.
+* An autosave sits beside the project (``NAME.sam3roto.autosave``); when it is newer than
+  the project, :func:`recovery_path` offers it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sam3roto.core.maskstore import MaskStore
+from sam3roto.core.project import SCHEMA_VERSION, Project
+from sam3roto.errors import MediaMovedError, ProjectError, ProjectVersionError
+
+PROJECT_SUFFIX = ".sam3roto"
+AUTOSAVE_SUFFIX = ".autosave"
+
+#: from-version -> function turning a dict of that version into the next version.
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def mask_store_dir(project_path: str | Path) -> Path:
+    """The mask store folder of a project: ``NAME.masks`` beside ``NAME.sam3roto``."""
+    path = Path(project_path)
+    return path.with_name(path.stem + ".masks")
+
+
+def open_mask_store(project_path: str | Path, cache_bytes: int = 256 * 1024**2) -> MaskStore:
+    """The :class:`MaskStore` belonging to the project at ``project_path``."""
+    return MaskStore(mask_store_dir(project_path), cache_bytes=cache_bytes)
+
+
+def autosave_path(project_path: str | Path) -> Path:
+    path = Path(project_path)
+    return path.with_name(path.name + AUTOSAVE_SUFFIX)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _relative(target: str, base: Path) -> str:
+    p = Path(target)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return Path(os.path.relpath(p, base)).as_posix()
+    except ValueError:  # another drive on Windows
+        return p.as_posix()
+
+
+def project_to_json(project: Project, project_path: Path) -> str:
+    """The JSON text of ``project`` with paths relative to ``project_path``'s folder."""
+    data = project.to_dict()
+    base = project_path.resolve().parent
+    if data["shot"] is not None:
+        data["shot"]["media"] = _relative(str(Path(data["shot"]["media"]).absolute()), base)
+    if data["depth_cache"]:
+        data["depth_cache"] = _relative(str(Path(data["depth_cache"]).absolute()), base)
+    return json.dumps(data, indent=1, sort_keys=False) + "\n"
+
+
+def save_project(project: Project, path: str | Path) -> Path:
+    """Save atomically to ``path`` (``.sam3roto`` added when missing); drop its autosave."""
+    path = Path(path)
+    if path.suffix != PROJECT_SUFFIX:
+        path = path.with_name(path.name + PROJECT_SUFFIX)
+    try:
+        atomic_write_text(path, project_to_json(project, path))
+    except OSError as exc:
+        raise ProjectError(f"cannot be written: {exc.strerror or exc}", path=path) from None
+    autosave_path(path).unlink(missing_ok=True)
+    return path
+
+
+def autosave(project: Project, project_path: str | Path) -> Path:
+    """Write the recovery copy beside ``project_path`` (atomically; the project is untouched)."""
+    target = autosave_path(project_path)
+    atomic_write_text(target, project_to_json(project, Path(project_path)))
+    return target
+
+
+def recovery_path(project_path: str | Path) -> Path | None:
+    """The autosave of ``project_path`` when it is newer than the project, else None."""
+    auto = autosave_path(project_path)
+    if not auto.is_file():
+        return None
+    project = Path(project_path)
+    if project.is_file() and project.stat().st_mtime_ns >= auto.stat().st_mtime_ns:
+        return None
+    return auto
+
+
+def upgrade(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Bring a project dict to :data:`SCHEMA_VERSION` through :data:`UPGRADES`."""
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version < 0:
+        raise ProjectError(f"schema_version is {version!r}, not a version number", path=path)
+    if version > SCHEMA_VERSION:
+        raise ProjectVersionError(path=path, found=version, supported=SCHEMA_VERSION)
+    while version < SCHEMA_VERSION:
+        step = UPGRADES.get(version)
+        if step is None:
+            raise ProjectError(f"no upgrade from schema version {version}", path=path)
+        data = step(dict(data))
+        version = int(data["schema_version"])
+    return data
+
+
+def load_project(path: str | Path, *, relink: str | Path | None = None, from_autosave: bool = False) -> Project:
+    """Read a project. Relative paths are resolved against its folder.
+
+    When the shot's media is missing, raise :class:`MediaMovedError` unless ``relink``
+    gives the new media path (the masks are kept: they are addressed by frame index).
+    ``from_autosave`` reads the recovery copy instead of the project file.
+    """
+    path = Path(path)
+    source = autosave_path(path) if from_autosave else path
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProjectError("project file does not exist", path=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError(f"cannot be read ({exc})", path=source) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path=source,
+                           hint="the file is damaged; an autosave may hold a recent copy") from None
+    if not isinstance(data, dict):
+        raise ProjectError("is not a sam3roto project (top level is not an object)", path=source)
+    data = upgrade(data, source)
+    try:
+        project = Project.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProjectError(f"has an invalid entry ({type(exc).__name__}: {exc})", path=source) from None
+    base = path.resolve().parent
+    if project.depth_cache:
+        project.depth_cache = str(base / project.depth_cache)
+    if project.shot is not None:
+        media = Path(project.shot.media)
+        media = media if media.is_absolute() else base / media
+        if relink is not None:
+            if not Path(relink).exists() and not any(c in str(relink) for c in "#@%"):
+                raise ProjectError(f"relink target {relink} does not exist", path=path)
+            media = Path(relink).absolute()
+        elif not media.exists() and not any(c in media.name for c in "#@%"):
+            raise MediaMovedError(path=path, media=media)
+        project.shot.media = str(media)
+    return project
