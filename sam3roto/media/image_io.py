@@ -103,7 +103,7 @@ def _exr_header(path: Path) -> ImageHeader:
 
     try:
         with OpenEXR.File(str(path), header_only=True) as exr:
-            header = exr.header()
+            header = dict(exr.header())  # the bindings empty the live header on close
     except Exception as exc:  # the bindings raise plain RuntimeError/Exception
         raise CorruptMediaError(f"not a readable OpenEXR file ({exc})", path=path) from None
     (x0, y0), (x1, y1) = header["displayWindow"]
@@ -190,7 +190,7 @@ def read_exr_rgb(path: str | Path) -> np.ndarray:
         raise MediaNotFoundError("file does not exist", path=path)
     try:
         with OpenEXR.File(str(path), separate_channels=True) as exr:
-            header = exr.header()
+            header = dict(exr.header())  # the bindings empty the live header on close
             channels = {name: ch.pixels for name, ch in exr.channels().items()}
     except Exception as exc:
         raise CorruptMediaError(f"OpenEXR cannot decode it ({exc})", path=path) from None
