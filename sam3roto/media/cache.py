@@ -60,6 +60,7 @@ class CachedReader:
         self._direction = 1
         self._decoder = threading.Lock()  # held for each single-frame decode
         self._fg_waiting = threading.Event()  # the caller wants the decoder: prefetch yields
+        self._fg_reads = 0  # bumped under the decoder lock by each caller read: prefetch plans go stale
         self._wake = threading.Condition()
         self._request: tuple[int, int] | None = None  # (position, direction) to prefetch around
         self._closed = False
@@ -93,6 +94,7 @@ class CachedReader:
         try:
             with self._decoder:
                 self._fg_waiting.clear()
+                self._fg_reads += 1
                 cached = self.cache.get(index)  # the prefetcher may have just made it
                 if cached is not None:
                     return cached
@@ -122,8 +124,7 @@ class CachedReader:
         missing = [i for i in window if i not in self.cache]
         if not missing:
             return range(0)
-        return range(self.source.keyframe_before(missing[-1]) if len(missing) == 1 else
-                     self.source.keyframe_before(missing[0]), missing[-1] + 1)
+        return range(self.source.keyframe_before(missing[0]), missing[-1] + 1)
 
     def _prefetch_loop(self) -> None:
         while True:
@@ -135,14 +136,15 @@ class CachedReader:
                 assert self._request is not None
                 position, direction = self._request
                 self._request = None
+                planned_after = self._fg_reads
             for i in self._plan(position, direction):
                 if self._closed or self._request is not None or self._fg_waiting.is_set():
                     break  # the caller moved or needs the decoder: re-plan from its position
                 if i in self.cache:
                     continue
                 with self._decoder:
-                    if self._fg_waiting.is_set():
-                        break
+                    if self._fg_waiting.is_set() or self._fg_reads != planned_after:
+                        break  # the caller moved the decoder since this plan was made
                     try:
                         frame = self.source.read(i)
                     except Exception:

@@ -83,5 +83,5 @@ def test_bad_input(tmp_path: Path) -> None:
     damaged = store.path(1, 2)
     damaged.parent.mkdir(parents=True, exist_ok=True)
     damaged.write_bytes(b"junk")
-    with pytest.raises(ProjectError, match="000002.png"):
+    with pytest.raises(ProjectError, match=r"000002\.png"):
         store.get(1, 2)

@@ -15,7 +15,12 @@ import pytest
 from sam3roto.core import project_io
 from sam3roto.core.project import Project, Shot
 from sam3roto.core.project_io import (
-    autosave, autosave_path, load_project, open_mask_store, recovery_path, save_project,
+    autosave,
+    autosave_path,
+    load_project,
+    open_mask_store,
+    recovery_path,
+    save_project,
 )
 from sam3roto.core.types import BoxPrompt, PointPrompt, TextPrompt
 from sam3roto.errors import InvalidPromptError, MediaMovedError, ProjectError, ProjectVersionError
@@ -136,7 +141,7 @@ def test_moved_media_offers_relink_and_keeps_masks(tmp_path: Path, synthetic_mp4
     new_home = tmp_path / "elsewhere" / "clip_v2.mp4"
     new_home.parent.mkdir()
     media.rename(new_home)
-    with pytest.raises(MediaMovedError, match="clip.mp4 is missing.*relink") as info:
+    with pytest.raises(MediaMovedError, match=r"clip\.mp4 is missing.*relink") as info:
         load_project(path)
     assert info.value.media.name == "clip.mp4"
     relinked = load_project(path, relink=new_home)

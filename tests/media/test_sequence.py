@@ -188,5 +188,5 @@ def test_garbage_frame_fails_at_open(tmp_path: Path, frames: list[np.ndarray]) -
 
 def test_corrupt_exr(tmp_path: Path) -> None:
     (tmp_path / "bad.exr").write_bytes(b"v/1\x01" + b"\x00" * 40)
-    with pytest.raises(CorruptMediaError, match="bad.exr"):
+    with pytest.raises(CorruptMediaError, match=r"bad\.exr"):
         open_media(tmp_path / "bad.exr")
