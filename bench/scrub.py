@@ -6,7 +6,8 @@ times, per resolution:
 
 * bare PyAV (thread_type AUTO, rgb24): next frame with the decoder open; previous frame
   (seek to the keyframe, decode to the target); random jump (same);
-* ours: the same operations through ``CachedReader.get``. Stepping is done at a 25 Hz key
+* ours: the same operations through ``CachedReader.get``. Random jumps clear the cache
+  first, so each one is a real decode. Stepping is done at a 25 Hz key
   repeat (an artist holding an arrow key), over frames never touched before ("first
   pass"), then over the same frames again ("revisit", i.e. after first touch).
 
@@ -138,15 +139,16 @@ def measure(path: Path, label: str, frames: int, jumps: int) -> dict[str, float]
         t = time.perf_counter()
         bare.seek_read(i)
         bare_prev.append((time.perf_counter() - t) * 1000)
-    for i in targets:
-        t = time.perf_counter()
-        bare.seek_read(i)
-        bare_jump.append((time.perf_counter() - t) * 1000)
-
     source = open_media(path)
     ours_jump = []
     with CachedReader(source) as reader:
-        for i in targets:
+        for i in targets:  # interleaved, so machine noise hits both sides alike
+            settle = time.perf_counter() + 3.0  # let our prefetch finish: it must not slow the baseline
+            while time.perf_counter() < settle and reader._plan(reader._last, 1):
+                time.sleep(0.01)
+            t = time.perf_counter()
+            bare.seek_read(i)
+            bare_jump.append((time.perf_counter() - t) * 1000)
             reader.cache.clear()
             t = time.perf_counter()
             reader.get(i)
@@ -169,8 +171,9 @@ def measure(path: Path, label: str, frames: int, jumps: int) -> dict[str, float]
         "next_again_p95": p95(fwd_again), "prev_again_p95": p95(back_again),
         "jump_p50": statistics.median(ours_jump), "jump_p95": p95(ours_jump),
     }
-    res["step_p95"] = max(res["next_first_p95"], res["next_again_p95"])
-    res["back_p95"] = max(res["prev_first_p95"], res["prev_again_p95"])
+    # The issue's target is "after first touch": steps over frames already visited.
+    res["step_p95"] = res["next_again_p95"]
+    res["back_p95"] = res["prev_again_p95"]
     res["jump_ratio"] = res["jump_p50"] / res["bare_jump_p50"]
     print(f"\n== {label}: {n} frames, GOP {GOP}, {steps} steps each way at {1 / KEY_INTERVAL_S:.0f} Hz ==")
     print(f"{'operation':34s} {'ours p50':>9s} {'ours p95':>9s} {'bare p50':>9s} {'bare p95':>9s} {'ratio p50':>9s}")
@@ -204,8 +207,11 @@ def main() -> None:
             print(f"encoded {clip.name} in {time.perf_counter() - t:.1f} s ({clip.stat().st_size / 1e6:.1f} MB)")
         results[label] = measure(clip, label, args.frames, args.jumps)
     r4, r1 = results["4K"], results["1080p"]
-    print(f"\nRESULT step_p95_ms_4k={r4['step_p95']:.2f} back_p95_ms_4k={r4['back_p95']:.2f} "
-          f"jump_ratio_4k={r4['jump_ratio']:.3f} step_p95_ms_1080={r1['step_p95']:.2f}")
+    print("\nstep/back keys: after first touch (revisit); *_first keys: frames never decoded before")
+    print(f"RESULT step_p95_ms_4k={r4['step_p95']:.2f} back_p95_ms_4k={r4['back_p95']:.2f} "
+          f"jump_ratio_4k={r4['jump_ratio']:.3f} step_p95_ms_1080={r1['step_p95']:.2f} "
+          f"step_first_p95_ms_4k={r4['next_first_p95']:.2f} back_first_p95_ms_4k={r4['prev_first_p95']:.2f} "
+          f"jump_ratio_1080={r1['jump_ratio']:.3f}")
 
 
 if __name__ == "__main__":

@@ -131,9 +131,8 @@ class CachedReader:
             with self._wake:
                 while self._request is None and not self._closed:
                     self._wake.wait()
-                if self._closed:
+                if self._closed or self._request is None:
                     return
-                assert self._request is not None
                 position, direction = self._request
                 self._request = None
                 planned_after = self._fg_reads

@@ -169,9 +169,9 @@ class VideoSource(FrameSource):
         if not sequential:
             self._seek(index)
         for attempt in range(3):
-            assert self._frames is not None
+            frames = self._frames if self._frames is not None else iter(())
             try:
-                for frame in self._frames:
+                for frame in frames:
                     got = self._pts_to_index.get(frame.pts) if frame.pts is not None else None
                     if got is None:
                         continue
