@@ -18,7 +18,7 @@ import numpy as np
 
 from sam3roto.errors import CorruptMediaError, MediaError, UnsafeArchiveError
 from sam3roto.media.image_io import ImageHeader, decode_image_bytes, is_image_file
-from sam3roto.media.sequence import ImageListSource, build_image_list
+from sam3roto.media.sequence import ImageListSource, build_image_list, gaps_in
 
 
 @dataclass(frozen=True)
@@ -160,9 +160,7 @@ def open_zip(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> ZipSource:
         if len(set(numbers)) != len(names):
             numbers = list(range(1, len(names) + 1))
         headers = [reader.header(n) for n in names]
-        present = set(numbers)
-        gaps = [n for n in range(min(numbers), max(numbers) + 1) if n not in present]
-        base = build_image_list(path, "archive", names, numbers, headers, reader.load, gaps=gaps)
+        base = build_image_list(path, "archive", names, numbers, headers, reader.load, gaps=gaps_in(numbers))
         return ZipSource(base, reader)
     except BaseException:
         reader.close()

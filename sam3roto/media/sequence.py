@@ -98,7 +98,8 @@ def build_image_list(
     return ImageListSource(info, names, load)
 
 
-def _gaps(numbers: Sequence[int]) -> list[int]:
+def gaps_in(numbers: Sequence[int]) -> list[int]:
+    """Numbers missing between the smallest and largest of ``numbers``."""
     present = set(numbers)
     return [n for n in range(min(numbers), max(numbers) + 1) if n not in present] if numbers else []
 
@@ -152,7 +153,7 @@ def open_sequence(path: Path) -> ImageListSource:
         names, numbers = _sequence_files(seq)
         kind = "sequence"
     headers = [read_header(n) for n in names]
-    return build_image_list(path, kind, names, numbers, headers, read_image, gaps=_gaps(numbers))
+    return build_image_list(path, kind, names, numbers, headers, read_image, gaps=gaps_in(numbers))
 
 
 def open_still(path: Path) -> ImageListSource:
