@@ -111,3 +111,16 @@ class Cancelled(Sam3RotoError):
 
 class InvalidPromptError(Sam3RotoError):
     """A prompt that does not fit the frame or the object it is given to."""
+
+
+class EngineError(Sam3RotoError):
+    """A segmentation or depth engine cannot do what was asked (unknown engine or object,
+    a prompt kind the engine does not support)."""
+
+
+class ModelNotInstalledError(EngineError):
+    """Model weights are missing or unreadable; ``hint`` gives the install command."""
+
+
+class DeviceMemoryError(EngineError):
+    """The accelerator ran out of memory even after the fallbacks were tried."""

@@ -1,0 +1,1 @@
+"""Segmentation and depth engines behind small protocols (see :mod:`.base`)."""

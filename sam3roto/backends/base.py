@@ -1,0 +1,193 @@
+"""The segmentation engine protocol.
+
+An *engine* is a factory that opens a *session* on one frame source. A session holds
+prompts on keyframes for any number of objects and turns them into masks: at once on the
+prompted frame (:meth:`SegmentationSession.add_prompt`), and over the shot with
+:meth:`SegmentationSession.propagate`, a generator that yields one :class:`FrameMasks`
+per frame so callers can store each frame as it arrives and stop between frames.
+
+Masks are ``bool (H, W)`` at the source resolution.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
+from sam3roto.errors import EngineError, InvalidPromptError
+
+if TYPE_CHECKING:
+    from sam3roto.media.source import FrameSource
+
+Direction = Literal["forward", "backward", "both"]
+DIRECTIONS: tuple[Direction, ...] = ("forward", "backward", "both")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can take as input; the UI offers only these tools."""
+
+    text: bool
+    points: bool
+    boxes: bool
+    video: bool
+    masks: bool = True
+    everything: bool = False
+
+    def accepts(self, prompt: Prompt) -> bool:
+        """True when ``prompt``'s kind is supported."""
+        if isinstance(prompt, TextPrompt):
+            return self.text
+        if isinstance(prompt, PointPrompt):
+            return self.points
+        if isinstance(prompt, BoxPrompt):
+            return self.boxes
+        return False
+
+
+@dataclass
+class FrameMasks:
+    """Masks of every object tracked on one frame: ``masks[obj_id]`` is ``bool (H, W)``."""
+
+    frame: int
+    masks: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+class SegmentationSession(ABC):
+    """Prompts and masks for one shot. Not thread-safe: drive it from one thread."""
+
+    capabilities: Capabilities
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        info = source.info
+        self.width, self.height, self.frame_count = info.width, info.height, info.frame_count
+        self._prompts: dict[int, dict[int, list[Prompt]]] = {}
+
+    # -- prompts ---------------------------------------------------------------------
+    def check_prompt(self, frame: int, prompt: Prompt) -> None:
+        """Raise a clear error when ``prompt`` cannot be used on ``frame``."""
+        self.check_frame(frame)
+        if not self.capabilities.accepts(prompt):
+            kind = type(prompt).__name__.replace("Prompt", "").lower()
+            raise InvalidPromptError(
+                f"the {self.engine_name} engine does not take {kind} prompts",
+            )
+        if not isinstance(prompt, TextPrompt):
+            prompt.validate(self.width, self.height)
+
+    def check_frame(self, frame: int) -> None:
+        if not 0 <= frame < self.frame_count:
+            raise InvalidPromptError(f"frame index {frame} is outside the shot (0-{self.frame_count - 1})")
+
+    def check_object(self, obj_id: int) -> None:
+        if obj_id not in self.object_ids():
+            known = ", ".join(str(o) for o in self.object_ids()) or "none"
+            raise EngineError(f"unknown object id {obj_id} (objects in this session: {known})")
+
+    @property
+    def engine_name(self) -> str:
+        return type(self).__name__.replace("Session", "").lower()
+
+    def prompts(self, obj_id: int) -> dict[int, list[Prompt]]:
+        """Keyframe prompts of ``obj_id``: frame -> prompts (a copy)."""
+        return {f: list(p) for f, p in self._prompts.get(obj_id, {}).items()}
+
+    def keyframes(self, obj_id: int) -> list[int]:
+        return sorted(self._prompts.get(obj_id, {}))
+
+    def object_ids(self) -> list[int]:
+        return sorted(self._prompts)
+
+    def add_prompt(self, frame: int, prompt: Prompt, obj_id: int) -> dict[int, np.ndarray]:
+        """Add ``prompt`` to ``obj_id``'s keyframe at ``frame``; return the new masks on that
+        frame (``obj_id -> bool (H, W)``). A text prompt may create several objects, numbered
+        from ``obj_id`` upward."""
+        self.check_prompt(frame, prompt)
+        return self.set_prompts(frame, obj_id, [*self._prompts.get(obj_id, {}).get(frame, []), prompt])
+
+    @abstractmethod
+    def set_prompts(self, frame: int, obj_id: int, prompts: list[Prompt]) -> dict[int, np.ndarray]:
+        """Replace ``obj_id``'s prompts on ``frame`` (an empty list removes the keyframe)."""
+
+    @abstractmethod
+    def add_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
+        """Make ``mask`` (``bool (H, W)``) a keyframe of ``obj_id`` on ``frame``."""
+
+    @abstractmethod
+    def propagate(
+        self, start: int, direction: Direction = "forward", end: int | None = None
+    ) -> Iterator[FrameMasks]:
+        """Track every object from its keyframes, yielding one :class:`FrameMasks` per frame.
+
+        ``forward`` walks ``start``..``end`` (default: last frame), ``backward`` walks
+        ``start`` down to ``end`` (default: 0), re-anchoring on every keyframe met.
+        ``both`` re-tracks the whole range between ``start`` and ``end`` (default: the
+        whole shot) from every keyframe: each frame takes the result of the keyframes on
+        either side, the nearer one weighing more. Closing the generator stops between
+        frames; everything yielded so far stays valid.
+        """
+
+    @abstractmethod
+    def remove_object(self, obj_id: int) -> None:
+        """Forget ``obj_id``'s prompts and state."""
+
+    def reset(self) -> None:
+        """Forget every object."""
+        for obj_id in self.object_ids():
+            self.remove_object(obj_id)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release models and buffers. The session is unusable afterwards."""
+
+    def __enter__(self) -> SegmentationSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``mask`` as ``bool (H, W)``, or a ValueError naming the expected size."""
+    m = np.asarray(mask)
+    if m.shape != (height, width):
+        raise ValueError(f"mask is {m.shape[1] if m.ndim > 1 else '?'}x{m.shape[0]}, the shot is {width}x{height}")
+    return m.astype(bool, copy=False)
+
+
+def frame_range(start: int, direction: Direction, end: int | None, frame_count: int) -> list[int]:
+    """Frame indices visited by a propagation, in the order they are yielded."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    if not 0 <= start < frame_count:
+        raise InvalidPromptError(f"start frame {start} is outside the shot (0-{frame_count - 1})")
+    if end is not None and not 0 <= end < frame_count:
+        raise InvalidPromptError(f"end frame {end} is outside the shot (0-{frame_count - 1})")
+    if direction == "forward":
+        return list(range(start, (frame_count - 1 if end is None else end) + 1))
+    if direction == "backward":
+        return list(range(start, (0 if end is None else end) - 1, -1))
+    if end is None:
+        return list(range(frame_count))
+    lo, hi = min(start, end), max(start, end)
+    return list(range(lo, hi + 1))
+
+
+class Engine(ABC):
+    """A named segmentation engine. Subclasses set ``name``, ``label`` and ``capabilities``."""
+
+    name: str = ""
+    label: str = ""
+    capabilities: Capabilities
+
+    @abstractmethod
+    def open_session(self, source: FrameSource) -> SegmentationSession:
+        """A new session on ``source`` (frames are read from it on demand)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model."""

@@ -1,0 +1,161 @@
+"""Prompt-to-mask on one frame: GrabCut seeded from box and clicks, helped by motion.
+
+Everything here works on ``uint8 (h, w, 3)`` RGB at the engine's working resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
+
+#: A residual motion (px) above this marks a pixel as moving against the background.
+MOTION_THRESHOLD_PX = 2.0
+
+
+def click_radius_px(shape: tuple[int, ...]) -> int:
+    """Radius of the disc a click pins as certain foreground/background."""
+    return max(3, round(0.01 * float(np.hypot(shape[0], shape[1]))))
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def dense_flow(dis: cv2.DISOpticalFlow, gray_from: np.ndarray, gray_to: np.ndarray) -> np.ndarray:
+    """``float32 (h, w, 2)``: for each pixel of ``gray_from``, its displacement into ``gray_to``."""
+    return dis.calc(gray_from, gray_to, None)
+
+
+def warp_by_flow(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Pull ``values`` (``float32 (h, w)``) along ``flow`` (target -> source displacements)."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(values, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def motion_residual(flow: np.ndarray, background: np.ndarray, step: int = 8) -> np.ndarray | None:
+    """Per-pixel distance (px) between ``flow`` and the camera motion of ``background``.
+
+    The camera motion is a homography fitted with RANSAC to the flow sampled on the
+    ``background`` pixels (``bool (h, w)``). Returns ``None`` when too few samples exist.
+    """
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    sel = background[ys, xs]
+    if np.count_nonzero(sel) < 16:
+        return None
+    src = np.stack([xs[sel], ys[sel]], 1).astype(np.float32)
+    dst = src + flow[ys[sel], xs[sel]]
+    hom, _ = cv2.findHomography(src, dst, cv2.RANSAC, 2.0)
+    if hom is None:
+        return None
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    pts = cv2.perspectiveTransform(np.stack([gx, gy], -1).reshape(-1, 1, 2), hom).reshape(h, w, 2)
+    pred = pts - np.stack([gx, gy], -1)
+    return np.asarray(np.linalg.norm(flow - pred, axis=-1), dtype=np.float32)
+
+
+def prompt_box(prompts: Sequence[Prompt], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Integer (x0, y0, x1, y1) region the object lies in: the union of the boxes, or the
+    positive clicks grown generously when there is no box."""
+    h, w = shape[:2]
+    boxes = [p.xyxy_px for p in prompts if isinstance(p, BoxPrompt)]
+    if boxes:
+        x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    else:
+        pos = [(p.x, p.y) for p in prompts if isinstance(p, PointPrompt) and p.positive]
+        if not pos:
+            return (0, 0, 0, 0)
+        xs, ys = [p[0] for p in pos], [p[1] for p in pos]
+        grow = max(0.12 * max(h, w), 1.0 * max(max(xs) - min(xs), max(ys) - min(ys)))
+        x0, y0, x1, y1 = min(xs) - grow, min(ys) - grow, max(xs) + grow, max(ys) + grow
+    return (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1))))
+
+
+def keep_prompted_components(mask: np.ndarray, prompts: Sequence[Prompt]) -> np.ndarray:
+    """Drop the connected components of ``mask`` no positive click touches (keep the largest
+    one when there are no positive clicks) and fill enclosed holes."""
+    if not mask.any():
+        return mask
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
+    pos = [p for p in prompts if isinstance(p, PointPrompt) and p.positive]
+    keep = {int(labels[int(p.y), int(p.x)]) for p in pos} - {0}
+    if not keep:
+        keep = {int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) + 1}
+    out = np.isin(labels, list(keep))
+    # Fill holes: background components that do not touch the border.
+    inv = (~out).view(np.uint8)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    h, w = out.shape
+    for i in range(1, n):
+        x, y, bw, bh = st[i, :4]
+        if x > 0 and y > 0 and x + bw < w and y + bh < h and st[i, cv2.CC_STAT_AREA] < 0.02 * out.sum():
+            out[lab == i] = True
+    return out
+
+
+def grabcut(rgb: np.ndarray, labels: np.ndarray, iterations: int) -> np.ndarray:
+    """Run GrabCut on ``labels`` (cv2.GC_* ``uint8``) in place; return the foreground."""
+    if not ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).any():
+        return np.zeros(labels.shape, bool)
+    if not ((labels == cv2.GC_BGD) | (labels == cv2.GC_PR_BGD)).any():
+        return np.ones(labels.shape, bool)
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    # GrabCut seeds its colour models with k-means on OpenCV's global RNG: fix it so the same
+    # prompts always give the same mask.
+    cv2.setRNGSeed(0x5A3)
+    try:
+        cv2.grabCut(np.ascontiguousarray(rgb[..., ::-1]), labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        # GrabCut refuses when one class has too few samples for its colour model.
+        pass
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
+def mask_from_prompts(
+    rgb: np.ndarray,
+    prompts: Sequence[Prompt],
+    *,
+    motion: np.ndarray | None = None,
+    prior: np.ndarray | None = None,
+    iterations: int = 5,
+) -> np.ndarray:
+    """``bool (h, w)`` mask of the object the ``prompts`` describe on ``rgb``.
+
+    Outside the box is background. Inside it, pixels start as probable foreground, except
+    where the optional ``prior`` mask (the tracked result on this frame) says background or,
+    without a prior, where ``motion`` (residual px against the camera) shows the pixel
+    moving with the background. Clicks pin discs as certain. GrabCut then separates the
+    two colour models along image edges.
+    """
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = prompt_box(prompts, rgb.shape)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((h, w), bool)
+    labels = np.full((h, w), cv2.GC_BGD, np.uint8)
+    inside = labels[y0:y1, x0:x1]
+    inside[:] = cv2.GC_PR_FGD
+    if prior is not None and prior[y0:y1, x0:x1].any():
+        inside[~prior[y0:y1, x0:x1]] = cv2.GC_PR_BGD
+    elif motion is not None:
+        moving = motion[y0:y1, x0:x1] >= MOTION_THRESHOLD_PX
+        # Only trust motion when it singles out a plausible share of the box.
+        if 0.1 < moving.mean() < 0.95:
+            inside[~moving] = cv2.GC_PR_BGD
+    r = click_radius_px(rgb.shape)
+    for p in prompts:
+        if isinstance(p, PointPrompt):
+            cv2.circle(labels, (int(p.x), int(p.y)), r, cv2.GC_FGD if p.positive else cv2.GC_BGD, -1)
+    # GrabCut on a crop around the box: the same result, far less work.
+    mx, my = max(8, (x1 - x0) // 5), max(8, (y1 - y0) // 5)
+    cx0, cy0, cx1, cy1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+    crop = labels[cy0:cy1, cx0:cx1].copy()
+    fg = grabcut(rgb[cy0:cy1, cx0:cx1], crop, iterations)
+    out = np.zeros((h, w), bool)
+    out[cy0:cy1, cx0:cx1] = fg
+    return keep_prompted_components(out, prompts)
