@@ -1,11 +1,87 @@
 #!/usr/bin/env bash
-# Installs the ML stack (torch, transformers, Depth Anything 3) and fetches model weights.
+# Installs the ML stack for sam3roto (torch, torchvision, transformers, Depth Anything 3
+# without its heavy optional dependencies) and fetches model weights where a network exists.
 #
-# Status: the SAM3 and Depth Anything 3 engines are not in this build yet (they land with
-# the segmentation and depth issues). Until then this script installs nothing and says so,
-# so that nobody mistakes a silent success for a working install.
+#   ./install_models.sh [--venv DIR] [--sam3-id ID] [--da3-id ID] [--no-weights] [--index-url URL]
+#
+# Idempotent: re-running checks what is there and installs only what is missing. Every
+# step prints one line starting with "[install]" (the GUI streams them). Exits non-zero
+# with a message on the first failure.
 set -euo pipefail
-echo "sam3roto: the SAM3 / Depth Anything 3 engines are not part of this build yet."
-echo "sam3roto: nothing was installed. The media, project and command-line features need only:"
-echo "    pip install -r requirements.txt"
-exit 3
+
+SAM3_ID="facebook/sam3"
+DA3_ID="depth-anything/DA3-SMALL"
+VENV=""
+WEIGHTS=1
+INDEX_URL=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --venv) VENV="$2"; shift 2 ;;
+    --sam3-id) SAM3_ID="$2"; shift 2 ;;
+    --da3-id) DA3_ID="$2"; shift 2 ;;
+    --no-weights) WEIGHTS=0; shift ;;
+    --index-url) INDEX_URL="$2"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "[install] error: unknown option $1 (see --help)"; exit 2 ;;
+  esac
+done
+
+say() { echo "[install] $*"; }
+fail() { echo "[install] error: $*"; exit 1; }
+
+PY="${PYTHON:-python3}"
+if [ -n "$VENV" ]; then
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtual environment $VENV"
+    "$PY" -m venv "$VENV" || fail "could not create $VENV"
+  fi
+  PY="$VENV/bin/python"
+fi
+say "python: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+
+PIP=("$PY" -m pip install --progress-bar off)
+[ -n "$INDEX_URL" ] && PIP+=(--extra-index-url "$INDEX_URL")
+
+# torch and torchvision must be a matching pair: torchvision 0.28.0 requires torch 2.13.0.
+if "$PY" -c "import torch, torchvision" 2>/dev/null; then
+  say "torch $("$PY" -c 'import torch; print(torch.__version__)') and torchvision already import"
+else
+  say "installing torch 2.13.0 + torchvision 0.28.0 (for a CPU-only machine pass --index-url https://download.pytorch.org/whl/cpu)"
+  "${PIP[@]}" "torch==2.13.0" "torchvision==0.28.0" 2>&1 | sed 's/^/[install]   /' || fail "pip could not install torch/torchvision"
+fi
+
+say "installing transformers 5.23.0 and the Hugging Face hub client"
+"${PIP[@]}" "transformers==5.23.0" "huggingface_hub" "safetensors" 2>&1 | sed 's/^/[install]   /' \
+  || fail "pip could not install transformers"
+
+say "installing depth-anything-3 0.1.1 without its optional exporters (no gsplat/COLMAP/open3d)"
+"${PIP[@]}" --no-deps "depth-anything-3==0.1.1" 2>&1 | sed 's/^/[install]   /' || fail "pip could not install depth-anything-3"
+"${PIP[@]}" omegaconf imageio addict einops 2>&1 | sed 's/^/[install]   /' || fail "pip could not install DA3's dependencies"
+
+say "checking that the SAM3 classes import"
+"$PY" -c "from transformers import Sam3Model, Sam3TrackerVideoModel" 2>&1 | sed 's/^/[install]   /' \
+  || fail "transformers' SAM3 classes do not import (torch/torchvision mismatch?)"
+
+if [ "$WEIGHTS" -eq 1 ]; then
+  for ID in "$SAM3_ID" "$DA3_ID"; do
+    say "fetching weights $ID into the Hugging Face cache"
+    if ! "$PY" - "$ID" <<'PYEOF' 2>&1 | sed 's/^/[install]   /'
+import sys
+from huggingface_hub import snapshot_download
+path = snapshot_download(sys.argv[1])
+print("stored in", path)
+PYEOF
+    then
+      fail "could not download $ID (no network, a gated model needing 'huggingface-cli login', or a wrong id)"
+    fi
+  done
+  say "verifying the SAM3 weights"
+  "$PY" - "$SAM3_ID" <<'PYEOF' 2>&1 | sed 's/^/[install]   /' || fail "the SAM3 weights are incomplete; delete the cache folder and re-run"
+import sys
+from sam3roto.backends.sam3 import resolve_model_dir
+print("ok:", resolve_model_dir(sys.argv[1]))
+PYEOF
+else
+  say "skipping weights (--no-weights); point the app at a local folder with config.json + model.safetensors"
+fi
+say "done"

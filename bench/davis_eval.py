@@ -31,9 +31,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sam3roto.backends.registry import create_engine  # noqa: E402
-from sam3roto.core.evaluation import boundary_f, jaccard, prompts_from_mask  # noqa: E402
-from sam3roto.media.source import open_media  # noqa: E402
+from sam3roto.backends.registry import create_engine
+from sam3roto.core.evaluation import boundary_f, jaccard, prompts_from_mask
+from sam3roto.media.source import open_media
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016"
 
@@ -59,7 +59,9 @@ def score(masks: dict[int, np.ndarray], truth: list[np.ndarray]) -> tuple[list[f
     return js, fs
 
 
-def evaluate_sequence(engine_name: str, frames_dir: Path, truth: list[np.ndarray], corrections: int) -> dict[str, float]:
+def evaluate_sequence(
+    engine_name: str, frames_dir: Path, truth: list[np.ndarray], corrections: int
+) -> dict[str, float]:
     engine = create_engine(engine_name)
     source = open_media(frames_dir)
     t0 = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -11,6 +12,13 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# transformers imports torchvision whenever it is installed; on CI the PyPI torchvision is a
+# CUDA build that cannot load next to the CPU torch. Fix that before any test imports it.
+if importlib.util.find_spec("torch") is not None and importlib.util.find_spec("torchvision") is not None:
+    from tests.torchvision_shim import install as _install_torchvision_shim
+
+    _install_torchvision_shim()
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

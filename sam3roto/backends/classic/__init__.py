@@ -72,7 +72,7 @@ class ClassicSession(SegmentationSession):
         self.scale = min(1.0, work_size / max(self.width, self.height))
         self.work_shape = (max(1, round(self.height * self.scale)), max(1, round(self.width * self.scale)))
         self.refit_iterations = refit_iterations
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
         self._key: dict[int, dict[int, _Packed]] = {}
         self._results: dict[int, dict[int, _Packed]] = {}
@@ -97,7 +97,8 @@ class ClassicSession(SegmentationSession):
     def to_work(self, mask: np.ndarray) -> np.ndarray:
         if self.scale >= 1.0:
             return mask
-        return cv2.resize(mask.view(np.uint8) * np.uint8(255), self.work_shape[::-1], interpolation=cv2.INTER_AREA) > 127
+        small = cv2.resize(mask.view(np.uint8) * np.uint8(255), self.work_shape[::-1], interpolation=cv2.INTER_AREA)
+        return np.asarray(small > 127)
 
     def to_source(self, mask: np.ndarray) -> np.ndarray:
         if self.scale >= 1.0:
@@ -150,8 +151,8 @@ class ClassicSession(SegmentationSession):
         if known is not None:
             # A correction on a tracked frame: start from the tracked mask, inside the new box.
             prior = known.unpack()
-        mask = mask_from_prompts(self.frame(frame), work, motion=None if prior is not None else self._motion(frame, work),
-                                 prior=prior)
+        motion = None if prior is not None else self._motion(frame, work)
+        mask = mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior)
         self._key.setdefault(obj_id, {})[frame] = _Packed(mask)
         self._results.setdefault(obj_id, {})[frame] = _Packed(mask)
         return {obj_id: self.to_source(mask)}
@@ -182,13 +183,15 @@ class ClassicSession(SegmentationSession):
         return refit(self.frame(cur), warped, iterations=self.refit_iterations)
 
     def recover(self, mask: np.ndarray, frame: int, model: Appearance, last_xy: tuple[float, float]) -> np.ndarray:
-        """Check ``mask`` against the object's ``model``; when it has collapsed or slid onto
-        background, look for the object near ``last_xy`` and segment it afresh."""
+        """Check ``mask`` against the object's ``model``; when it has collapsed (under a third
+        of the keyframe area), look for the object near ``last_xy`` and segment it afresh.
+        Returns ``mask`` itself when no search ran, a new array otherwise."""
         rgb = self.frame(frame)
         area = int(np.count_nonzero(mask))
         lost = area < 0.35 * model.area
         if not lost:
             return mask
+        mask = mask.copy()  # a new object tells the caller a search ran
         box = model.find(rgb, last_xy, search_px=0.5 * max(self.work_shape) + np.sqrt(model.area))
         if box is None:
             return mask
@@ -199,28 +202,37 @@ class ClassicSession(SegmentationSession):
             return mask
         return found
 
-    def _chain(self, obj_id: int, frames: list[int], seed: np.ndarray | None) -> Iterator[tuple[int, np.ndarray | None]]:
+    def _chain(
+        self, obj_id: int, frames: list[int], seed: np.ndarray | None
+    ) -> Iterator[tuple[int, np.ndarray | None]]:
         """Walk ``frames`` in order, re-anchoring on keyframes; yield (frame, mask or None)."""
         keys = self._key.get(obj_id, {})
         mask = seed
         model = None if seed is None else Appearance.learn(self.frame(frames[0]), seed)
         prev: int | None = None
         last_xy = (0.0, 0.0)
+        cooldown = 0
         for f in frames:
             if f in keys:
                 mask = keys[f].unpack()
                 model = Appearance.learn(self.frame(f), mask) or model
             elif mask is not None and prev is not None:
                 mask = self.step(mask, prev, f)
-                if model is not None:
-                    mask = self.recover(mask, f, model, last_xy)
+                if model is not None and cooldown <= 0:
+                    found = self.recover(mask, f, model, last_xy)
+                    # A search is costly (GrabCut + motion flows): wait a few frames before the next one.
+                    cooldown = 0 if found is not mask else 5
+                    mask = found
+                cooldown -= 1
             if mask is not None and mask.any():
                 ys, xs = np.nonzero(mask)
                 last_xy = (float(xs.mean()), float(ys.mean()))
             prev = f
             yield f, mask
 
-    def propagate(self, start: int, direction: Direction = "forward", end: int | None = None) -> Iterator[FrameMasks]:
+    def propagate(
+        self, start: int, direction: Direction = "forward", end: int | None = None
+    ) -> Iterator[FrameMasks]:
         frames = frame_range(start, direction, end, self.frame_count)
         objects = [o for o in self.object_ids() if self._key.get(o)]
         if direction == "both":
@@ -252,8 +264,11 @@ class ClassicSession(SegmentationSession):
                 ahead = fwd_packed.pop(f, None)
                 if back is None and ahead is None:
                     continue
-                if back is None or ahead is None:
-                    fused[o][f] = _Packed(back if ahead is None else ahead.unpack())
+                if ahead is None:
+                    fused[o][f] = _Packed(back)  # type: ignore[arg-type]
+                    continue
+                if back is None:
+                    fused[o][f] = ahead
                     continue
                 prev_k = max((k for k in keys if k <= f), default=None)
                 next_k = min((k for k in keys if k >= f), default=None)

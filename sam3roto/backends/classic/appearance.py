@@ -36,7 +36,8 @@ class Appearance:
         if area < 16:
             return None
         r = int(np.clip(0.5 * np.sqrt(area), 8, 80))
-        ring = cv2.dilate(mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)).astype(bool)
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        ring = cv2.dilate(mask.view(np.uint8), disc).astype(bool)
         ring &= ~mask
         if not ring.any():
             ring = ~mask
@@ -60,9 +61,8 @@ class Appearance:
         ``search_px`` of ``near_xy``, or None when nothing looks like it."""
         p = self.probability(rgb)
         h, w = p.shape
-        cand = (p > 0.6).view(np.uint8)
-        cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        n, labels, stats, cents = cv2.connectedComponentsWithStats(cand, connectivity=8)
+        cand = cv2.morphologyEx((p > 0.6).view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        n, _, stats, cents = cv2.connectedComponentsWithStats(cand, connectivity=8)
         best, best_score = None, 0.0
         for i in range(1, n):
             a = stats[i, cv2.CC_STAT_AREA]

@@ -5,6 +5,7 @@ Everything here works on ``uint8 (h, w, 3)`` RGB at the engine's working resolut
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import cv2
@@ -27,7 +28,7 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 def dense_flow(dis: cv2.DISOpticalFlow, gray_from: np.ndarray, gray_to: np.ndarray) -> np.ndarray:
     """``float32 (h, w, 2)``: for each pixel of ``gray_from``, its displacement into ``gray_to``."""
-    return dis.calc(gray_from, gray_to, None)
+    return np.asarray(dis.calc(gray_from, gray_to, None))  # type: ignore[call-overload]
 
 
 def warp_by_flow(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -109,11 +110,11 @@ def grabcut(rgb: np.ndarray, labels: np.ndarray, iterations: int) -> np.ndarray:
     # GrabCut seeds its colour models with k-means on OpenCV's global RNG: fix it so the same
     # prompts always give the same mask.
     cv2.setRNGSeed(0x5A3)
-    try:
-        cv2.grabCut(np.ascontiguousarray(rgb[..., ::-1]), labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    except cv2.error:
-        # GrabCut refuses when one class has too few samples for its colour model.
-        pass
+    # GrabCut refuses (cv2.error) when one class has too few samples for its colour model;
+    # the labels then stand as given.
+    with contextlib.suppress(cv2.error):
+        cv2.grabCut(np.ascontiguousarray(rgb[..., ::-1]), labels, None, bgd, fgd,  # type: ignore[call-overload]
+                    iterations, cv2.GC_INIT_WITH_MASK)
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 
 

@@ -1,0 +1,351 @@
+"""SAM3 through transformers: text finds every instance, clicks and boxes segment, video
+tracking propagates both ways from keyframes.
+
+* ``Sam3Model`` turns a text prompt on a frame into instance masks; each instance becomes an
+  object, handed to the tracker as a mask prompt.
+* ``Sam3TrackerVideoModel`` takes clicks/boxes (or masks) on keyframes and tracks. The session
+  is driven frame by frame in streaming mode so the adapter controls memory: frames and
+  per-frame outputs behind the memory window are dropped as tracking moves on (stock
+  sessions keep every frame, ~18 GB for 1000 full-size frames).
+* Corrections stick: a prompt on a frame that was already tracked is turned into a
+  conditioning frame first (transformers would store it as an ordinary tracked frame and
+  recompute it without the clicks on the next propagation).
+
+Heavy imports (torch, transformers) happen in the functions that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sam3roto.backends.base import (
+    Capabilities,
+    Direction,
+    Engine,
+    FrameMasks,
+    SegmentationSession,
+    check_mask,
+    frame_range,
+)
+from sam3roto.backends.device import pick_device, pick_dtype, set_threads
+from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
+from sam3roto.errors import DeviceMemoryError, ModelNotInstalledError
+from sam3roto.media.source import FrameSource
+
+CAPABILITIES = Capabilities(text=True, points=True, boxes=True, video=True, masks=True)
+DEFAULT_MODEL_ID = "facebook/sam3"
+INSTALL_HINT = "run ./install_models.sh (or ./install_models.sh --sam3-id MODEL_ID), or pass --sam3-dir DIR"
+
+
+@dataclass
+class Sam3Models:
+    """The loaded models and processors (real weights or tiny test models alike)."""
+
+    tracker: Any  # Sam3TrackerVideoModel
+    tracker_processor: Any  # Sam3TrackerVideoProcessor
+    detector: Any = None  # Sam3Model (text prompts)
+    detector_processor: Any = None  # Sam3Processor
+
+
+def resolve_model_dir(model_id: str = DEFAULT_MODEL_ID, model_dir: str | Path | None = None) -> Path:
+    """The folder holding the weights: ``model_dir`` when given, else the Hugging Face cache
+    snapshot of ``model_id`` (never downloads). Raises :class:`ModelNotInstalledError`."""
+    if model_dir is not None:
+        folder = Path(model_dir).expanduser()
+        if not folder.is_dir():
+            raise ModelNotInstalledError("SAM3 weights folder does not exist", path=folder, hint=INSTALL_HINT)
+    else:
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model_id, local_files_only=True))
+        except Exception as exc:  # LocalEntryNotFoundError, offline mode, bad id
+            cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+            raise ModelNotInstalledError(
+                f"SAM3 weights '{model_id}' are not in the Hugging Face cache ({cache}): {type(exc).__name__}",
+                hint=INSTALL_HINT) from None
+    if not (folder / "config.json").is_file():
+        raise ModelNotInstalledError("no config.json in the SAM3 weights folder", path=folder, hint=INSTALL_HINT)
+    weights = list(folder.glob("*.safetensors")) + list(folder.glob("*.bin"))
+    if not weights:
+        raise ModelNotInstalledError("no model.safetensors in the SAM3 weights folder", path=folder, hint=INSTALL_HINT)
+    return folder
+
+
+def load_models(folder: Path, *, device: str, dtype: Any, text: bool = True) -> Sam3Models:
+    """Load tracker (and detector for text) from ``folder``; unreadable files raise
+    :class:`ModelNotInstalledError` naming the folder."""
+    from transformers import Sam3Model, Sam3Processor, Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
+
+    try:
+        tracker = Sam3TrackerVideoModel.from_pretrained(folder, dtype=dtype).to(device).eval()  # type: ignore[arg-type]
+        tracker_processor = Sam3TrackerVideoProcessor.from_pretrained(folder)
+        detector = detector_processor = None
+        if text:
+            detector = Sam3Model.from_pretrained(folder, dtype=dtype).to(device).eval()  # type: ignore[arg-type]
+            detector_processor = Sam3Processor.from_pretrained(folder)
+    except Exception as exc:  # OSError, SafetensorError, ValueError from a bad config, ...
+        if isinstance(exc, ModelNotInstalledError):
+            raise
+        raise ModelNotInstalledError(f"SAM3 weights could not be read: {exc}", path=folder,
+                                     hint="the files are incomplete or corrupt; " + INSTALL_HINT) from exc
+    return Sam3Models(tracker, tracker_processor, detector, detector_processor)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class Sam3Session(SegmentationSession):
+    """A SAM3 tracking session on one source (see the module docstring)."""
+
+    capabilities = CAPABILITIES
+
+    def __init__(self, source: FrameSource, models: Sam3Models, *, device: str, dtype: Any,
+                 text_threshold: float = 0.5) -> None:
+        super().__init__(source)
+        self.models = models
+        self.device, self.dtype = device, dtype
+        self.text_threshold = text_threshold
+        cfg = models.tracker.config
+        #: Non-conditioning frames kept behind the current one (memory window).
+        self.window = max(int(getattr(cfg, "num_maskmem", 7)), int(getattr(cfg, "max_object_pointers_in_encoder", 16)))
+        self._new_session()
+
+    # -- session state -----------------------------------------------------------
+    def _new_session(self) -> None:
+        self.state = self.models.tracker_processor.init_video_session(
+            inference_device=self.device, video_storage_device="cpu", inference_state_device=self.device,
+            dtype=self.dtype)
+
+    def _pixels(self, index: int) -> Any:
+        from sam3roto.backends.classic import to_uint8
+
+        rgb = to_uint8(self.source.read(index))
+        vp = self.models.tracker_processor.video_processor
+        return vp(videos=rgb[None], return_tensors="pt").pixel_values_videos[0][0]
+
+    def _ensure_frame(self, index: int) -> None:
+        frames = self.state.processed_frames
+        if frames is None or index not in frames:
+            self.state.add_new_frame(self._pixels(index), index)
+
+    def _cond_frames(self) -> set[int]:
+        out: set[int] = set()
+        for d in self.state.output_dict_per_obj.values():
+            out.update(d["cond_frame_outputs"])
+        return out
+
+    def prune(self, current: int, reverse: bool) -> None:
+        """Drop frames and per-frame outputs that fell out of the memory window."""
+        keep_cond = self._cond_frames()
+
+        def stale(f: int) -> bool:
+            return (f < current - self.window) if not reverse else (f > current + self.window)
+
+        frames = self.state.processed_frames or {}
+        for f in [f for f in frames if stale(f) and f not in keep_cond]:
+            del frames[f]
+        for d in self.state.output_dict_per_obj.values():
+            for f in [f for f in d["non_cond_frame_outputs"] if stale(f)]:
+                del d["non_cond_frame_outputs"][f]
+            for out in (*d["cond_frame_outputs"].values(), *d["non_cond_frame_outputs"].values()):
+                if isinstance(out, dict):
+                    out.pop("high_res_masks", None)  # 4 MB each at full size; not read again
+
+    def memory_items(self) -> int:
+        """How many frames and outputs the session holds (tests check it stays bounded)."""
+        n = len(self.state.processed_frames or {})
+        for d in self.state.output_dict_per_obj.values():
+            n += len(d["cond_frame_outputs"]) + len(d["non_cond_frame_outputs"])
+        return n
+
+    def _masks(self, output: Any) -> dict[int, np.ndarray]:
+        proc = self.models.tracker_processor
+        logits = output.pred_masks.float()
+        masks = proc.post_process_masks([logits], original_sizes=[[self.height, self.width]], binarize=True)[0]
+        ids = list(output.object_ids) if getattr(output, "object_ids", None) is not None else self.state.obj_ids
+        return {int(o): masks[i, 0].cpu().numpy().astype(bool) for i, o in enumerate(ids)}
+
+    def _run(self, index: int, reverse: bool = False) -> dict[int, np.ndarray]:
+        import torch
+
+        self._ensure_frame(index)
+        try:
+            with torch.inference_mode():
+                out = self.models.tracker(inference_session=self.state, frame_idx=index,
+                                          frame=self.state.processed_frames[index], reverse=reverse)
+        except (RuntimeError, MemoryError) as exc:
+            if _is_oom(exc):
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                raise DeviceMemoryError(
+                    f"out of memory on {self.device} at frame {index}",
+                    hint="track fewer objects at once, or choose the CPU device (slower) in Settings / --device cpu",
+                ) from exc
+            raise
+        return self._masks(out)
+
+    def _make_conditioning(self, obj_id: int, frame: int) -> None:
+        """Forget ``obj_id``'s tracked output on ``frame`` so new prompts there become a
+        conditioning frame (the stock session would keep them as a tracked frame)."""
+        if obj_id not in self.state.obj_ids:
+            return
+        oi = self.state.obj_id_to_idx(obj_id)
+        self.state.frames_tracked_per_obj[oi].pop(frame, None)
+        self.state.output_dict_per_obj[oi]["non_cond_frame_outputs"].pop(frame, None)
+        self.state.output_dict_per_obj[oi]["cond_frame_outputs"].pop(frame, None)
+
+    # -- prompts -----------------------------------------------------------------
+    def set_prompts(self, frame: int, obj_id: int, prompts: list[Prompt]) -> dict[int, np.ndarray]:
+        for p in prompts:
+            self.check_prompt(frame, p)
+        texts = [p for p in prompts if isinstance(p, TextPrompt)]
+        clicks = [p for p in prompts if not isinstance(p, TextPrompt)]
+        if texts:
+            result = {}
+            for t in texts:
+                result.update(self._add_text(frame, t, obj_id))
+            return result
+        if not clicks:
+            self._prompts.get(obj_id, {}).pop(frame, None)
+            self._make_conditioning(obj_id, frame)
+            return {}
+        self._prompts.setdefault(obj_id, {})[frame] = list(clicks)
+        self._ensure_frame(frame)
+        self._make_conditioning(obj_id, frame)
+        points = [[p.x, p.y] for p in clicks if isinstance(p, PointPrompt)]
+        labels = [int(p.positive) for p in clicks if isinstance(p, PointPrompt)]
+        boxes = [list(p.xyxy_px) for p in clicks if isinstance(p, BoxPrompt)]
+        kwargs: dict[str, Any] = {}
+        if points:
+            kwargs.update(input_points=[[points]], input_labels=[[labels]])
+        if boxes:
+            kwargs["input_boxes"] = [[boxes[-1]]]
+        self.models.tracker_processor.add_inputs_to_inference_session(
+            self.state, frame_idx=frame, obj_ids=obj_id, original_size=(self.height, self.width), **kwargs)
+        masks = self._run(frame)
+        return {obj_id: masks[obj_id]}
+
+    def _add_text(self, frame: int, prompt: TextPrompt, first_id: int) -> dict[int, np.ndarray]:
+        import torch
+
+        if self.models.detector is None:
+            raise ModelNotInstalledError("the SAM3 text model is not loaded", hint=INSTALL_HINT)
+        from sam3roto.backends.classic import to_uint8
+
+        rgb = to_uint8(self.source.read(frame))
+        proc = self.models.detector_processor
+        inputs = proc(images=rgb, text=prompt.text, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            out = self.models.detector(**inputs)
+        res = proc.post_process_instance_segmentation(
+            out, threshold=self.text_threshold, mask_threshold=0.5, target_sizes=[(self.height, self.width)])[0]
+        found: dict[int, np.ndarray] = {}
+        for k, m in enumerate(res["masks"]):
+            mask = np.asarray(m.cpu().numpy(), dtype=bool)
+            if not mask.any():
+                continue
+            obj_id = first_id + len(found)
+            self._prompts.setdefault(obj_id, {})[frame] = [prompt] if k == 0 else []
+            self.add_mask(frame, obj_id, mask)
+            found[obj_id] = mask
+        return found
+
+    def add_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
+        self.check_frame(frame)
+        m = check_mask(mask, self.width, self.height)
+        self._prompts.setdefault(obj_id, {}).setdefault(frame, [])
+        self._ensure_frame(frame)
+        self._make_conditioning(obj_id, frame)
+        self.models.tracker_processor.add_inputs_to_inference_session(
+            self.state, frame_idx=frame, obj_ids=obj_id, input_masks=m.astype(np.float32),
+            original_size=(self.height, self.width))
+        self._run(frame)
+
+    def remove_object(self, obj_id: int) -> None:
+        self.check_object(obj_id)
+        self._prompts.pop(obj_id, None)
+        # transformers sessions cannot drop one object; rebuild from the remaining keyframes.
+        remaining = {o: self.prompts(o) for o in self.object_ids()}
+        self._new_session()
+        for o, frames in remaining.items():
+            for f, ps in sorted(frames.items()):
+                if ps:
+                    self.set_prompts(f, o, ps)
+
+    def close(self) -> None:
+        self.state = None
+
+    # -- tracking ------------------------------------------------------------------
+    def _clear_tracked(self) -> None:
+        for oi, d in self.state.output_dict_per_obj.items():
+            d["non_cond_frame_outputs"].clear()
+            self.state.frames_tracked_per_obj[oi].clear()
+
+    def _walk(self, frames: list[int], reverse: bool) -> Iterator[FrameMasks]:
+        for f in frames:
+            masks = self._run(f, reverse=reverse)
+            self.prune(f, reverse)
+            yield FrameMasks(f, masks)
+
+    def propagate(self, start: int, direction: Direction = "forward", end: int | None = None) -> Iterator[FrameMasks]:
+        frames = frame_range(start, direction, end, self.frame_count)
+        if not self.state.obj_ids:
+            for f in frames:
+                yield FrameMasks(f)
+            return
+        self._clear_tracked()
+        if direction == "forward":
+            yield from self._walk(frames, reverse=False)
+        elif direction == "backward":
+            yield from self._walk(frames, reverse=True)
+        else:
+            # Conditioning frames steer both directions, so one pass forward from the first
+            # keyframe and one backward from it cover every keyframe.
+            lo, hi = frames[0], frames[-1]
+            keys = sorted(k for k in self._cond_frames() if lo <= k <= hi)
+            pivot = keys[0] if keys else lo
+            yield from self._walk(list(range(pivot, hi + 1)), reverse=False)
+            if pivot > lo:
+                yield from self._walk(list(range(pivot - 1, lo - 1, -1)), reverse=True)
+
+
+class Sam3Engine(Engine):
+    """SAM3 (transformers). Pass ``models`` to use already-built models (tests); otherwise
+    weights load from ``model_dir`` or the Hugging Face cache of ``model_id``."""
+
+    name = "sam3"
+    label = "SAM3 (text, points, boxes; weights required)"
+    capabilities = CAPABILITIES
+
+    def __init__(self, *, model_id: str = DEFAULT_MODEL_ID, model_dir: str | Path | None = None,
+                 device: str | None = None, models: Sam3Models | None = None, text: bool = True,
+                 text_threshold: float = 0.5) -> None:
+        self.text_threshold = text_threshold
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device)
+        set_threads(self.device)
+        if models is None:
+            folder = resolve_model_dir(model_id, model_dir)
+            models = load_models(folder, device=self.device, dtype=self.dtype, text=text)
+        else:
+            models.tracker.to(device=self.device, dtype=self.dtype)
+            if models.detector is not None:
+                models.detector.to(device=self.device, dtype=self.dtype)
+        self.models = models
+
+    def open_session(self, source: FrameSource) -> Sam3Session:
+        return Sam3Session(source, self.models, device=self.device, dtype=self.dtype,
+                           text_threshold=self.text_threshold)
+
+    def close(self) -> None:
+        self.models = None  # type: ignore[assignment]

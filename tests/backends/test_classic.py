@@ -1,0 +1,164 @@
+"""The classical engine on synthetic clips (known masks) and on one real DAVIS sequence."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+from sam3roto.backends.base import FrameMasks
+from sam3roto.backends.registry import create_engine, engine_class
+from sam3roto.core.evaluation import boundary_f, jaccard, prompts_from_mask
+from sam3roto.core.types import BoxPrompt, PointPrompt, TextPrompt
+from sam3roto.errors import EngineError, InvalidPromptError
+from sam3roto.media.memory import ArraySource
+from sam3roto.media.source import open_media
+from tests.conftest import SyntheticClip
+
+
+def moving_object_clip(n: int = 24, width: int = 320, height: int = 240, radius: int = 36) -> SyntheticClip:
+    """A textured disc that carries its texture as it moves over a textured background
+    panning slowly (as a real object and camera would)."""
+    rng = np.random.default_rng(3)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (height + 64, width + 64, 3), dtype=np.uint8), (0, 0), 3)
+    base = cv2.normalize(base, None, 0, 160, cv2.NORM_MINMAX)
+    tex = cv2.GaussianBlur(rng.integers(0, 255, (2 * radius + 1, 2 * radius + 1, 3), dtype=np.uint8), (0, 0), 2)
+    tex = (cv2.normalize(tex, None, 0, 90, cv2.NORM_MINMAX) + np.array([160, 60, 30])).clip(0, 255).astype(np.uint8)
+    disc = np.hypot(*np.mgrid[-radius : radius + 1, -radius : radius + 1]) <= radius
+    frames, masks = [], []
+    for t in range(n):
+        frame = base[t : t + height, t : t + width].copy()
+        cx = int(radius + 4 + (width - 2 * radius - 8) * t / max(1, n - 1))
+        cy = int(height / 2 + (height / 5) * np.sin(t / 5))
+        mask = np.zeros((height, width), bool)
+        mask[cy - radius : cy + radius + 1, cx - radius : cx + radius + 1] = disc
+        frame[cy - radius : cy + radius + 1, cx - radius : cx + radius + 1][disc] = tex[disc]
+        frames.append(frame)
+        masks.append(mask)
+    return SyntheticClip(np.stack(frames), np.stack(masks), Fraction(24))
+
+
+@pytest.fixture(scope="module")
+def clip() -> SyntheticClip:
+    return moving_object_clip()
+
+
+@pytest.fixture()
+def session(clip):
+    s = create_engine("classic").open_session(ArraySource(clip.frames))
+    yield s
+    s.close()
+
+
+def test_registry_names_and_unknown_engine():
+    assert engine_class("classic").capabilities.text is False
+    with pytest.raises(EngineError, match="unknown engine 'nope'"):
+        create_engine("nope")
+
+
+def test_box_and_clicks_give_the_object(session, clip):
+    masks = session.set_prompts(0, 1, prompts_from_mask(clip.masks[0]))
+    assert set(masks) == {1}
+    m = masks[1]
+    assert m.dtype == bool and m.shape == (240, 320)
+    assert jaccard(m, clip.masks[0]) > 0.85
+
+
+def test_points_only_give_the_object(session, clip):
+    truth = clip.masks[5]
+    ys, xs = np.nonzero(truth)
+    cx, cy = float(xs.mean()), float(ys.mean())
+    m = session.set_prompts(5, 1, [PointPrompt(cx, cy, True), PointPrompt(cx + 10, cy, True)])[1]
+    assert jaccard(m, truth) > 0.6
+
+
+def test_track_forward_and_backward_follow_the_object(session, clip):
+    session.set_prompts(0, 1, prompts_from_mask(clip.masks[0]))
+    fwd = list(session.propagate(0, "forward"))
+    assert [fm.frame for fm in fwd] == list(range(24))
+    js = [jaccard(fm.masks[1], clip.masks[fm.frame]) for fm in fwd]
+    assert np.mean(js[1:]) > 0.8 and min(js[1:]) > 0.6
+
+    back = create_engine("classic").open_session(ArraySource(clip.frames))
+    back.set_prompts(23, 1, prompts_from_mask(clip.masks[23]))
+    bwd = list(back.propagate(23, "backward"))
+    assert [fm.frame for fm in bwd] == list(range(23, -1, -1))
+    assert np.mean([jaccard(fm.masks[1], clip.masks[fm.frame]) for fm in bwd[1:]]) > 0.8
+
+
+def test_keyframes_reanchor_and_both_uses_them(session, clip):
+    session.set_prompts(0, 1, prompts_from_mask(clip.masks[0]))
+    session.add_mask(12, 1, clip.masks[12])
+    got = {fm.frame: fm.masks[1] for fm in session.propagate(0, "both")}
+    assert sorted(got) == list(range(24))
+    # A keyframe given as a mask comes back exactly (it is the anchor).
+    assert jaccard(got[12], clip.masks[12]) == 1.0
+    assert np.mean([jaccard(got[f], clip.masks[f]) for f in range(1, 24)]) > 0.85
+
+
+def test_two_objects_are_tracked_independently(clip):
+    frames = clip.frames.copy()
+    # A second, static square object on the other side.
+    frames[:, 170:220, 20:70] = np.array([240, 240, 40], np.uint8)
+    second = np.zeros((240, 320), bool)
+    second[170:220, 20:70] = True
+    s = create_engine("classic").open_session(ArraySource(frames))
+    s.set_prompts(0, 1, prompts_from_mask(clip.masks[0] & ~second))
+    s.set_prompts(0, 2, [BoxPrompt(16, 166, 74, 224), PointPrompt(45, 195, True)])
+    out = list(s.propagate(0, "forward", 10))
+    assert [fm.frame for fm in out] == list(range(11))
+    assert all(set(fm.masks) == {1, 2} for fm in out)
+    assert jaccard(out[10].masks[2], second) > 0.8
+
+
+def test_cancel_between_frames_keeps_what_was_yielded(session, clip):
+    session.set_prompts(0, 1, prompts_from_mask(clip.masks[0]))
+    gen = session.propagate(0, "forward")
+    first = [next(gen) for _ in range(3)]
+    gen.close()
+    assert all(isinstance(fm, FrameMasks) for fm in first)
+    assert session.mask(2, 1) is not None and session.mask(3, 1) is None
+
+
+def test_bad_prompts_are_refused_clearly(session):
+    with pytest.raises(InvalidPromptError, match="outside the 320x240 frame"):
+        session.add_prompt(0, PointPrompt(400, 10), 1)
+    with pytest.raises(InvalidPromptError, match="empty"):
+        session.add_prompt(0, BoxPrompt(10, 10, 10, 50), 1)
+    with pytest.raises(InvalidPromptError, match="does not take text prompts"):
+        session.add_prompt(0, TextPrompt("person"), 1)
+    with pytest.raises(InvalidPromptError, match="frame index 99"):
+        session.add_prompt(99, PointPrompt(10, 10), 1)
+    with pytest.raises(EngineError, match="unknown object id 7"):
+        session.remove_object(7)
+    with pytest.raises(ValueError, match="mask is 10x10"):
+        session.add_mask(0, 1, np.zeros((10, 10), bool))
+
+
+def test_large_frames_work_at_reduced_resolution_and_return_source_size(clip):
+    big = np.repeat(np.repeat(clip.frames[:4], 4, axis=1), 4, axis=2)  # 1280x960
+    truth = np.repeat(np.repeat(clip.masks[:4], 4, axis=1), 4, axis=2)
+    s = create_engine("classic", work_size=640).open_session(ArraySource(big))
+    assert s.scale == 0.5
+    m = s.set_prompts(0, 1, prompts_from_mask(truth[0]))[1]
+    assert m.shape == (960, 1280)
+    out = list(s.propagate(0, "forward"))
+    assert jaccard(out[3].masks[1], truth[3]) > 0.8
+
+
+def test_real_davis_sequence(shared_data):
+    seq = shared_data / "davis2016"
+    from PIL import Image
+
+    truth = [np.asarray(Image.open(p)) > 0 for p in sorted((seq / "Annotations/480p/car-shadow").glob("*.png"))][:16]
+    source = open_media(seq / "JPEGImages/480p/car-shadow")
+    s = create_engine("classic").open_session(source)
+    first = s.set_prompts(0, 1, prompts_from_mask(truth[0]))[1]
+    assert jaccard(first, truth[0]) > 0.7
+    got = [fm.masks[1] for fm in s.propagate(0, "forward", 15)]
+    js = [jaccard(m, t) for m, t in zip(got[1:], truth[1:], strict=True)]
+    fs = [boundary_f(m, t) for m, t in zip(got[1:], truth[1:], strict=True)]
+    assert np.mean(js) > 0.6, js
+    assert np.mean(fs) > 0.4, fs

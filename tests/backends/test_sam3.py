@@ -1,0 +1,138 @@
+"""SAM3 adapter on tiny randomly initialised models (CPU, no weights).
+
+Random weights give meaningless masks, so these tests check structure and behaviour:
+shapes, object ids, frame order, corrections surviving re-propagation, bounded memory,
+cancel, and the weight-loading errors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the ML stack (torch) is not installed")
+pytest.importorskip("transformers", reason="transformers is not installed")
+
+from sam3roto.backends.sam3 import Sam3Engine, resolve_model_dir  # noqa: E402
+from sam3roto.core.jobs import CancelToken, run_sync  # noqa: E402
+from sam3roto.core.maskstore import MaskStore  # noqa: E402
+from sam3roto.core.project import Project  # noqa: E402
+from sam3roto.core.types import BoxPrompt, PointPrompt, TextPrompt  # noqa: E402
+from sam3roto.errors import Cancelled, ModelNotInstalledError  # noqa: E402
+from sam3roto.media.memory import ArraySource  # noqa: E402
+from sam3roto.pipeline.shot import shot_from_info  # noqa: E402
+from sam3roto.pipeline.track import track_job  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from tests.backends.sam3_tiny import build_tiny_models
+
+    torch.set_num_threads(1)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SAM3ROTO_DTYPE", "float32")
+    eng = Sam3Engine(models=build_tiny_models(), device="cpu", text_threshold=0.0)
+    mp.undo()
+    torch.set_num_threads(1)
+    return eng
+
+
+def frames(n: int = 10, h: int = 90, w: int = 120) -> np.ndarray:
+    return np.random.default_rng(n).integers(0, 255, (n, h, w, 3)).astype(np.uint8)
+
+
+def test_points_and_box_give_a_source_sized_mask(engine):
+    s = engine.open_session(ArraySource(frames()))
+    out = s.set_prompts(0, 1, [BoxPrompt(10, 10, 60, 60), PointPrompt(30, 40, True), PointPrompt(5, 5, False)])
+    assert set(out) == {1}
+    assert out[1].dtype == bool and out[1].shape == (90, 120)
+
+
+def test_text_makes_one_object_per_instance_and_they_are_tracked(engine):
+    s = engine.open_session(ArraySource(frames()))
+    found = s.add_prompt(0, TextPrompt("person"), 5)
+    assert found, "threshold 0 must keep the detector's instances"
+    assert sorted(found) == list(range(5, 5 + len(found)))
+    assert all(m.shape == (90, 120) and m.dtype == bool for m in found.values())
+    out = list(s.propagate(0, "forward", 3))
+    assert [fm.frame for fm in out] == [0, 1, 2, 3]
+    assert all(set(fm.masks) == set(found) for fm in out)
+
+
+def test_forward_backward_both_and_multi_object(engine):
+    s = engine.open_session(ArraySource(frames()))
+    s.set_prompts(2, 1, [PointPrompt(30, 40, True)])
+    s.set_prompts(2, 2, [BoxPrompt(60, 20, 110, 80)])
+    assert [fm.frame for fm in s.propagate(2, "forward")] == list(range(2, 10))
+    back = list(s.propagate(2, "backward"))
+    assert [fm.frame for fm in back] == [2, 1, 0]
+    assert all(set(fm.masks) == {1, 2} for fm in back)
+    both = list(s.propagate(0, "both"))
+    assert sorted(fm.frame for fm in both) == list(range(10))
+
+
+def test_a_correction_sticks_through_repropagation(engine):
+    s = engine.open_session(ArraySource(frames()))
+    s.set_prompts(0, 1, [PointPrompt(30, 40, True)])
+    first = {fm.frame: fm.masks[1] for fm in s.propagate(0, "forward")}
+    corrected = s.set_prompts(6, 1, [PointPrompt(90, 60, True), PointPrompt(30, 40, False)])[1]
+    again = {fm.frame: fm.masks[1] for fm in s.propagate(0, "forward")}
+    # The corrected frame keeps the correction, and it now conditions its neighbours.
+    assert np.array_equal(again[6], corrected)
+    oi = s.state.obj_id_to_idx(1)
+    assert 6 in s.state.output_dict_per_obj[oi]["cond_frame_outputs"]
+    assert not np.array_equal(first[6], corrected) or any(not np.array_equal(first[f], again[f]) for f in range(7, 10))
+
+
+def test_session_memory_does_not_grow_with_frame_count(engine):
+    sizes = {}
+    for n in (8, 24):
+        s = engine.open_session(ArraySource(frames(n, 60, 80)))
+        s.set_prompts(0, 1, [PointPrompt(30, 30, True)])
+        peak = 0
+        for _ in s.propagate(0, "forward"):
+            peak = max(peak, s.memory_items())
+        sizes[n] = peak
+    assert sizes[24] == sizes[8]
+
+
+def test_cancel_mid_propagation_keeps_finished_frames(engine, tmp_path):
+    source = ArraySource(frames(12, 60, 80))
+    project = Project(shot=shot_from_info(source.info))
+    obj = project.add_object("thing")
+    project.set_prompts(obj.id, 0, [PointPrompt(30, 30, True)])
+    store = MaskStore(tmp_path / "m")
+    token = CancelToken()
+    session = engine.open_session(source)
+    session.set_prompts(0, obj.id, [PointPrompt(30, 30, True)])
+
+    def stop_at_4(p):
+        if p.done == 4:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        run_sync(track_job(project, source, store, direction="forward", session=session), stop_at_4, token)
+    assert store.frames(obj.id) == [0, 1, 2, 3]
+
+
+def test_missing_weights_name_the_place_and_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    with pytest.raises(ModelNotInstalledError, match="not in the Hugging Face cache") as e:
+        resolve_model_dir("facebook/sam3")
+    assert "install_models.sh" in str(e.value)
+    with pytest.raises(ModelNotInstalledError, match="does not exist"):
+        resolve_model_dir(model_dir=tmp_path / "nowhere")
+    (tmp_path / "w").mkdir()
+    with pytest.raises(ModelNotInstalledError, match=r"no config\.json"):
+        resolve_model_dir(model_dir=tmp_path / "w")
+
+
+def test_corrupt_weights_are_a_clear_error(tmp_path):
+    folder = tmp_path / "sam3"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "sam3_tracker_video"}')
+    (folder / "model.safetensors").write_bytes(b"not a safetensors file")
+    assert resolve_model_dir(model_dir=folder) == folder
+    with pytest.raises(ModelNotInstalledError, match="could not be read"):
+        Sam3Engine(model_dir=folder, device="cpu", text=False)
