@@ -36,7 +36,7 @@ from sam3roto.backends.classic.track import refit, warp_mask
 from sam3roto.core.types import BoxPrompt, Prompt
 from sam3roto.media.source import FrameSource
 
-CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=True)
+CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=False)
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
