@@ -10,18 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="the ML stack (torch) is not installed")
-pytest.importorskip("transformers", reason="transformers is not installed")
+# torch and transformers are test requirements (requirements-dev.txt): no skip, a missing
+# install must fail loudly.
+import torch
 
-from sam3roto.backends.sam3 import Sam3Engine, resolve_model_dir  # noqa: E402
-from sam3roto.core.jobs import CancelToken, run_sync  # noqa: E402
-from sam3roto.core.maskstore import MaskStore  # noqa: E402
-from sam3roto.core.project import Project  # noqa: E402
-from sam3roto.core.types import BoxPrompt, PointPrompt, TextPrompt  # noqa: E402
-from sam3roto.errors import Cancelled, ModelNotInstalledError  # noqa: E402
-from sam3roto.media.memory import ArraySource  # noqa: E402
-from sam3roto.pipeline.shot import shot_from_info  # noqa: E402
-from sam3roto.pipeline.track import track_job  # noqa: E402
+from sam3roto.backends.sam3 import Sam3Engine, resolve_model_dir
+from sam3roto.core.jobs import CancelToken, run_sync
+from sam3roto.core.maskstore import MaskStore
+from sam3roto.core.project import Project
+from sam3roto.core.types import BoxPrompt, PointPrompt, TextPrompt
+from sam3roto.errors import Cancelled, ModelNotInstalledError
+from sam3roto.media.memory import ArraySource
+from sam3roto.pipeline.shot import shot_from_info
+from sam3roto.pipeline.track import track_job
 
 
 @pytest.fixture(scope="module")

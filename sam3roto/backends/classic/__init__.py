@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -33,7 +34,7 @@ from sam3roto.backends.classic.segment import (
     to_gray,
 )
 from sam3roto.backends.classic.track import refit, warp_mask
-from sam3roto.core.types import BoxPrompt, Prompt
+from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.media.source import FrameSource
 
 CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=False)
@@ -107,10 +108,6 @@ class ClassicSession(SegmentationSession):
         return np.asarray(up > 127)
 
     def _scaled(self, prompts: list[Prompt]) -> list[Prompt]:
-        from dataclasses import replace
-
-        from sam3roto.core.types import BoxPrompt, PointPrompt
-
         s = self.scale
         out: list[Prompt] = []
         for p in prompts:
@@ -257,9 +254,7 @@ class ClassicSession(SegmentationSession):
         for o in objects:
             keys = sorted(self._key[o])
             # Forward chains from each keyframe, then backward chains, fused per frame by distance.
-            fwd = {f: m for f, m in self._chain(o, list(range(lo, hi + 1)), None) if m is not None}
-            fwd_packed = {f: _Packed(m) for f, m in fwd.items()}
-            del fwd
+            fwd_packed = {f: _Packed(m) for f, m in self._chain(o, list(range(lo, hi + 1)), None) if m is not None}
             for f, back in self._chain(o, list(range(hi, lo - 1, -1)), None):
                 ahead = fwd_packed.pop(f, None)
                 if back is None and ahead is None:
