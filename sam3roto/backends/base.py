@@ -68,6 +68,14 @@ class SegmentationSession(ABC):
         info = source.info
         self.width, self.height, self.frame_count = info.width, info.height, info.frame_count
         self._prompts: dict[int, dict[int, list[Prompt]]] = {}
+        #: Messages for the user about how the work went (e.g. a fall-back to the CPU);
+        #: jobs pass them on with their progress (see :meth:`take_notices`).
+        self.notices: list[str] = []
+
+    def take_notices(self) -> list[str]:
+        """The notices gathered since the last call (and forget them)."""
+        out, self.notices = self.notices, []
+        return out
 
     # -- prompts ---------------------------------------------------------------------
     def check_prompt(self, frame: int, prompt: Prompt) -> None:

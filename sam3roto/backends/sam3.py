@@ -118,6 +118,8 @@ class Sam3Session(SegmentationSession):
         cfg = models.tracker.config
         #: Non-conditioning frames kept behind the current one (memory window).
         self.window = max(int(getattr(cfg, "num_maskmem", 7)), int(getattr(cfg, "max_object_pointers_in_encoder", 16)))
+        #: Mask keyframes (text instances, imported mattes), bit-packed, by (object, frame).
+        self._key_masks: dict[tuple[int, int], np.ndarray] = {}
         self._new_session()
 
     # -- session state -----------------------------------------------------------
@@ -184,15 +186,42 @@ class Sam3Session(SegmentationSession):
                 out = self.models.tracker(inference_session=self.state, frame_idx=index,
                                           frame=self.state.processed_frames[index], reverse=reverse)
         except (RuntimeError, MemoryError) as exc:
-            if _is_oom(exc):
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                raise DeviceMemoryError(
-                    f"out of memory on {self.device} at frame {index}",
-                    hint="track fewer objects at once, or choose the CPU device (slower) in Settings / --device cpu",
-                ) from exc
-            raise
+            if not _is_oom(exc):
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if self.device != "cpu":
+                self._fall_back_to_cpu(index)
+                return self._run(index, reverse)
+            raise DeviceMemoryError(
+                f"out of memory on the CPU at frame {index}",
+                hint="track fewer objects at once, close other applications, or split the shot",
+            ) from exc
         return self._masks(out)
+
+    def _fall_back_to_cpu(self, index: int) -> None:
+        """Out of GPU memory: move the models to the CPU, rebuild the session from the
+        keyframes there and carry on (slower, but the job finishes)."""
+        previous = self.device
+        self.device = "cpu"
+        self.dtype = pick_dtype("cpu")
+        self.models.tracker.to(device="cpu", dtype=self.dtype)
+        if self.models.detector is not None:
+            self.models.detector.to(device="cpu", dtype=self.dtype)
+        self._replay()
+        self.notices.append(f"out of memory on {previous} at frame {index}: continuing on the CPU (slower)")
+
+    def _replay(self) -> None:
+        """A fresh session holding every keyframe again (prompts and mask keyframes)."""
+        self._new_session()
+        for o in self.object_ids():
+            for f, ps in sorted(self.prompts(o).items()):
+                clicks: list[Prompt] = [p for p in ps if not isinstance(p, TextPrompt)]
+                if clicks:
+                    self.set_prompts(f, o, clicks)
+                elif (o, f) in self._key_masks:
+                    self.add_mask(f, o, np.unpackbits(self._key_masks[(o, f)], count=self.width * self.height)
+                                  .astype(bool).reshape(self.height, self.width))
 
     def _make_conditioning(self, obj_id: int, frame: int) -> None:
         """Forget ``obj_id``'s tracked output on ``frame`` so new prompts there become a
@@ -264,6 +293,7 @@ class Sam3Session(SegmentationSession):
         self.check_frame(frame)
         m = check_mask(mask, self.width, self.height)
         self._prompts.setdefault(obj_id, {}).setdefault(frame, [])
+        self._key_masks[(obj_id, frame)] = np.packbits(m, axis=None)  # to rebuild the session
         self._ensure_frame(frame)
         self._make_conditioning(obj_id, frame)
         self.models.tracker_processor.add_inputs_to_inference_session(
@@ -274,13 +304,10 @@ class Sam3Session(SegmentationSession):
     def remove_object(self, obj_id: int) -> None:
         self.check_object(obj_id)
         self._prompts.pop(obj_id, None)
+        for key in [k for k in self._key_masks if k[0] == obj_id]:
+            del self._key_masks[key]
         # transformers sessions cannot drop one object; rebuild from the remaining keyframes.
-        remaining = {o: self.prompts(o) for o in self.object_ids()}
-        self._new_session()
-        for o, frames in remaining.items():
-            for f, ps in sorted(frames.items()):
-                if ps:
-                    self.set_prompts(f, o, ps)
+        self._replay()
 
     def close(self) -> None:
         self.state = None
@@ -344,6 +371,9 @@ class Sam3Engine(Engine):
         self.models = models
 
     def open_session(self, source: FrameSource) -> Sam3Session:
+        # A session that ran out of GPU memory moved the shared models to the CPU.
+        self.device = next(self.models.tracker.parameters()).device.type
+        self.dtype = next(self.models.tracker.parameters()).dtype
         return Sam3Session(source, self.models, device=self.device, dtype=self.dtype,
                            text_threshold=self.text_threshold)
 

@@ -87,7 +87,11 @@ def track_job(
             for obj_id, mask in fm.masks.items():
                 store.put(obj_id, fm.frame, mask)
                 result.frames.setdefault(obj_id, []).append(fm.frame)
-            yield Progress(done, len(frames), f"frame {project.shot.output_number(fm.frame)}")
+            message = f"frame {project.shot.output_number(fm.frame)}"
+            notices = sess.take_notices()
+            if notices:
+                message += ": " + "; ".join(notices)
+            yield Progress(done, len(frames), message)
     finally:
         if own:
             sess.close()

@@ -162,3 +162,28 @@ def test_real_davis_sequence(shared_data):
     fs = [boundary_f(m, t) for m, t in zip(got[1:], truth[1:], strict=True)]
     assert np.mean(js) > 0.6, js
     assert np.mean(fs) > 0.4, fs
+
+
+def test_object_motion_follows_the_object_not_an_occluder():
+    from sam3roto.backends.classic.track import object_motion
+
+    mask = np.zeros((120, 160), bool)
+    mask[40:80, 40:100] = True
+    flow = np.zeros((120, 160, 2), np.float32)
+    flow[..., 0] = 5.0  # the object moves 5 px right
+    t = object_motion(mask, flow)
+    assert t is not None and np.allclose(t, [[1, 0, 5], [0, 1, 0]], atol=0.05)
+    # A static occluder now covers 60% of the object: the motion closer to the last step wins.
+    flow[:, 40:76] = 0.0
+    t = object_motion(mask, flow, previous=np.array([[1.0, 0, 5], [0, 1, 0]]))
+    assert t is not None and np.allclose(t, [[1, 0, 5], [0, 1, 0]], atol=0.05)
+    # Without the history, the majority (the occluder) would win: that is the case handled.
+    assert np.allclose(object_motion(mask, flow), [[1, 0, 0], [0, 1, 0]], atol=0.05)
+    # Two minority motions that both contradict the last step (the object hidden behind
+    # occluders moving their own ways): the object keeps its momentum.
+    flow[:] = 0.0
+    flow[:, 40:62, 1] = -8.0
+    flow[:, 62:84, 1] = 8.0
+    t = object_motion(mask, flow, previous=np.array([[1.0, 0, 5], [0, 1, 0]]))
+    assert np.allclose(t, [[1, 0, 5], [0, 1, 0]])
+

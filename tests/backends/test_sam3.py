@@ -97,6 +97,51 @@ def test_session_memory_does_not_grow_with_frame_count(engine):
     assert sizes[24] == sizes[8]
 
 
+def _oom_once(monkeypatch, tracker, on_call: int):
+    """Make the tracker's forward raise a CUDA-style out-of-memory error once, on call ``on_call``."""
+    real = tracker.forward
+    calls = {"n": 0}
+
+    def forward(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == on_call:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tracker, "forward", forward)
+
+
+def test_gpu_out_of_memory_falls_back_to_the_cpu_and_finishes(engine, tmp_path, monkeypatch):
+    source = ArraySource(frames(8, 60, 80))
+    project = Project(shot=shot_from_info(source.info))
+    a, b = project.add_object("a"), project.add_object("b")
+    session = engine.open_session(source)
+    session.set_prompts(0, a.id, [PointPrompt(30, 30, True)])
+    session.add_mask(0, b.id, np.pad(np.ones((20, 20), bool), ((10, 30), (40, 20))))
+    # The session believes it runs on a GPU; the 4th forward of the propagation runs out of memory.
+    session.device = "cuda"
+    _oom_once(monkeypatch, engine.models.tracker, on_call=4)
+    messages = []
+    store = MaskStore(tmp_path / "m")
+    job = track_job(project, source, store, direction="forward", session=session)
+    run_sync(job, lambda p: messages.append(p.message))
+    assert store.frames(a.id) == list(range(8)) and store.frames(b.id) == list(range(8))
+    assert session.device == "cpu"
+    assert any("out of memory on cuda at frame 3: continuing on the CPU" in m for m in messages)
+    # Both keyframes survived the rebuild (the point prompt and the mask keyframe).
+    assert set(session.state.obj_ids) == {a.id, b.id}
+
+
+def test_cpu_out_of_memory_is_a_clear_error(engine, monkeypatch):
+    from sam3roto.errors import DeviceMemoryError
+
+    session = engine.open_session(ArraySource(frames(5, 60, 80)))
+    session.set_prompts(0, 1, [PointPrompt(30, 30, True)])
+    _oom_once(monkeypatch, engine.models.tracker, on_call=2)
+    with pytest.raises(DeviceMemoryError, match="out of memory on the CPU at frame 1"):
+        list(session.propagate(0, "forward"))
+
+
 def test_cancel_mid_propagation_keeps_finished_frames(engine, tmp_path):
     source = ArraySource(frames(12, 60, 80))
     project = Project(shot=shot_from_info(source.info))

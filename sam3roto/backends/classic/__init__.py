@@ -33,7 +33,7 @@ from sam3roto.backends.classic.segment import (
     prompt_box,
     to_gray,
 )
-from sam3roto.backends.classic.track import refit, warp_mask
+from sam3roto.backends.classic.track import move_mask, object_motion, refit, warp_mask
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.media.source import FrameSource
 
@@ -145,8 +145,9 @@ class ClassicSession(SegmentationSession):
         work = self._scaled(prompts)
         prior = None
         known = self._results.get(obj_id, {}).get(frame)
-        if known is not None:
-            # A correction on a tracked frame: start from the tracked mask, inside the new box.
+        if known is not None and not any(isinstance(p, BoxPrompt) for p in prompts):
+            # Clicks on a tracked frame refine the tracked mask; a box restarts the object
+            # from the image (measured on DAVIS: fresh beats the tracked prior on bad frames).
             prior = known.unpack()
         motion = None if prior is not None else self._motion(frame, work)
         mask = mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior)
@@ -172,30 +173,43 @@ class ClassicSession(SegmentationSession):
         return None if packed is None else self.to_source(packed.unpack())
 
     # -- tracking ------------------------------------------------------------------
-    def step(self, mask: np.ndarray, prev: int, cur: int) -> np.ndarray:
-        """Carry ``mask`` (working resolution) from frame ``prev`` to ``cur``."""
-        warped = warp_mask(mask, self._flow(cur, prev))
+    def step(
+        self, mask: np.ndarray, prev: int, cur: int, previous: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Carry ``mask`` (working resolution) from frame ``prev`` to ``cur``: move it with
+        the object's motion (per-pixel flow when no motion fits), then re-fit it. Returns the
+        mask and the motion used; ``previous`` is the last step's motion (see
+        :func:`object_motion`)."""
+        motion = object_motion(mask, self._flow(prev, cur), previous)
+        warped = warp_mask(mask, self._flow(cur, prev)) if motion is None else move_mask(mask, motion)
         if not warped.any():
-            return warped
-        return refit(self.frame(cur), warped, iterations=self.refit_iterations)
+            return warped, motion
+        return refit(self.frame(cur), warped, iterations=self.refit_iterations), motion
 
-    def recover(self, mask: np.ndarray, frame: int, model: Appearance, last_xy: tuple[float, float]) -> np.ndarray:
-        """Check ``mask`` against the object's ``model``; when it has collapsed (under a third
-        of the keyframe area), look for the object near ``last_xy`` and segment it afresh.
-        Returns ``mask`` itself when no search ran, a new array otherwise."""
+    def recover(
+        self, mask: np.ndarray, frame: int, model: Appearance, last_xy: tuple[float, float], expected: float
+    ) -> np.ndarray:
+        """Check ``mask`` against the object's ``model``; when it looks lost, look for the
+        object again and segment it afresh. Lost means collapsed (below 40% of the
+        ``expected`` area, the recent tracked area), searched for within half the frame of
+        ``last_xy``; or drifted (its colours match the object less than half as well as on
+        the keyframe), searched for within one object size. Returns ``mask`` itself when no
+        search ran, a new array otherwise."""
         rgb = self.frame(frame)
         area = int(np.count_nonzero(mask))
-        lost = area < 0.35 * model.area
-        if not lost:
+        held = model.support(rgb, mask)
+        collapsed = area < 0.4 * expected
+        if not collapsed and held >= 0.5 * model.support0:
             return mask
         mask = mask.copy()  # a new object tells the caller a search ran
-        box = model.find(rgb, last_xy, search_px=0.5 * max(self.work_shape) + np.sqrt(model.area))
+        reach = np.sqrt(expected) * (1.0 if not collapsed else 1.0 + 0.5 * max(self.work_shape) / np.sqrt(expected))
+        box = model.find(rgb, last_xy, search_px=reach, area=expected)
         if box is None:
             return mask
         prompts: list[Prompt] = [BoxPrompt(*(float(v) for v in box))]
         found = mask_from_prompts(rgb, prompts, motion=self._motion(frame, prompts))
         a = int(np.count_nonzero(found))
-        if a < 0.5 * model.area or model.support(rgb, found) < model.support(rgb, mask) + 0.1:
+        if not 0.4 * expected <= a <= 2.5 * expected or model.support(rgb, found) < held + 0.1:
             return mask
         return found
 
@@ -208,22 +222,29 @@ class ClassicSession(SegmentationSession):
         model = None if seed is None else Appearance.learn(self.frame(frames[0]), seed)
         prev: int | None = None
         last_xy = (0.0, 0.0)
+        expected = 0.0  # recent tracked area (a running mean), to tell a collapse from a scale change
         cooldown = 0
+        motion: np.ndarray | None = None
         for f in frames:
             if f in keys:
                 mask = keys[f].unpack()
                 model = Appearance.learn(self.frame(f), mask) or model
+                expected = float(np.count_nonzero(mask))
+                motion = None
             elif mask is not None and prev is not None:
-                mask = self.step(mask, prev, f)
+                mask, motion = self.step(mask, prev, f, motion)
                 if model is not None and cooldown <= 0:
-                    found = self.recover(mask, f, model, last_xy)
+                    found = self.recover(mask, f, model, last_xy, expected or model.area)
                     # A search is costly (GrabCut + motion flows): wait a few frames before the next one.
-                    cooldown = 0 if found is not mask else 5
+                    cooldown = 5 if found is not mask else 0
+                    if found is not mask:
+                        motion = None
                     mask = found
                 cooldown -= 1
             if mask is not None and mask.any():
                 ys, xs = np.nonzero(mask)
                 last_xy = (float(xs.mean()), float(ys.mean()))
+                expected = xs.size if expected == 0.0 else 0.7 * expected + 0.3 * xs.size
             prev = f
             yield f, mask
 

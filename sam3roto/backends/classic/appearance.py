@@ -23,11 +23,13 @@ def _hist(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Appearance:
-    """Foreground and surrounding-background colour histograms (``float32 (16, 16, 16)``)."""
+    """Foreground and surrounding-background colour histograms (``float32 (16, 16, 16)``),
+    the keyframe area and how well the keyframe mask itself matches the model (``support0``)."""
 
     fg: np.ndarray
     bg: np.ndarray
     area: int
+    support0: float = 1.0
 
     @classmethod
     def learn(cls, rgb: np.ndarray, mask: np.ndarray) -> Appearance | None:
@@ -41,7 +43,9 @@ class Appearance:
         ring &= ~mask
         if not ring.any():
             ring = ~mask
-        return cls(_hist(rgb, mask), _hist(rgb, ring), area)
+        model = cls(_hist(rgb, mask), _hist(rgb, ring), area)
+        model.support0 = model.support(rgb, mask)
+        return model
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """``float32 (h, w)`` in [0, 1]: how much each pixel's colour looks like the object."""
@@ -56,9 +60,13 @@ class Appearance:
             return 0.0
         return float(self.probability(rgb)[mask].mean())
 
-    def find(self, rgb: np.ndarray, near_xy: tuple[float, float], search_px: float) -> tuple[int, int, int, int] | None:
+    def find(
+        self, rgb: np.ndarray, near_xy: tuple[float, float], search_px: float, area: float | None = None
+    ) -> tuple[int, int, int, int] | None:
         """Box (x0, y0, x1, y1) of the region that best matches the object within
-        ``search_px`` of ``near_xy``, or None when nothing looks like it."""
+        ``search_px`` of ``near_xy`` and of about ``area`` pixels (default: the keyframe
+        area), or None when nothing looks like it."""
+        expected = float(self.area if area is None else area)
         p = self.probability(rgb)
         h, w = p.shape
         cand = cv2.morphologyEx((p > 0.6).view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -66,7 +74,7 @@ class Appearance:
         best, best_score = None, 0.0
         for i in range(1, n):
             a = stats[i, cv2.CC_STAT_AREA]
-            if a < 0.15 * self.area or a > 4 * self.area:
+            if a < 0.15 * expected or a > 4 * expected:
                 continue
             d = float(np.hypot(cents[i][0] - near_xy[0], cents[i][1] - near_xy[1]))
             if d > search_px:
