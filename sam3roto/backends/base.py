@@ -58,6 +58,21 @@ class FrameMasks:
     masks: dict[int, np.ndarray] = field(default_factory=dict)
 
 
+class PackedMask:
+    """A ``bool (h, w)`` mask stored as bits (1/8 of the bytes), for keyframes and results
+    sessions keep in memory."""
+
+    __slots__ = ("bits", "shape")
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.shape = mask.shape
+        self.bits = np.packbits(mask, axis=None)
+
+    def unpack(self) -> np.ndarray:
+        n = self.shape[0] * self.shape[1]
+        return np.unpackbits(self.bits, count=n).astype(bool).reshape(self.shape)
+
+
 class SegmentationSession(ABC):
     """Prompts and masks for one shot. Not thread-safe: drive it from one thread."""
 

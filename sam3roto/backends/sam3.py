@@ -29,6 +29,7 @@ from sam3roto.backends.base import (
     Direction,
     Engine,
     FrameMasks,
+    PackedMask,
     SegmentationSession,
     check_mask,
     frame_range,
@@ -119,7 +120,7 @@ class Sam3Session(SegmentationSession):
         #: Non-conditioning frames kept behind the current one (memory window).
         self.window = max(int(getattr(cfg, "num_maskmem", 7)), int(getattr(cfg, "max_object_pointers_in_encoder", 16)))
         #: Mask keyframes (text instances, imported mattes), bit-packed, by (object, frame).
-        self._key_masks: dict[tuple[int, int], np.ndarray] = {}
+        self._key_masks: dict[tuple[int, int], PackedMask] = {}
         self._new_session()
 
     # -- session state -----------------------------------------------------------
@@ -220,8 +221,7 @@ class Sam3Session(SegmentationSession):
                 if clicks:
                     self.set_prompts(f, o, clicks)
                 elif (o, f) in self._key_masks:
-                    self.add_mask(f, o, np.unpackbits(self._key_masks[(o, f)], count=self.width * self.height)
-                                  .astype(bool).reshape(self.height, self.width))
+                    self.add_mask(f, o, self._key_masks[(o, f)].unpack())
 
     def _make_conditioning(self, obj_id: int, frame: int) -> None:
         """Forget ``obj_id``'s tracked output on ``frame`` so new prompts there become a
@@ -293,7 +293,7 @@ class Sam3Session(SegmentationSession):
         self.check_frame(frame)
         m = check_mask(mask, self.width, self.height)
         self._prompts.setdefault(obj_id, {}).setdefault(frame, [])
-        self._key_masks[(obj_id, frame)] = np.packbits(m, axis=None)  # to rebuild the session
+        self._key_masks[(obj_id, frame)] = PackedMask(m)  # to rebuild the session
         self._ensure_frame(frame)
         self._make_conditioning(obj_id, frame)
         self.models.tracker_processor.add_inputs_to_inference_session(

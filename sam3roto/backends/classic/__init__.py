@@ -21,6 +21,7 @@ from sam3roto.backends.base import (
     Direction,
     Engine,
     FrameMasks,
+    PackedMask,
     SegmentationSession,
     check_mask,
     frame_range,
@@ -49,20 +50,6 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-class _Packed:
-    """A ``bool (h, w)`` mask stored as bits (1/8 of the bytes)."""
-
-    __slots__ = ("bits", "shape")
-
-    def __init__(self, mask: np.ndarray) -> None:
-        self.shape = mask.shape
-        self.bits = np.packbits(mask, axis=None)
-
-    def unpack(self) -> np.ndarray:
-        n = self.shape[0] * self.shape[1]
-        return np.unpackbits(self.bits, count=n).astype(bool).reshape(self.shape)
-
-
 class ClassicSession(SegmentationSession):
     """A classical-engine session on one source (see the module docstring)."""
 
@@ -75,8 +62,8 @@ class ClassicSession(SegmentationSession):
         self.refit_iterations = refit_iterations
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._key: dict[int, dict[int, _Packed]] = {}
-        self._results: dict[int, dict[int, _Packed]] = {}
+        self._key: dict[int, dict[int, PackedMask]] = {}
+        self._results: dict[int, dict[int, PackedMask]] = {}
 
     # -- frames ----------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:
@@ -151,16 +138,16 @@ class ClassicSession(SegmentationSession):
             prior = known.unpack()
         motion = None if prior is not None else self._motion(frame, work)
         mask = mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior)
-        self._key.setdefault(obj_id, {})[frame] = _Packed(mask)
-        self._results.setdefault(obj_id, {})[frame] = _Packed(mask)
+        self._key.setdefault(obj_id, {})[frame] = PackedMask(mask)
+        self._results.setdefault(obj_id, {})[frame] = PackedMask(mask)
         return {obj_id: self.to_source(mask)}
 
     def add_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
         self.check_frame(frame)
         m = self.to_work(check_mask(mask, self.width, self.height))
         self._prompts.setdefault(obj_id, {}).setdefault(frame, [])
-        self._key.setdefault(obj_id, {})[frame] = _Packed(m)
-        self._results.setdefault(obj_id, {})[frame] = _Packed(m)
+        self._key.setdefault(obj_id, {})[frame] = PackedMask(m)
+        self._results.setdefault(obj_id, {})[frame] = PackedMask(m)
 
     def remove_object(self, obj_id: int) -> None:
         self.check_object(obj_id)
@@ -197,19 +184,20 @@ class ClassicSession(SegmentationSession):
         search ran, a new array otherwise."""
         rgb = self.frame(frame)
         area = int(np.count_nonzero(mask))
-        held = model.support(rgb, mask)
+        prob = model.probability(rgb)  # once per check: it is on the per-frame path
+        held = model.support(rgb, mask, prob)
         collapsed = area < 0.4 * expected
         if not collapsed and held >= 0.5 * model.support0:
             return mask
         mask = mask.copy()  # a new object tells the caller a search ran
         reach = np.sqrt(expected) * (1.0 if not collapsed else 1.0 + 0.5 * max(self.work_shape) / np.sqrt(expected))
-        box = model.find(rgb, last_xy, search_px=reach, area=expected)
+        box = model.find(rgb, last_xy, search_px=reach, area=expected, probability=prob)
         if box is None:
             return mask
         prompts: list[Prompt] = [BoxPrompt(*(float(v) for v in box))]
         found = mask_from_prompts(rgb, prompts, motion=self._motion(frame, prompts))
         a = int(np.count_nonzero(found))
-        if not 0.4 * expected <= a <= 2.5 * expected or model.support(rgb, found) < held + 0.1:
+        if not 0.4 * expected <= a <= 2.5 * expected or model.support(rgb, found, prob) < held + 0.1:
             return mask
         return found
 
@@ -265,23 +253,23 @@ class ClassicSession(SegmentationSession):
             for o, chain in chains.items():
                 _, m = next(chain)
                 if m is not None:
-                    self._results[o][f] = _Packed(m)
+                    self._results[o][f] = PackedMask(m)
                     out.masks[o] = self.to_source(m)
             yield out
 
     def _propagate_both(self, frames: list[int], objects: list[int]) -> Iterator[FrameMasks]:
         lo, hi = frames[0], frames[-1]
-        fused: dict[int, dict[int, _Packed]] = {o: {} for o in objects}
+        fused: dict[int, dict[int, PackedMask]] = {o: {} for o in objects}
         for o in objects:
             keys = sorted(self._key[o])
             # Forward chains from each keyframe, then backward chains, fused per frame by distance.
-            fwd_packed = {f: _Packed(m) for f, m in self._chain(o, list(range(lo, hi + 1)), None) if m is not None}
+            fwd_packed = {f: PackedMask(m) for f, m in self._chain(o, list(range(lo, hi + 1)), None) if m is not None}
             for f, back in self._chain(o, list(range(hi, lo - 1, -1)), None):
                 ahead = fwd_packed.pop(f, None)
                 if back is None and ahead is None:
                     continue
                 if ahead is None:
-                    fused[o][f] = _Packed(back)  # type: ignore[arg-type]
+                    fused[o][f] = PackedMask(back)  # type: ignore[arg-type]
                     continue
                 if back is None:
                     fused[o][f] = ahead
@@ -292,11 +280,11 @@ class ClassicSession(SegmentationSession):
                 d_next = next_k - f if next_k is not None else 1 << 30
                 a = ahead.unpack()
                 if d_prev == 0 or d_next == 0:
-                    fused[o][f] = _Packed(a if d_prev == 0 else back)
+                    fused[o][f] = PackedMask(a if d_prev == 0 else back)
                     continue
                 w_prev = d_next / (d_prev + d_next)
                 mix = w_prev * a.astype(np.float32) + (1.0 - w_prev) * back.astype(np.float32)
-                fused[o][f] = _Packed(mix > 0.5 if w_prev != 0.5 else a | back)
+                fused[o][f] = PackedMask(mix > 0.5 if w_prev != 0.5 else a | back)
         for f in frames:
             out = FrameMasks(f)
             for o in objects:

@@ -54,20 +54,23 @@ class Appearance:
         p = ratio[idx[..., 0], idx[..., 1], idx[..., 2]].astype(np.float32)
         return cv2.GaussianBlur(p, (0, 0), 2.0)
 
-    def support(self, rgb: np.ndarray, mask: np.ndarray) -> float:
-        """Mean object probability inside ``mask`` (0 when empty)."""
+    def support(self, rgb: np.ndarray, mask: np.ndarray, probability: np.ndarray | None = None) -> float:
+        """Mean object probability inside ``mask`` (0 when empty); pass ``probability``
+        when it was computed for ``rgb`` already."""
         if not mask.any():
             return 0.0
-        return float(self.probability(rgb)[mask].mean())
+        p = self.probability(rgb) if probability is None else probability
+        return float(p[mask].mean())
 
     def find(
-        self, rgb: np.ndarray, near_xy: tuple[float, float], search_px: float, area: float | None = None
+        self, rgb: np.ndarray, near_xy: tuple[float, float], search_px: float, area: float | None = None,
+        probability: np.ndarray | None = None,
     ) -> tuple[int, int, int, int] | None:
         """Box (x0, y0, x1, y1) of the region that best matches the object within
         ``search_px`` of ``near_xy`` and of about ``area`` pixels (default: the keyframe
         area), or None when nothing looks like it."""
         expected = float(self.area if area is None else area)
-        p = self.probability(rgb)
+        p = self.probability(rgb) if probability is None else probability
         h, w = p.shape
         cand = cv2.morphologyEx((p > 0.6).view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         n, _, stats, cents = cv2.connectedComponentsWithStats(cand, connectivity=8)
