@@ -27,16 +27,11 @@ from sam3roto.backends.base import (
     frame_range,
 )
 from sam3roto.backends.classic.appearance import Appearance
-from sam3roto.backends.classic.segment import (
-    dense_flow,
-    mask_from_prompts,
-    motion_residual,
-    prompt_box,
-    to_gray,
-)
+from sam3roto.backends.classic.segment import mask_from_prompts, motion_residual, prompt_box
 from sam3roto.backends.classic.track import move_mask, object_motion, refit, warp_mask
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.media.source import FrameSource
+from sam3roto.post.flow import dense_flow, to_gray
 
 CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=False)
 

@@ -22,22 +22,6 @@ def click_radius_px(shape: tuple[int, ...]) -> int:
     return max(3, round(0.01 * float(np.hypot(shape[0], shape[1]))))
 
 
-def to_gray(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-
-
-def dense_flow(dis: cv2.DISOpticalFlow, gray_from: np.ndarray, gray_to: np.ndarray) -> np.ndarray:
-    """``float32 (h, w, 2)``: for each pixel of ``gray_from``, its displacement into ``gray_to``."""
-    return np.asarray(dis.calc(gray_from, gray_to, None))  # type: ignore[call-overload]
-
-
-def warp_by_flow(values: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Pull ``values`` (``float32 (h, w)``) along ``flow`` (target -> source displacements)."""
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(values, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-
-
 def motion_residual(flow: np.ndarray, background: np.ndarray, step: int = 8) -> np.ndarray | None:
     """Per-pixel distance (px) between ``flow`` and the camera motion of ``background``.
 

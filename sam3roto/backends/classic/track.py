@@ -14,7 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from sam3roto.backends.classic.segment import grabcut, warp_by_flow
+from sam3roto.backends.classic.segment import grabcut
+from sam3roto.post.flow import warp_by_flow
 
 
 def _disc(radius: int) -> np.ndarray:

@@ -1,0 +1,79 @@
+"""Validation shared by the post functions: clear ``ValueError``/``TypeError`` naming the
+parameter, its shape or dtype, and what is allowed (DESIGN.md section 7, rule 9)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def check_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
+    """``mask`` must be ``bool (H, W)``."""
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(mask).__name__}")
+    if mask.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (H, W), got shape {mask.shape}")
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{name} must be bool (H, W), got dtype {mask.dtype}; use mask > 0.5 for a matte")
+    return mask
+
+
+def check_matte(matte: np.ndarray, name: str = "matte") -> np.ndarray:
+    """``matte`` must be ``float32 (H, W)``; values are expected in [0, 1] (not scanned, for speed)."""
+    if not isinstance(matte, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(matte).__name__}")
+    if matte.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (H, W), got shape {matte.shape}")
+    if matte.dtype != np.float32:
+        raise TypeError(f"{name} must be float32 (H, W) in [0, 1], got dtype {matte.dtype}")
+    return matte
+
+
+def check_rgb(rgb: np.ndarray, name: str = "image") -> np.ndarray:
+    """``rgb`` must be ``float32 (H, W, 3)`` (linear or display-referred, values in [0, 1]
+    for display-referred footage; float EXR values above 1 are allowed)."""
+    if not isinstance(rgb, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(rgb).__name__}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"{name} must be (H, W, 3) RGB, got shape {rgb.shape}")
+    if rgb.dtype != np.float32:
+        raise TypeError(f"{name} must be float32 (H, W, 3), got dtype {rgb.dtype}; see post.to_float_rgb")
+    return rgb
+
+
+def check_same_size(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> None:
+    if a.shape[:2] != b.shape[:2]:
+        raise ValueError(
+            f"{a_name} is {a.shape[1]}x{a.shape[0]} but {b_name} is {b.shape[1]}x{b.shape[0]}; they must match"
+        )
+
+
+def check_range(name: str, value: float, low: float, high: float, *, integer: bool = False) -> None:
+    """``low <= value <= high`` (and an int when ``integer``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    if integer and not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value}")
+    if not math.isfinite(float(value)) or not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any source frame (``uint8``, ``uint16``, float) as ``float32 (H, W, 3)`` in [0, 1] for
+    integer input (float input is passed through as float32)."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        raise ValueError(f"{name} must be an (H, W, 3) RGB array, got shape {shape}")
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) * np.float32(1.0 / 255.0)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) * np.float32(1.0 / 65535.0)
+    if image.dtype in (np.float16, np.float32, np.float64):
+        return image.astype(np.float32, copy=False)
+    raise TypeError(f"{name} has dtype {image.dtype}; expected uint8, uint16 or float")

@@ -1,0 +1,375 @@
+"""Matte refinement: mask (``bool (H, W)``) in, cleaner mask or matte (``float32 (H, W)``,
+[0, 1]) out. Every function works on the object's region of interest and returns a full-size
+array; a parameter of 0 is the identity.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from sam3roto.post.checks import check_mask, check_matte, check_range, check_rgb, check_same_size
+from sam3roto.post.roi import Roi, matte_roi, roi_around
+
+#: Largest radius / width / band accepted, in pixels (a 4K frame is 4096 wide).
+MAX_RADIUS_PX = 1000
+#: Largest area (px^2) for holes and dots: a whole 8K frame.
+MAX_AREA_PX = 8192 * 8192
+REFINE_METHODS = ("colour", "guided", "closed_form")
+
+
+def _paste(shape: tuple[int, ...], roi: Roi, values: np.ndarray) -> np.ndarray:
+    out = np.zeros(shape[:2], values.dtype)
+    out[roi.slices] = values
+    return out
+
+
+def _u8(mask: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(mask).view(np.uint8)
+
+
+def _distance_to(zero_where: np.ndarray) -> np.ndarray:
+    """Exact Euclidean distance (px) of every pixel to the nearest ``True`` of ``zero_where``."""
+    return cv2.distanceTransform(_u8(~zero_where), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def grow_shrink(mask: np.ndarray, *, radius_px: int) -> np.ndarray:
+    """Grow (``radius_px > 0``) or shrink (``< 0``) ``mask`` by an exact disc.
+
+    A pixel is in the grown mask when some mask pixel lies within ``radius_px`` of it (the
+    Euclidean distance transform, exact at any radius); shrinking keeps pixels whose nearest
+    background pixel is farther than ``|radius_px|``. The frame edge is not background: an
+    object cut by the frame does not shrink away from it.
+    """
+    check_mask(mask)
+    check_range("radius_px", radius_px, -MAX_RADIUS_PX, MAX_RADIUS_PX, integer=True)
+    r = int(radius_px)
+    if r == 0:
+        return mask.copy()
+    roi = roi_around(mask, abs(r) + 2)
+    if roi is None:
+        return mask.copy()
+    crop = mask[roi.slices]
+    if r > 0:
+        out = _distance_to(crop) <= r
+    else:
+        out = _distance_to(~crop) > -r
+    return _paste(mask.shape, roi, out)
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    _count, labels, stats, _ = cv2.connectedComponentsWithStats(_u8(mask), connectivity=8)
+    return labels, stats
+
+
+def remove_dots(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
+    """Remove islands of ``mask`` (8-connected) of at most ``max_area_px`` pixels."""
+    check_mask(mask)
+    check_range("max_area_px", max_area_px, 0, MAX_AREA_PX, integer=True)
+    roi = roi_around(mask, 1)
+    if max_area_px == 0 or roi is None:
+        return mask.copy()
+    labels, stats = _components(mask[roi.slices])
+    keep = stats[:, cv2.CC_STAT_AREA] > max_area_px
+    keep[0] = False
+    return _paste(mask.shape, roi, keep[labels])
+
+
+def fill_holes(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
+    """Fill holes of ``mask`` of at most ``max_area_px`` pixels.
+
+    A hole is a 4-connected background region enclosed by the mask. Background touching
+    the frame edge is never a hole (the gap between a person's legs cut by the bottom of
+    the frame stays open).
+    """
+    check_mask(mask)
+    check_range("max_area_px", max_area_px, 0, MAX_AREA_PX, integer=True)
+    roi = roi_around(mask, 1)
+    if max_area_px == 0 or roi is None:
+        return mask.copy()
+    crop = mask[roi.slices]
+    _count, labels, stats, _ = cv2.connectedComponentsWithStats(_u8(~crop), connectivity=4)
+    h, w = crop.shape
+    small = stats[:, cv2.CC_STAT_AREA] <= max_area_px
+    touches = (
+        (stats[:, cv2.CC_STAT_LEFT] == 0)
+        | (stats[:, cv2.CC_STAT_TOP] == 0)
+        | (stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] == w)
+        | (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] == h)
+    )
+    hole = small & ~touches
+    hole[0] = False  # label 0 is the mask itself
+    return _paste(mask.shape, roi, crop | hole[labels])
+
+
+def border_fix(mask: np.ndarray, *, width_px: int) -> np.ndarray:
+    """Close the mask onto the frame edge.
+
+    Models leave a ragged few-pixel gap where an object leaves the frame. Within
+    ``width_px`` of each frame edge, every row (left/right edges) or column (top/bottom)
+    that the mask reaches is filled from the mask out to the edge, and dips along the edge
+    up to ``2 * width_px`` long are closed (a morphological closing along the edge).
+    """
+    check_mask(mask)
+    check_range("width_px", width_px, 0, MAX_RADIUS_PX, integer=True)
+    out = mask.copy()
+    w = min(int(width_px), mask.shape[0], mask.shape[1])
+    if w == 0:
+        return out
+    along = np.ones((2 * w + 1, 1), np.uint8)  # closing along the edge bridges short dips
+    # Left / right: a band pixel is filled when some mask pixel lies between it and the
+    # band's inner side (a cumulative OR from the inside out to the edge).
+    for band in (out[:, :w], out[:, -w:][:, ::-1]):
+        snapped = np.logical_or.accumulate(band[:, ::-1], axis=1)[:, ::-1]
+        band |= cv2.morphologyEx(_u8(np.ascontiguousarray(snapped)), cv2.MORPH_CLOSE, along).view(bool)
+    for band in (out[:w, :].T, out[-w:, :][::-1, :].T):
+        snapped = np.logical_or.accumulate(band[:, ::-1], axis=1)[:, ::-1]
+        band |= cv2.morphologyEx(_u8(np.ascontiguousarray(snapped)), cv2.MORPH_CLOSE, along).view(bool)
+    return out
+
+
+def feather(matte: np.ndarray, *, radius_px: float) -> np.ndarray:
+    """Soften the edge with a Gaussian of sigma ``radius_px / 2`` (so the ramp is about
+    ``2 * radius_px`` wide). ``matte`` may be a ``bool`` mask or a ``float32`` matte."""
+    if isinstance(matte, np.ndarray) and matte.dtype == np.bool_:
+        matte = matte.astype(np.float32)
+    check_matte(matte)
+    check_range("radius_px", radius_px, 0, MAX_RADIUS_PX)
+    if radius_px == 0:
+        return matte.copy()
+    sigma = radius_px / 2.0
+    k = 2 * math.ceil(3 * sigma) + 1
+    roi = matte_roi(matte, k)
+    if roi is None:
+        return matte.copy()
+    crop = cv2.GaussianBlur(matte[roi.slices], (k, k), sigma, borderType=cv2.BORDER_REPLICATE)
+    np.clip(crop, 0.0, 1.0, out=crop)  # the kernel's float sum is not exactly 1
+    out = matte.copy()
+    out[roi.slices] = crop
+    return out
+
+
+def trimap(mask: np.ndarray, *, band_px: int) -> np.ndarray:
+    """``uint8 (H, W)``: 255 certain foreground, 0 certain background, 128 the unknown band
+    of width ``band_px`` centred on the mask's edge (from the distance transform)."""
+    check_mask(mask)
+    check_range("band_px", band_px, 0, MAX_RADIUS_PX, integer=True)
+    out = np.where(mask, np.uint8(255), np.uint8(0))
+    roi = roi_around(mask, band_px + 1)
+    if band_px == 0 or roi is None:
+        return out
+    out[roi.slices] = _trimap_crop(mask[roi.slices], band_px)
+    return out
+
+
+def _trimap_crop(crop: np.ndarray, band_px: int) -> np.ndarray:
+    # One distance transform to the mask's edge (its 4-connected boundary pixels, both
+    # sides) instead of one per side; the band needs no sub-pixel exactness.
+    edge = crop ^ cv2.erode(_u8(crop), np.ones((3, 3), np.uint8)).view(bool)
+    edge |= ~crop & cv2.dilate(_u8(crop), np.ones((3, 3), np.uint8)).view(bool)
+    unknown = cv2.distanceTransform(_u8(~edge), cv2.DIST_L2, cv2.DIST_MASK_5) <= band_px / 2.0
+    tri = np.where(crop, np.uint8(255), np.uint8(0))
+    tri[unknown] = 128
+    return tri
+
+
+def _box(x: np.ndarray, r: int) -> np.ndarray:
+    return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def _guided_models(guide: np.ndarray, src: np.ndarray, r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Box-averaged coefficients ``(a (h, w, 3), b (h, w))`` of the guided filter's local
+    linear models, so that the output is ``a . guide + b``."""
+    mean_i = _box(guide, r)
+    mean_p = _box(src, r)
+    cov_ip = _box(guide * src[..., None], r) - mean_i * mean_p[..., None]
+    ir, ig, ib = guide[..., 0], guide[..., 1], guide[..., 2]
+    mr, mg, mb = mean_i[..., 0], mean_i[..., 1], mean_i[..., 2]
+    e = np.float32(eps)
+    vrr = _box(ir * ir, r) - mr * mr + e
+    vrg = _box(ir * ig, r) - mr * mg
+    vrb = _box(ir * ib, r) - mr * mb
+    vgg = _box(ig * ig, r) - mg * mg + e
+    vgb = _box(ig * ib, r) - mg * mb
+    vbb = _box(ib * ib, r) - mb * mb + e
+    # Inverse of the symmetric 3x3 covariance by cofactors, for every pixel at once.
+    c00 = vgg * vbb - vgb * vgb
+    c01 = vgb * vrb - vrg * vbb
+    c02 = vrg * vgb - vgg * vrb
+    c11 = vrr * vbb - vrb * vrb
+    c12 = vrb * vrg - vrr * vgb
+    c22 = vrr * vgg - vrg * vrg
+    det = vrr * c00 + vrg * c01 + vrb * c02
+    cr, cg, cb = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
+    a = np.stack(
+        [(c00 * cr + c01 * cg + c02 * cb) / det, (c01 * cr + c11 * cg + c12 * cb) / det,
+         (c02 * cr + c12 * cg + c22 * cb) / det],
+        axis=-1,
+    ).astype(np.float32)
+    b = (mean_p - np.einsum("hwc,hwc->hw", a, mean_i)).astype(np.float32)
+    return _box(a, r), _box(b, r)
+
+
+def _reduce(
+    guide: np.ndarray, src: np.ndarray, radius_px: int, subsample: int
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    h, w = src.shape
+    s = int(subsample)
+    if s > 1 and min(h, w) // s >= 4:
+        size = (max(1, w // s), max(1, h // s))
+        g = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
+        p = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+        return g, p, max(1, round(radius_px / s)), s
+    return guide, src, int(radius_px), 1
+
+
+def _check_guided(guide: np.ndarray, src: np.ndarray, radius_px: int, eps: float, subsample: int) -> None:
+    check_rgb(guide, "guide")
+    check_matte(src, "src")
+    check_same_size(guide, "guide", src, "src")
+    check_range("radius_px", radius_px, 1, MAX_RADIUS_PX, integer=True)
+    check_range("eps", eps, 1e-8, 1.0)
+    check_range("subsample", subsample, 1, 16, integer=True)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius_px: int, eps: float, subsample: int = 1) -> np.ndarray:
+    """Colour guided filter (He, Sun and Tang): ``src`` (``float32 (h, w)``) smoothed so its
+    edges follow those of ``guide`` (``float32 (h, w, 3)``). ``subsample`` > 1 fits the local
+    linear models on a reduced copy and applies them at full size (the fast guided filter)."""
+    _check_guided(guide, src, radius_px, eps, subsample)
+    h, w = src.shape
+    g, p, r, s = _reduce(guide, src, radius_px, subsample)
+    a, b = _guided_models(g, p, r, eps)
+    if s > 1:
+        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
+        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
+    return (np.einsum("hwc,hwc->hw", a, guide) + b).astype(np.float32)
+
+
+def _lookup(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, full: tuple[int, int]) -> np.ndarray:
+    """``values`` (a reduced copy of a ``full``-size field, ``(h', w')`` or ``(h', w', c)``)
+    interpolated bilinearly at the full-size pixels ``(ys, xs)``, with cv2.resize's
+    half-pixel-centre convention; ``(n,)`` or ``(n, c)``. No full-size array is made."""
+    if values.shape[:2] == full:
+        return values[ys, xs]
+    # remap wants maps under 32767 rows, so the points go in rows of 1024.
+    n = len(xs)
+    rows = max(1, -(-n // 1024))
+    sx, sy = values.shape[1] / full[1], values.shape[0] / full[0]
+    mx = np.zeros(rows * 1024, np.float32)
+    my = np.zeros(rows * 1024, np.float32)
+    mx[:n] = (xs.astype(np.float32) + 0.5) * np.float32(sx) - 0.5
+    my[:n] = (ys.astype(np.float32) + 0.5) * np.float32(sy) - 0.5
+    out = cv2.remap(values, mx.reshape(rows, 1024), my.reshape(rows, 1024), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * 1024, -1)[:n].reshape((n, *values.shape[2:]))
+
+
+def guided_filter_at(
+    guide: np.ndarray, src: np.ndarray, where: np.ndarray, *, radius_px: int, eps: float, subsample: int = 1
+) -> np.ndarray:
+    """``guided_filter(...)[where]``, computing the full-size output only at the pixels
+    ``where`` (``bool (h, w)``): a trimap band is a small fraction of its bounding box."""
+    _check_guided(guide, src, radius_px, eps, subsample)
+    h, w = src.shape
+    g, p, r, _s = _reduce(guide, src, radius_px, subsample)
+    a, b = _guided_models(g, p, r, eps)
+    ys, xs = np.nonzero(where)
+    av, bv = _lookup(a, ys, xs, (h, w)), _lookup(b, ys, xs, (h, w))
+    return (np.einsum("nc,nc->n", av, guide[ys, xs]) + bv).astype(np.float32)
+
+
+def _colour_alpha(
+    img: np.ndarray, crop: np.ndarray, tri: np.ndarray, unknown: np.ndarray, radius: int, softness: float
+) -> np.ndarray:
+    """Alpha of the ``unknown`` pixels from the local object and background colours.
+
+    F and B are the mean colours of the certain foreground and background within
+    ``radius`` (normalised box filters on a reduced copy); alpha is the position of the
+    pixel's colour on the line from B to F. Where F and B are too alike to separate, or one
+    of them has no certain pixel nearby, alpha falls back to the mask.
+    """
+    h, w = crop.shape
+    s = max(1, min(8, radius // 4))
+    size = (max(1, w // s), max(1, h // s))
+    fg = (tri == 255).astype(np.float32)
+    bg = (tri == 0).astype(np.float32)
+    if s > 1:
+        small_img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        fg = cv2.resize(fg, size, interpolation=cv2.INTER_AREA)
+        bg = cv2.resize(bg, size, interpolation=cv2.INTER_AREA)
+    else:
+        small_img = img
+    r = max(1, round(radius / s))
+    sum_f, sum_b = _box(small_img * fg[..., None], r), _box(small_img * bg[..., None], r)
+    n_f, n_b = _box(fg, r), _box(bg, r)
+    ys, xs = np.nonzero(unknown)
+    f = _lookup(sum_f, ys, xs, (h, w)) / np.maximum(_lookup(n_f, ys, xs, (h, w)), 1e-6)[:, None]
+    b = _lookup(sum_b, ys, xs, (h, w)) / np.maximum(_lookup(n_b, ys, xs, (h, w)), 1e-6)[:, None]
+    seen = (_lookup(n_f, ys, xs, (h, w)) > 1e-3) & (_lookup(n_b, ys, xs, (h, w)) > 1e-3)
+    fb = f - b
+    dist2 = np.einsum("nc,nc->n", fb, fb)
+    alpha = np.einsum("nc,nc->n", img[ys, xs] - b, fb) / np.maximum(dist2, 1e-8)
+    # Sharpen towards 0/1 for hard edges (softness 0) or keep the linear ramp (softness 1).
+    alpha = np.clip(alpha, 0.0, 1.0)
+    gain = np.float32(1.0 + 3.0 * (1.0 - softness))
+    alpha = np.clip((alpha - 0.5) * gain + 0.5, 0.0, 1.0)
+    trust = np.where(seen, dist2 / (dist2 + np.float32(0.01)), 0.0)
+    return (trust * alpha + (1.0 - trust) * crop[ys, xs]).astype(np.float32)
+
+
+def refine_edges(
+    mask: np.ndarray, image: np.ndarray, *, band_px: int, method: str = "guided", softness: float = 0.5
+) -> np.ndarray:
+    """Matte with the edge re-estimated from the image inside the trimap band.
+
+    A trimap of width ``band_px`` is built around the mask edge (distance transform);
+    outside the band the matte is 0 or 1, inside it alpha follows the image:
+
+    - ``"colour"``: each band pixel's colour placed between the mean object and
+      background colours around it (radius = the band); ``softness`` 0 pushes alpha
+      towards 0/1, 1 keeps the linear mix. Exact on flat backgrounds (green and blue
+      screens); on textured backgrounds the local means mix and ``"guided"`` is better
+      (measured on DAVIS with ``bench/matte_quality.py``).
+    - ``"guided"``: the mask filtered by a colour guided filter with the image as guide
+      (radius = half the band, ``softness`` in [0, 1] sets eps from 1e-5 to 1e-1 on a log
+      scale: higher keeps the alpha softer). Fast enough for every frame at 4K.
+    - ``"closed_form"``: Levin's closed-form matting (pymatting) on the band's region;
+      best on hair and fur, seconds per frame: for stills and hero frames.
+
+    Only the object's region (bounding box + band) is computed. ``image`` is
+    ``float32 (H, W, 3)`` in [0, 1].
+    """
+    check_mask(mask)
+    check_rgb(image)
+    check_same_size(mask, "mask", image, "image")
+    check_range("band_px", band_px, 0, MAX_RADIUS_PX, integer=True)
+    check_range("softness", softness, 0.0, 1.0)
+    if method not in REFINE_METHODS:
+        raise ValueError(f"method must be one of {', '.join(REFINE_METHODS)}; got {method!r}")
+    if band_px == 0:
+        return mask.astype(np.float32)
+    radius = max(1, band_px // 2)
+    roi = roi_around(mask, band_px + radius + 2)
+    if roi is None:
+        return np.zeros(mask.shape, np.float32)
+    crop = mask[roi.slices]
+    img = image[roi.slices]
+    tri = _trimap_crop(crop, band_px)
+    unknown = tri == 128
+    out = crop.astype(np.float32)
+    if method == "colour":
+        out[unknown] = _colour_alpha(img, crop, tri, unknown, band_px, softness)
+    elif method == "guided":
+        eps = 10.0 ** (-5.0 + 4.0 * softness)
+        sub = max(1, min(8, radius // 2))
+        out[unknown] = guided_filter_at(img, out, unknown, radius_px=radius, eps=eps, subsample=sub)
+    else:
+        from pymatting import estimate_alpha_cf  # imported on use: numba start-up is ~1 s
+
+        alpha = estimate_alpha_cf(img.astype(np.float64), tri.astype(np.float64) / 255.0)
+        out[unknown] = alpha[unknown]
+    np.clip(out, 0.0, 1.0, out=out)
+    return _paste(mask.shape, roi, out)

@@ -1,0 +1,202 @@
+"""``apply()``: one frame's mask through the whole post stack, and ``apply_sequence()`` for
+shots, where temporal smoothing and motion blur need the neighbouring frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from sam3roto.post import matte as M
+from sam3roto.post import rgb as R
+from sam3roto.post.checks import check_mask, check_same_size, to_float_rgb
+from sam3roto.post.flow import flow_between
+from sam3roto.post.roi import Roi, matte_roi, roi_around
+from sam3roto.post.settings import PostSettings
+from sam3roto.post.sources import depth_foreground, threshold_stages
+from sam3roto.post.temporal import FLOW_MAX_SIDE_PX, motion_blur, temporal_smooth
+
+#: Extra margin (px) around the object for RGB work: edge extend spreads colour this far.
+RGB_MARGIN_PX = 32
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """``matte``: ``float32 (H, W)`` in [0, 1]. ``rgb``: ``float32 (H, W, 3)`` after the RGB
+    cleanup, premultiplied when ``premultiplied`` (None when the settings change no RGB)."""
+
+    matte: np.ndarray
+    rgb: np.ndarray | None
+    premultiplied: bool
+
+
+def _float_crop(image: np.ndarray, roi: Roi) -> np.ndarray:
+    return to_float_rgb(np.ascontiguousarray(image[roi.slices]))
+
+
+def _mask_stage(image: np.ndarray, mask: np.ndarray, settings: PostSettings, depth: np.ndarray | None) -> np.ndarray:
+    if settings.depth_mode != "off":
+        if depth is None:
+            raise ValueError(f"depth_mode {settings.depth_mode!r} needs a depth map for this frame; run depth first")
+        check_same_size(mask, "mask", depth, "depth")
+        near = depth_foreground(depth, near_is_large=settings.depth_near_is_large)
+        if settings.depth_mode == "replace":
+            mask = near
+        elif settings.depth_mode == "intersect":
+            mask = mask & near
+        else:
+            mask = mask | near
+    if settings.thresholds:
+        roi = roi_around(mask, 0)
+        out = np.zeros_like(mask)
+        if roi is not None:
+            out[roi.slices] = threshold_stages(_float_crop(image, roi), settings.thresholds, mask[roi.slices])
+        mask = out
+    mask = M.remove_dots(mask, max_area_px=settings.remove_dots_px)
+    mask = M.fill_holes(mask, max_area_px=settings.fill_holes_px)
+    mask = M.border_fix(mask, width_px=settings.border_fix_px)
+    return M.grow_shrink(mask, radius_px=settings.grow_px)
+
+
+def refine(
+    image: np.ndarray, mask: np.ndarray, settings: PostSettings, *, depth: np.ndarray | None = None
+) -> np.ndarray:
+    """The single-frame part of the matte: mask sources, cleanup, edge refinement, feather.
+
+    ``image``: the frame, ``(H, W, 3)`` uint8/uint16/float. ``mask``: ``bool (H, W)``.
+    ``depth``: ``float (H, W)``, needed when ``settings.depth_mode`` is not off.
+    Returns ``float32 (H, W)`` in [0, 1].
+    """
+    check_mask(mask)
+    check_same_size(mask, "mask", image, "image")
+    mask = _mask_stage(image, mask, settings, depth)
+    if settings.refine_band_px > 0:
+        band = settings.refine_band_px
+        roi = roi_around(mask, band + band // 2 + 4)
+        matte = np.zeros(mask.shape, np.float32)
+        if roi is not None:
+            matte[roi.slices] = M.refine_edges(
+                np.ascontiguousarray(mask[roi.slices]), _float_crop(image, roi), band_px=band,
+                method=settings.refine_method, softness=settings.refine_softness,
+            )
+    else:
+        matte = mask.astype(np.float32)
+    return M.feather(matte, radius_px=settings.feather_px)
+
+
+def finish_rgb(
+    image: np.ndarray, matte: np.ndarray, settings: PostSettings, *, screen_colour: np.ndarray | None = None
+) -> np.ndarray:
+    """The RGB cleanup for one frame: despill, luminance restore, edge extend, premultiply.
+
+    Work is limited to the matte's region plus ``RGB_MARGIN_PX``; outside it alpha is 0,
+    so the pixels are the source's (straight) or 0 (premultiplied). ``screen_colour`` is
+    estimated from this frame's background for physical despill when not given.
+    """
+    check_same_size(matte, "matte", image, "image")
+    if settings.premultiply:
+        out = np.zeros((*image.shape[:2], 3), np.float32)
+    else:
+        out = to_float_rgb(image)
+    roi = matte_roi(matte, RGB_MARGIN_PX)
+    if roi is None:
+        return out
+    img = out[roi.slices] if not settings.premultiply else _float_crop(image, roi)
+    alpha = np.ascontiguousarray(matte[roi.slices])
+    rgb = img
+    if settings.despill != "off":
+        screen = screen_colour
+        if settings.despill == "physical" and screen is None:
+            screen = R.estimate_screen_colour(to_float_rgb(image[:: 4, :: 4]), np.ascontiguousarray(matte[:: 4, :: 4]))
+        rgb = R.despill(img, mode=settings.despill, strength=settings.despill_strength, screen_colour=screen)
+        if settings.luminance_restore > 0:
+            rgb = R.luminance_restore(img, rgb, amount=settings.luminance_restore)
+    if settings.edge_extend != "off":
+        rgb = R.edge_extend(rgb, alpha, method=settings.edge_extend, margin_px=RGB_MARGIN_PX)
+    if settings.premultiply:
+        rgb = R.premultiply(rgb, alpha)
+    out[roi.slices] = rgb
+    return out
+
+
+def apply(
+    image: np.ndarray,
+    mask: np.ndarray,
+    settings: PostSettings,
+    *,
+    depth: np.ndarray | None = None,
+    neighbours: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    velocity: np.ndarray | None = None,
+    screen_colour: np.ndarray | None = None,
+) -> PostResult:
+    """One frame through the whole stack: :func:`refine`, temporal smoothing with
+    ``neighbours`` (``(refined matte, image)`` of nearby frames, from :func:`refine`),
+    motion blur with ``velocity`` (px per frame, ``float32 (H, W, 2)``), then the RGB
+    cleanup. Without neighbours or velocity those two steps are skipped; use
+    :func:`apply_sequence` for shots."""
+    matte = refine(image, mask, settings, depth=depth)
+    if settings.temporal_pct > 0 and neighbours:
+        matte = temporal_smooth(
+            matte, to_float_rgb(image), [(m, to_float_rgb(i)) for m, i in neighbours],
+            strength=settings.temporal_pct / 100.0,
+        )
+    if settings.motion_blur_shutter > 0 and velocity is not None:
+        matte = motion_blur(matte, velocity, shutter=settings.motion_blur_shutter)
+    rgb = finish_rgb(image, matte, settings, screen_colour=screen_colour) if settings.changes_rgb else None
+    return PostResult(matte, rgb, settings.premultiply and rgb is not None)
+
+
+def velocity_field(image: np.ndarray, other: np.ndarray, matte: np.ndarray, *, other_is_next: bool) -> np.ndarray:
+    """``float32 (H, W, 2)`` motion in px per frame at each pixel of ``image``, from the flow
+    to the previous or next frame, computed on the matte's region only (zero elsewhere)."""
+    out = np.zeros((*matte.shape, 2), np.float32)
+    roi = matte_roi(matte, max(16, round(0.05 * max(matte.shape))))
+    if roi is None:
+        return out
+    flow = flow_between(_float_crop(image, roi), _float_crop(other, roi), max_side_px=FLOW_MAX_SIDE_PX)
+    out[roi.slices] = flow if other_is_next else -flow
+    return out
+
+
+def apply_sequence(
+    frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    settings: PostSettings,
+    *,
+    screen_colour: np.ndarray | None = None,
+) -> Iterator[PostResult]:
+    """Post for consecutive frames: ``frames`` yields ``(image, mask, depth or None)`` in
+    order; one ``PostResult`` per frame comes out, in order, one frame behind when the
+    settings use neighbours (temporal smoothing looks one frame each way)."""
+    window: list[tuple[np.ndarray, np.ndarray]] = []  # (image, refined matte) of frames first..first+2
+    first = 0  # frame number of window[0]
+    done = 0  # frames yielded so far
+
+    def finish(i: int) -> PostResult:
+        image, matte = window[i]
+        others = [window[j] for j in (i - 1, i + 1) if 0 <= j < len(window)]
+        if settings.temporal_pct > 0 and others:
+            matte = temporal_smooth(
+                matte, to_float_rgb(image), [(m, to_float_rgb(img)) for img, m in others],
+                strength=settings.temporal_pct / 100.0,
+            )
+        if settings.motion_blur_shutter > 0 and others:
+            has_prev = i > 0
+            other_image = window[i - 1][0] if has_prev else window[i + 1][0]
+            velocity = velocity_field(image, other_image, matte, other_is_next=not has_prev)
+            matte = motion_blur(matte, velocity, shutter=settings.motion_blur_shutter)
+        rgb = finish_rgb(image, matte, settings, screen_colour=screen_colour) if settings.changes_rgb else None
+        return PostResult(matte, rgb, settings.premultiply and rgb is not None)
+
+    lookahead = 1 if settings.uses_neighbours else 0
+    for n, (image, mask, depth) in enumerate(frames):
+        window.append((image, refine(image, mask, settings, depth=depth)))
+        if n - done >= lookahead:  # frame `done` has everything it needs
+            yield finish(done - first)
+            done += 1
+            while first < done - lookahead:  # keep one frame behind for the next one
+                window.pop(0)
+                first += 1
+    while done < first + len(window):
+        yield finish(done - first)
+        done += 1
