@@ -145,7 +145,9 @@ def feather(matte: np.ndarray, *, radius_px: float) -> np.ndarray:
     if roi is None:
         return matte.copy()
     crop = cv2.GaussianBlur(matte[roi.slices], (k, k), sigma, borderType=cv2.BORDER_REPLICATE)
-    np.clip(crop, 0.0, 1.0, out=crop)  # the kernel's float sum is not exactly 1
+    # The float kernel does not sum to exactly 1: solid areas must stay exactly 0 and 1.
+    crop[crop < 1e-6] = 0.0
+    crop[crop > 1.0 - 1e-6] = 1.0
     out = matte.copy()
     out[roi.slices] = crop
     return out
