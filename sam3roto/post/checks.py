@@ -71,9 +71,9 @@ def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
         shape = getattr(image, "shape", None)
         raise ValueError(f"{name} must be an (H, W, 3) RGB array, got shape {shape}")
     if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1.0 / 255.0)
+        return np.multiply(image, np.float32(1.0 / 255.0), dtype=np.float32)
     if image.dtype == np.uint16:
-        return image.astype(np.float32) * np.float32(1.0 / 65535.0)
+        return np.multiply(image, np.float32(1.0 / 65535.0), dtype=np.float32)
     if image.dtype in (np.float16, np.float32, np.float64):
         return image.astype(np.float32, copy=False)
     raise TypeError(f"{name} has dtype {image.dtype}; expected uint8, uint16 or float")

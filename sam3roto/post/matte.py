@@ -17,6 +17,8 @@ from sam3roto.post.roi import Roi, matte_roi, roi_around
 MAX_RADIUS_PX = 1000
 #: Largest area (px^2) for holes and dots: a whole 8K frame.
 MAX_AREA_PX = 8192 * 8192
+#: Up to this radius grow/shrink uses a disc kernel, beyond it the distance transform.
+SMALL_RADIUS_PX = 8
 REFINE_METHODS = ("colour", "guided", "closed_form")
 
 
@@ -52,7 +54,15 @@ def grow_shrink(mask: np.ndarray, *, radius_px: int) -> np.ndarray:
     if roi is None:
         return mask.copy()
     crop = mask[roi.slices]
-    if r > 0:
+    if abs(r) <= SMALL_RADIUS_PX:
+        # An exact disc kernel: for small radii OpenCV's morphology beats a distance transform.
+        yy, xx = np.mgrid[-abs(r) : abs(r) + 1, -abs(r) : abs(r) + 1]
+        disc = (xx * xx + yy * yy <= r * r).astype(np.uint8)
+        if r > 0:
+            out = cv2.dilate(_u8(crop), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
+        else:
+            out = cv2.erode(_u8(crop), disc, borderType=cv2.BORDER_REPLICATE).view(bool)
+    elif r > 0:
         out = _distance_to(crop) <= r
     else:
         out = _distance_to(~crop) > -r

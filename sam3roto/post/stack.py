@@ -99,6 +99,8 @@ def finish_rgb(
         out = np.zeros((*image.shape[:2], 3), np.float32)
     else:
         out = to_float_rgb(image)
+        if out is image:  # float32 input passes through: never write into the caller's frame
+            out = out.copy()
     roi = matte_roi(matte, RGB_MARGIN_PX)
     if roi is None:
         return out
@@ -135,6 +137,8 @@ def apply(
     motion blur with ``velocity`` (px per frame, ``float32 (H, W, 2)``), then the RGB
     cleanup. Without neighbours or velocity those two steps are skipped; use
     :func:`apply_sequence` for shots."""
+    if settings.changes_rgb and not settings.premultiply:
+        image = to_float_rgb(image)  # once, shared by the matte and the RGB steps
     matte = refine(image, mask, settings, depth=depth)
     if settings.temporal_pct > 0 and neighbours:
         matte = temporal_smooth(
