@@ -30,9 +30,9 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from matte_quality import DEFAULT_DATA, degrade, read_sequence  # noqa: E402
+from matte_quality import DEFAULT_DATA, degrade, read_sequence
 
-from sam3roto.post import PostSettings, apply, apply_sequence  # noqa: E402
+from sam3roto.post import PostSettings, apply, apply_sequence
 
 
 def settings_for(height: int) -> PostSettings:
@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         count = sum(1 for _ in apply_sequence(((i, m, None) for i, m in frames), full))
         whole = (time.perf_counter() - t0) / count
-        print(f"{height}p ({frames[0][0].shape[1]}x{height}): refine+despill {ours * 1000:.0f} ms = {1 / ours:.1f} fps; "
+        size = f"{frames[0][0].shape[1]}x{height}"
+        print(f"{height}p ({size}): refine+despill {ours * 1000:.0f} ms = {1 / ours:.1f} fps; "
               f"naive scipy {base * 1000:.0f} ms = {base / ours:.1f}x slower; "
               f"full pipeline (+temporal, +ML edge extend) {whole * 1000:.0f} ms = {1 / whole:.2f} fps", flush=True)
         if height == 2160:

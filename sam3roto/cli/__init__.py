@@ -11,6 +11,8 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from sam3roto import __version__
 from sam3roto.errors import Sam3RotoError
@@ -65,6 +67,73 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_post_settings(settings_file: str | None, assignments: Sequence[str]) -> Any:
+    """PostSettings from a JSON file (optional) with ``NAME=VALUE`` overrides on top."""
+    from sam3roto.post.settings import PostSettings, parse_assignment
+
+    data: dict[str, Any] = {}
+    if settings_file:
+        try:
+            data = json.loads(Path(settings_file).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise Sam3RotoError(f"the post settings are not valid JSON: {exc}", path=settings_file) from exc
+        if not isinstance(data, dict):
+            raise Sam3RotoError("the post settings file must hold a JSON object", path=settings_file)
+    for text in assignments:
+        name, value = parse_assignment(text)
+        data[name] = value
+    return PostSettings.from_dict(data)
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    settings = load_post_settings(args.settings, args.set)
+    if args.print_settings:
+        print(json.dumps(settings.to_dict(), indent=1))
+        return 0
+    if not args.media or not args.masks or not args.out:
+        print("error: post needs MEDIA, --masks and --out (or --print-settings)", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    from sam3roto.core.jobs import run_sync
+    from sam3roto.media.source import open_media
+    from sam3roto.pipeline.post import post_job
+
+    with open_media(args.media) as media, open_media(args.masks) as masks:
+        indices = None
+        if args.frames:
+            wanted = _parse_numbers(args.frames)
+            by_number = {n: i for i, n in enumerate(media.info.frame_numbers)}
+            missing = [n for n in wanted if n not in by_number]
+            if missing:
+                raise Sam3RotoError(f"frames {_format_numbers(missing)} are not in the media "
+                                    f"({_format_numbers(media.info.frame_numbers)})", path=media.info.path)
+            indices = [by_number[n] for n in wanted]
+        job = post_job(media, masks, settings, Path(args.out), name=args.name, rgba=args.rgba, indices=indices)
+        with tqdm(total=len(indices) if indices is not None else media.info.frame_count, unit="frame",
+                  disable=args.quiet) as bar:
+
+            def show(p: Any) -> None:
+                bar.update(p.done - bar.n)
+
+            run = run_sync(job, show)
+    print(f"wrote {len(run.files)} files for frames {_format_numbers(run.frames)} to {run.out_dir}")
+    return 0
+
+
+def _parse_numbers(text: str) -> list[int]:
+    """``1001-1010,1020`` -> the frame numbers, sorted, without repeats."""
+    import re
+
+    out: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        span = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
+        if span is None or (span[2] is not None and int(span[2]) < int(span[1])):
+            raise ValueError(f"--frames: cannot read {part!r}; use e.g. 1001-1100 or 1,5,9")
+        out.update(range(int(span[1]), int(span[2] or span[1]) + 1))
+    return sorted(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
@@ -79,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("media", help="movie, sequence folder or pattern, image, or .zip")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=cmd_info)
+    post = sub.add_parser(
+        "post", help="matte and RGB post on black-and-white masks: refine, temporal, despill, edge extend",
+        description="Run the post stack (every setting of the Matte and RGB/Comp tabs) over a shot and its "
+        "masks (a black-and-white matte per frame, e.g. a PNG sequence), writing 16-bit PNG mattes and, with "
+        "--rgba, RGBA. Settings come from --settings FILE.json and/or --set NAME=VALUE; "
+        "--print-settings lists them all with their values.",
+    )
+    post.add_argument("media", nargs="?", help="the shot: movie, sequence folder or pattern, image, or .zip")
+    post.add_argument("--masks", help="black-and-white mattes, one per frame of the media")
+    post.add_argument("--out", help="output folder (new or empty; results are never overwritten)")
+    post.add_argument("--settings", help="post settings JSON (see --print-settings)")
+    post.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                      help="one setting, e.g. grow_px=2, refine_band_px=12, despill=green; repeatable")
+    post.add_argument("--rgba", action="store_true", help="also write RGBA PNGs (straight unless premultiply=true)")
+    post.add_argument("--frames", help="frame numbers to post, e.g. 1001-1050 (default: all)")
+    post.add_argument("--name", default="matte", help="file name stem (default: matte)")
+    post.add_argument("--print-settings", action="store_true", help="print the settings as JSON and exit")
+    post.add_argument("--quiet", action="store_true", help="no progress bar")
+    post.set_defaults(func=cmd_post)
     return parser
 
 

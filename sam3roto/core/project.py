@@ -89,20 +89,30 @@ class Shot:
 
 @dataclass
 class RotoObject:
-    """One thing being rotoscoped: a person, a car. ``id`` never changes or gets reused."""
+    """One thing being rotoscoped: a person, a car. ``id`` never changes or gets reused.
+
+    ``post`` holds the object's post settings as a plain dict (``PostSettings.to_dict``);
+    empty means the defaults. It is validated where it is used (``PostSettings.from_dict``).
+    """
 
     id: int
     name: str
     color: tuple[int, int, int]
     visible: bool = True
+    post: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "color": list(self.color), "visible": self.visible}
+        return {"id": self.id, "name": self.name, "color": list(self.color), "visible": self.visible,
+                "post": dict(self.post)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RotoObject:
         r, g, b = (int(c) for c in data["color"])
-        return cls(id=int(data["id"]), name=str(data["name"]), color=(r, g, b), visible=bool(data.get("visible", True)))
+        post = data.get("post", {})
+        if not isinstance(post, dict):
+            raise ValueError(f"object {data.get('name')!r}: post settings must be a JSON object")
+        return cls(id=int(data["id"]), name=str(data["name"]), color=(r, g, b),
+                   visible=bool(data.get("visible", True)), post=dict(post))
 
 
 @dataclass

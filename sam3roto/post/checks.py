@@ -51,12 +51,13 @@ def check_same_size(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> N
 
 def check_range(name: str, value: float, low: float, high: float, *, integer: bool = False) -> None:
     """``low <= value <= high`` (and an int when ``integer``)."""
+    span = f"[{low:g}, {high:g}]"
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+        raise TypeError(f"{name} must be a number in {span}, got {value!r}")
     if integer and not float(value).is_integer():
-        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value}")
+        raise ValueError(f"{name} must be a whole number in {span}, got {value}")
     if not math.isfinite(float(value)) or not low <= value <= high:
-        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+        raise ValueError(f"{name} must be in {span}, got {value}")
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -168,10 +168,12 @@ def apply_sequence(
     settings: PostSettings,
     *,
     screen_colour: np.ndarray | None = None,
+    always_rgb: bool = False,
 ) -> Iterator[PostResult]:
     """Post for consecutive frames: ``frames`` yields ``(image, mask, depth or None)`` in
     order; one ``PostResult`` per frame comes out, in order, one frame behind when the
-    settings use neighbours (temporal smoothing looks one frame each way)."""
+    settings use neighbours (temporal smoothing looks one frame each way). With
+    ``always_rgb`` the results carry RGB even when the settings change none."""
     window: list[tuple[np.ndarray, np.ndarray]] = []  # (image, refined matte) of frames first..first+2
     first = 0  # frame number of window[0]
     done = 0  # frames yielded so far
@@ -189,7 +191,8 @@ def apply_sequence(
             other_image = window[i - 1][0] if has_prev else window[i + 1][0]
             velocity = velocity_field(image, other_image, matte, other_is_next=not has_prev)
             matte = motion_blur(matte, velocity, shutter=settings.motion_blur_shutter)
-        rgb = finish_rgb(image, matte, settings, screen_colour=screen_colour) if settings.changes_rgb else None
+        wants_rgb = settings.changes_rgb or always_rgb
+        rgb = finish_rgb(image, matte, settings, screen_colour=screen_colour) if wants_rgb else None
         return PostResult(matte, rgb, settings.premultiply and rgb is not None)
 
     lookahead = 1 if settings.uses_neighbours else 0

@@ -45,6 +45,11 @@ def test_round_trip(tmp_path: Path, synthetic_mp4: Path) -> None:
     media.parent.mkdir()
     shutil.copy(synthetic_mp4, media)
     project = make_project(media)
+    from sam3roto.post import PostSettings
+    from sam3roto.post.sources import ThresholdStage
+
+    post = PostSettings(grow_px=-2, refine_band_px=12, thresholds=(ThresholdStage("luma", 0.2, 0.9),))
+    project.objects[0].post = post.to_dict()
     path = save_project(project, tmp_path / "shot")
     assert path.name == "shot.sam3roto"
     data = json.loads(path.read_text())
@@ -55,6 +60,7 @@ def test_round_trip(tmp_path: Path, synthetic_mp4: Path) -> None:
     assert loaded.shot is not None and Path(loaded.shot.media) == media.resolve()
     loaded.shot.media = project.shot.media if project.shot else ""
     assert loaded.to_dict() == project.to_dict()
+    assert PostSettings.from_dict(loaded.objects[0].post) == post  # an object's post settings survive a save
     assert loaded.shot.output_number(2) == 1001 and list(loaded.shot.frame_range) == list(range(2, 41))
 
 

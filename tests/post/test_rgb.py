@@ -102,7 +102,7 @@ def test_premultiply_round_trip_where_alpha_is_positive() -> None:
     [
         (lambda: R.despill(np.zeros((4, 4, 3), np.float32), mode="red"), "mode must be one of green, blue, physical"),
         (lambda: R.despill(np.zeros((4, 4, 3), np.float32), mode="green", strength=2),
-         r"strength must be in \[0.0, 1.0\]"),
+         r"strength must be in \[0, 1\]"),
         (lambda: R.despill(np.zeros((4, 4, 3), np.float32), mode="physical"), "needs screen_colour"),
         (lambda: R.despill(np.zeros((4, 4, 3), np.uint8), mode="green"), "image must be float32"),
         (lambda: R.premultiply(np.zeros((4, 4, 3), np.float32), np.zeros((4, 5), np.float32)),

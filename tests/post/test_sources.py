@@ -94,7 +94,7 @@ def test_combine() -> None:
 def test_stage_validation_names_the_parameter() -> None:
     with pytest.raises(ValueError, match="channel must be one of"):
         ThresholdStage("alpha")
-    with pytest.raises(ValueError, match=r"low must be in \[0.0, 1.0\]"):
+    with pytest.raises(ValueError, match=r"low must be in \[0, 1\]"):
         ThresholdStage("luma", -0.1, 1.0)
     with pytest.raises(ValueError, match="must not exceed high"):
         ThresholdStage("luma", 0.8, 0.2)

@@ -40,7 +40,7 @@ def test_settings_round_trip_and_validation() -> None:
     assert PostSettings.from_dict(data) == s
     with pytest.raises(ValueError, match="unknown post settings: grow"):
         PostSettings.from_dict({"grow": 3})
-    with pytest.raises(ValueError, match=r"temporal_pct must be in \[0.0, 100.0\]"):
+    with pytest.raises(ValueError, match=r"temporal_pct must be in \[0, 100\]"):
         PostSettings(temporal_pct=150)
     with pytest.raises(ValueError, match="despill must be one of off, green, blue, physical"):
         PostSettings(despill="yes")

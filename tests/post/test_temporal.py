@@ -80,7 +80,7 @@ def test_motion_blur_is_along_the_motion_vector() -> None:
 
 def test_bad_input() -> None:
     image, matte = _scene(60)
-    with pytest.raises(ValueError, match=r"strength must be in \[0.0, 1.0\]"):
+    with pytest.raises(ValueError, match=r"strength must be in \[0, 1\]"):
         temporal_smooth(matte, image, [], strength=1.5)
     with pytest.raises(ValueError, match="matte is 160x120 but neighbours\\[0\\] matte is 10x10"):
         temporal_smooth(matte, image, [(np.zeros((10, 10), np.float32), image)], strength=0.5)
