@@ -175,7 +175,7 @@ def apply_sequence(
     settings use neighbours (temporal smoothing looks one frame each way). With
     ``always_rgb`` the results carry RGB even when the settings change none."""
     window: list[tuple[np.ndarray, np.ndarray]] = []  # (image, refined matte) of frames first..first+2
-    first = 0  # frame number of window[0]
+    first = 0  # position in the stream of window[0]
     done = 0  # frames yielded so far
 
     def finish(i: int) -> PostResult:
