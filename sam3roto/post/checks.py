@@ -8,26 +8,24 @@ import math
 import numpy as np
 
 
+def _check_2d(array: np.ndarray, name: str, dtype: type, wanted: str) -> np.ndarray:
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (H, W), got shape {array.shape}")
+    if array.dtype != dtype:
+        raise TypeError(f"{name} must be {wanted}, got dtype {array.dtype}")
+    return array
+
+
 def check_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
     """``mask`` must be ``bool (H, W)``."""
-    if not isinstance(mask, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(mask).__name__}")
-    if mask.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (H, W), got shape {mask.shape}")
-    if mask.dtype != np.bool_:
-        raise TypeError(f"{name} must be bool (H, W), got dtype {mask.dtype}; use mask > 0.5 for a matte")
-    return mask
+    return _check_2d(mask, name, np.bool_, "bool (H, W) (use matte > 0.5 for a matte)")
 
 
 def check_matte(matte: np.ndarray, name: str = "matte") -> np.ndarray:
     """``matte`` must be ``float32 (H, W)``; values are expected in [0, 1] (not scanned, for speed)."""
-    if not isinstance(matte, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(matte).__name__}")
-    if matte.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (H, W), got shape {matte.shape}")
-    if matte.dtype != np.float32:
-        raise TypeError(f"{name} must be float32 (H, W) in [0, 1], got dtype {matte.dtype}")
-    return matte
+    return _check_2d(matte, name, np.float32, "float32 (H, W) in [0, 1]")
 
 
 def check_rgb(rgb: np.ndarray, name: str = "image") -> np.ndarray:

@@ -22,10 +22,6 @@ class Roi:
     def slices(self) -> tuple[slice, slice]:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.y1 - self.y0, self.x1 - self.x0
-
     def union(self, other: Roi | None) -> Roi:
         if other is None:
             return self

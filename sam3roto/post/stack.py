@@ -141,10 +141,7 @@ def apply(
         image = to_float_rgb(image)  # once, shared by the matte and the RGB steps
     matte = refine(image, mask, settings, depth=depth)
     if settings.temporal_pct > 0 and neighbours:
-        matte = temporal_smooth(
-            matte, to_float_rgb(image), [(m, to_float_rgb(i)) for m, i in neighbours],
-            strength=settings.temporal_pct / 100.0,
-        )
+        matte = temporal_smooth(matte, image, neighbours, strength=settings.temporal_pct / 100.0)
     if settings.motion_blur_shutter > 0 and velocity is not None:
         matte = motion_blur(matte, velocity, shutter=settings.motion_blur_shutter)
     rgb = finish_rgb(image, matte, settings, screen_colour=screen_colour) if settings.changes_rgb else None
@@ -183,8 +180,7 @@ def apply_sequence(
         others = [window[j] for j in (i - 1, i + 1) if 0 <= j < len(window)]
         if settings.temporal_pct > 0 and others:
             matte = temporal_smooth(
-                matte, to_float_rgb(image), [(m, to_float_rgb(img)) for img, m in others],
-                strength=settings.temporal_pct / 100.0,
+                matte, image, [(m, img) for img, m in others], strength=settings.temporal_pct / 100.0
             )
         if settings.motion_blur_shutter > 0 and others:
             has_prev = i > 0

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from sam3roto.post.checks import check_matte, check_range, check_rgb, check_same_size
+from sam3roto.post.checks import check_matte, check_range, check_rgb, check_same_size, to_float_rgb
 from sam3roto.post.flow import flow_between, warp_by_flow
 from sam3roto.post.roi import Roi, matte_roi
 
@@ -51,20 +51,19 @@ def temporal_smooth(
     frame by optical flow, so a moving edge does not ghost.
 
     ``neighbours`` are ``(matte, image)`` pairs of nearby frames (usually the previous and
-    the next). Each warped neighbour is weighted by ``strength`` (0 = off, 1 = as much as
+    the next). Images are ``(H, W, 3)`` of any dtype :func:`to_float_rgb` takes; only the
+    objects' region is converted. Each warped neighbour is weighted by ``strength`` (0 = off, 1 = as much as
     this frame) times how well its warped image matches this one, so occlusions and flow
     failures fall back to this frame's own matte. ``flows`` (this frame to each neighbour)
     may be given; otherwise DIS flow is computed on the objects' region.
     """
     check_matte(matte)
-    check_rgb(image)
     check_same_size(matte, "matte", image, "image")
     check_range("strength", strength, 0.0, 1.0)
     if flows is not None and len(flows) != len(neighbours):
         raise ValueError(f"flows has {len(flows)} entries for {len(neighbours)} neighbours")
     for i, (m, img) in enumerate(neighbours):
         check_matte(m, f"neighbours[{i}] matte")
-        check_rgb(img, f"neighbours[{i}] image")
         check_same_size(matte, "matte", m, f"neighbours[{i}] matte")
         check_same_size(matte, "matte", img, f"neighbours[{i}] image")
     if strength == 0 or not neighbours:
@@ -74,16 +73,17 @@ def temporal_smooth(
     if roi is None:
         return matte.copy()
     cur = matte[roi.slices]
-    img = image[roi.slices]
+    img = to_float_rgb(np.ascontiguousarray(image[roi.slices]), "image")
     total = cur.copy()
     weight = np.ones_like(cur)
-    for i, (m, n_img) in enumerate(neighbours):
+    for i, (m, n_image) in enumerate(neighbours):
+        n_img = to_float_rgb(np.ascontiguousarray(n_image[roi.slices]), f"neighbours[{i}] image")
         if flows is not None:
             flow = flows[i][roi.slices]
         else:
-            flow = flow_between(img, n_img[roi.slices], max_side_px=FLOW_MAX_SIDE_PX)
+            flow = flow_between(img, n_img, max_side_px=FLOW_MAX_SIDE_PX)
         warped = warp_by_flow(np.ascontiguousarray(m[roi.slices]), flow)
-        conf = np.float32(strength) * _consistency(img, warp_by_flow(np.ascontiguousarray(n_img[roi.slices]), flow))
+        conf = np.float32(strength) * _consistency(img, warp_by_flow(n_img, flow))
         total += conf * warped
         weight += conf
     out = matte.copy()
