@@ -1,0 +1,161 @@
+"""The exporter protocol: what a render hands every exporter for one frame, and what an
+exporter declares about itself.
+
+An exporter is created for one render with the staging folder and the :class:`RenderPlan`,
+gets :meth:`Exporter.write` once per frame and :meth:`Exporter.finish` at the end. When
+``info.parallel`` is true, ``write`` may run on several frames at once from worker
+threads (each frame writes its own files); otherwise frames arrive one by one, in order
+(movies, archives). :meth:`Exporter.abort` releases what is open (an encoder process, an
+archive); the render removes the staging folder.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from sam3roto.errors import Sam3RotoError
+from sam3roto.export.naming import frame_file
+
+Kind = Literal["sequence", "movie", "archive"]
+
+
+@dataclass(frozen=True)
+class ExporterInfo:
+    """What an exporter writes: ``id`` (``png-alpha``), file ``suffix``, whether it carries
+    alpha, its bit depths, ``kind`` (a file per frame, one movie, one archive), whether it
+    writes a folder per object, and whether frames may be written in parallel."""
+
+    id: str
+    suffix: str
+    description: str
+    alpha: bool
+    bit_depths: tuple[int, ...]
+    kind: Kind
+    per_object: bool
+    parallel: bool
+
+
+@dataclass(frozen=True)
+class ObjectOut:
+    """One object in a render: project id, display ``name``, a file-safe ``token`` and a
+    Nuke-safe EXR ``layer`` name (both unique within the render)."""
+
+    id: int
+    name: str
+    token: str
+    layer: str
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """Everything an exporter needs to know before the first frame.
+
+    ``numbers``: output frame numbers in render order. ``fps`` as ``(num, den)``.
+    ``source_dtype``: dtype name of the media's frames (``uint8``, ``uint16``, ``float32``).
+    ``combine``: ids of the objects merged into combined mattes (seed 003).
+    """
+
+    name: str
+    width: int
+    height: int
+    fps: tuple[int, int]
+    numbers: tuple[int, ...]
+    padding: int
+    objects: tuple[ObjectOut, ...]
+    combine: tuple[int, ...]
+    source_dtype: str
+    bit_depth: int = 16
+    exr_compression: str = "zip"
+    exr_rgb: bool = False
+    zip_mode: str = "single"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrameOutput:
+    """One rendered frame as every exporter sees it.
+
+    ``image``: the source frame, RGB ``(H, W, 3)`` in its own dtype, untouched.
+    ``mattes``: object id -> ``float32 (H, W)`` in [0, 1] after post.
+    ``rgb``: object id -> ``float32 (H, W, 3)`` after the RGB cleanup (for RGBA outputs),
+    premultiplied by the matte when ``premultiplied[id]``.
+    """
+
+    index: int
+    number: int
+    image: np.ndarray
+    mattes: dict[int, np.ndarray]
+    rgb: dict[int, np.ndarray]
+    premultiplied: dict[int, bool]
+
+    def combined(self, ids: tuple[int, ...]) -> np.ndarray:
+        """``bool (H, W)``: the union of the chosen objects' mattes, each above one half."""
+        out = np.zeros(self.image.shape[:2], dtype=bool)
+        for obj_id in ids:
+            if obj_id in self.mattes:
+                out |= self.mattes[obj_id] > 0.5
+        return out
+
+
+class Exporter(ABC):
+    """One output format of one render. Subclasses set :attr:`info`."""
+
+    info: ClassVar[ExporterInfo]
+
+    def __init__(self, folder: Path, plan: RenderPlan) -> None:
+        self.folder = folder
+        self.plan = plan
+        self.files: list[Path] = []
+
+    def frame_path(self, subfolder: str, stem: str, number: int, suffix: str | None = None) -> Path:
+        """``folder/subfolder/stem.####.suffix``, creating ``subfolder``."""
+        where = self.folder / subfolder if subfolder else self.folder
+        where.mkdir(parents=True, exist_ok=True)
+        return where / frame_file(stem, number, self.plan.padding, suffix or self.info.suffix)
+
+    @abstractmethod
+    def write(self, frame: FrameOutput) -> None:
+        """Write ``frame``'s files (thread-safe when ``info.parallel``)."""
+
+    def finish(self) -> None:  # noqa: B027 - sequences have nothing to close
+        """Close the movie or archive after the last frame."""
+
+    def abort(self) -> None:  # noqa: B027 - sequences have nothing to release
+        """Release open files and processes after a cancel or an error."""
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary name, so ``path`` is whole or absent.
+    A failed write (disk full, no permission) is reported naming the file."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise Sam3RotoError(f"could not write the file ({exc.strerror or exc})", path=path) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def to_uint(values: np.ndarray, bits: int) -> np.ndarray:
+    """Float data in [0, 1] to ``uint8`` or ``uint16``, rounded; other input dtypes scaled
+    from their own range (``uint8``/``uint16`` images)."""
+    if bits not in (8, 16):
+        raise ValueError(f"bit depth must be 8 or 16, got {bits}")
+    dtype = np.uint8 if bits == 8 else np.uint16
+    top = 255.0 if bits == 8 else 65535.0
+    if values.dtype == dtype:
+        return values
+    if values.dtype == np.uint8:  # 8 -> 16 bit: exact, 255 -> 65535
+        return values.astype(np.uint16) * np.uint16(257)
+    if values.dtype == np.uint16:  # 16 -> 8 bit, rounded
+        return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    out = np.clip(values, 0.0, 1.0, dtype=np.float32) * np.float32(top) + np.float32(0.5)
+    return out.astype(dtype)

@@ -1,0 +1,121 @@
+"""Names on disk: versioned render folders, ``name.####.ext`` frame files, file-safe and
+Nuke-safe object names, and the JSON manifest of a render.
+
+A render writes into a hidden staging folder ``.v003.partial`` and renames it to
+``v003`` only when every file is complete, so a version folder is always whole: a
+cancelled, failed or killed render leaves no ``v003`` behind, and no earlier version is
+ever touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sam3roto.errors import Sam3RotoError
+
+_VERSION_RE = re.compile(r"^\.?v(\d{3,})(?:\.partial)?$")
+_UNSAFE_FILE = re.compile(r"[^A-Za-z0-9_-]+")
+_UNSAFE_LAYER = re.compile(r"[^A-Za-z0-9_]+")
+
+#: Frame numbers are padded to at least this many digits (``name.1001.png``).
+MIN_PADDING = 4
+
+
+def frame_padding(numbers: Iterable[int]) -> int:
+    """Digits for frame numbers: at least :data:`MIN_PADDING`, more when a number needs it."""
+    return max([MIN_PADDING, *(len(str(abs(n))) for n in numbers)])
+
+
+def frame_file(stem: str, number: int, padding: int, suffix: str) -> str:
+    """``stem.0042.png``: dot before the number, padding kept (negative numbers keep a sign)."""
+    sign = "-" if number < 0 else ""
+    return f"{stem}.{sign}{abs(number):0{padding}d}{suffix}"
+
+
+def file_token(name: str) -> str:
+    """``name`` with anything but letters, digits, ``_`` and ``-`` turned into ``_``."""
+    token = _UNSAFE_FILE.sub("_", name.strip()).strip("_")
+    return token or "object"
+
+
+def layer_name(name: str) -> str:
+    """A layer name Nuke keeps intact: letters, digits and ``_`` only, not starting with a
+    digit (Nuke strips leading digits and punctuation from channel layer names)."""
+    token = _UNSAFE_LAYER.sub("_", name.strip()).strip("_") or "object"
+    return f"obj_{token}" if token[0].isdigit() else token
+
+
+def unique(names: Iterable[str]) -> list[str]:
+    """The names with repeats made distinct by ``_2``, ``_3``... in order."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate.lower() in seen:
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def existing_versions(root: Path) -> list[int]:
+    """Version numbers used under ``root``, finished (``v003``) or being written (``.v003.partial``)."""
+    if not root.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in root.iterdir() if (m := _VERSION_RE.match(p.name)))
+
+
+def version_name(version: int) -> str:
+    return f"v{version:03d}"
+
+
+def reserve_version(root: Path, version: int | None = None) -> tuple[int, Path]:
+    """Create the staging folder of the next free version under ``root`` (or of ``version``,
+    refused when it exists) and return ``(version, staging folder)``."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Sam3RotoError(f"cannot create the output folder ({exc.strerror})", path=root) from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise Sam3RotoError("the output folder is not writable", path=root)
+    used = set(existing_versions(root))
+    if version is not None:
+        if version < 1:
+            raise ValueError(f"version must be >= 1, got {version}")
+        if version in used:
+            raise Sam3RotoError(f"{version_name(version)} already exists; versions are never overwritten", path=root)
+    number = version if version is not None else max(used, default=0) + 1
+    while True:
+        staging = root / f".{version_name(number)}.partial"
+        try:
+            staging.mkdir()
+            return number, staging
+        except FileExistsError:  # another render took it between the scan and here
+            if version is not None:
+                raise Sam3RotoError(f"{version_name(version)} is being written by another render", path=root) from None
+            number += 1
+        except OSError as exc:
+            raise Sam3RotoError(f"cannot create {staging.name} ({exc.strerror})", path=root) from None
+
+
+def publish_version(staging: Path, version: int) -> Path:
+    """Rename the finished staging folder to ``vNNN``; refuse to replace anything."""
+    final = staging.parent / version_name(version)
+    if final.exists():
+        raise Sam3RotoError(f"{final.name} appeared while rendering; the render is kept in {staging.name}",
+                            path=staging.parent)
+    os.rename(staging, final)
+    return final
+
+
+def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
+    """Write ``manifest.json`` (pretty, UTF-8) into ``folder``."""
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    return path

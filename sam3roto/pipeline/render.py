@@ -1,0 +1,313 @@
+"""The render job: for every frame, read each object's mask, run the object's post
+settings, and hand the result to every requested exporter (render = post + write).
+
+* Output goes to a new version folder ``ROOT/v001``, ``v002``... built under a hidden
+  staging name and published only when complete, so earlier versions are never touched
+  and a cancelled or failed render leaves nothing behind.
+* Sequence exporters (PNG, EXR) write frames in parallel on a thread pool (their
+  encoders release the GIL); movie and archive exporters get frames in order.
+* Post that looks at neighbouring frames (temporal smoothing, motion blur) is fed one
+  frame of context on each side of the rendered range, so rendering a shot in chunks
+  (a farm) gives the same files as rendering it whole.
+* A ``manifest.json`` in the version folder records the frames, objects, post settings,
+  options and every file written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sam3roto import __version__
+from sam3roto.core.jobs import CancelToken, Job, Progress
+from sam3roto.core.maskstore import MaskStore
+from sam3roto.core.project import Project, RotoObject
+from sam3roto.errors import Sam3RotoError
+from sam3roto.export.base import Exporter, FrameOutput, ObjectOut, RenderPlan
+from sam3roto.export.exr import EXR_COMPRESSIONS
+from sam3roto.export.ffmpeg import find_ffmpeg
+from sam3roto.export.maskzip import ZIP_MODES
+from sam3roto.export.naming import (
+    file_token,
+    frame_padding,
+    layer_name,
+    publish_version,
+    reserve_version,
+    unique,
+    version_name,
+    write_manifest,
+)
+from sam3roto.export.registry import exporter_class
+from sam3roto.media.source import FrameSource
+from sam3roto.post import PostResult, PostSettings, apply_sequence
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What to render. ``objects``: object ids (None: every visible object). ``combine``:
+    ids merged into combined mattes, Postshot alpha and the composited mask ZIP (None: the
+    rendered objects). ``indices``: frame indices (None: the shot's in/out range).
+    ``start_frame``: number of the first rendered frame (None: the shot's start frame if
+    set, else the source frame numbers). ``workers``: write threads (0: one per core)."""
+
+    outputs: tuple[str, ...] = ("png-alpha",)
+    objects: tuple[int, ...] | None = None
+    combine: tuple[int, ...] | None = None
+    name: str | None = None
+    bit_depth: int = 16
+    exr_compression: str = "zip"
+    exr_rgb: bool = False
+    zip_mode: str = "single"
+    start_frame: int | None = None
+    indices: tuple[int, ...] | None = None
+    version: int | None = None
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        for output in self.outputs:
+            exporter_class(output)
+        if not self.outputs:
+            raise ValueError("choose at least one output")
+        if self.bit_depth not in (8, 16):
+            raise ValueError(f"bit_depth must be 8 or 16, got {self.bit_depth}")
+        if self.exr_compression not in EXR_COMPRESSIONS:
+            raise ValueError(f"exr_compression must be one of {', '.join(EXR_COMPRESSIONS)}, "
+                             f"got {self.exr_compression!r}")
+        if self.zip_mode not in ZIP_MODES:
+            raise ValueError(f"zip_mode must be one of {', '.join(ZIP_MODES)}, got {self.zip_mode!r}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RenderOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown render option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+@dataclass
+class RenderResult:
+    """A finished render: its version folder and number, frame numbers, files per output."""
+
+    folder: Path
+    version: int
+    numbers: list[int]
+    files: dict[str, list[Path]] = field(default_factory=dict)
+
+    @property
+    def file_count(self) -> int:
+        return sum(len(v) for v in self.files.values())
+
+
+def _chosen_objects(project: Project, ids: Sequence[int] | None) -> list[RotoObject]:
+    if ids is None:
+        chosen = [o for o in project.objects if o.visible]
+        if not chosen:
+            raise Sam3RotoError("the project has no visible objects to render")
+        return chosen
+    out = []
+    for obj_id in ids:
+        try:
+            out.append(project.object(obj_id))
+        except KeyError as exc:
+            raise Sam3RotoError(str(exc.args[0])) from None
+    return out
+
+
+def _object_outs(objects: Sequence[RotoObject]) -> tuple[ObjectOut, ...]:
+    tokens = unique(file_token(o.name) for o in objects)
+    layers = unique(layer_name(o.name) for o in objects)
+    return tuple(ObjectOut(o.id, o.name, t, ly) for o, t, ly in zip(objects, tokens, layers, strict=True))
+
+
+def _settings(obj: RotoObject) -> PostSettings:
+    try:
+        return PostSettings.from_dict(obj.post)
+    except (ValueError, TypeError) as exc:
+        raise Sam3RotoError(f"object {obj.name!r}: {exc}") from None
+
+
+class _Frames:
+    """Source frames by index, the last few kept (object streams run a frame apart)."""
+
+    def __init__(self, source: FrameSource, keep: int = 4) -> None:
+        self.source = source
+        self.keep = keep
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def get(self, index: int) -> np.ndarray:
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        image = self.source.read(index)
+        self._cache[index] = image
+        while len(self._cache) > self.keep:
+            self._cache.popitem(last=False)
+        return image
+
+
+def _post_stream(
+    frames: _Frames, store: MaskStore, obj_id: int, settings: PostSettings, span: Sequence[int], rgb: bool,
+    cancel: CancelToken | None,
+) -> Iterator[tuple[int, PostResult]]:
+    def feed() -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
+        for index in span:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            image = frames.get(index)
+            mask = store.get(obj_id, index)
+            yield image, (mask if mask is not None else np.zeros(image.shape[:2], dtype=bool)), None
+
+    return zip(span, apply_sequence(feed(), settings, always_rgb=rgb), strict=True)
+
+
+def _stream_span(indices: Sequence[int], frame_count: int, context: int) -> list[int]:
+    """The indices a post stream walks: the requested ones, or with ``context`` the whole
+    span between them plus ``context`` frames either side (within the shot)."""
+    if context == 0:
+        return list(indices)
+    return list(range(max(0, indices[0] - context), min(frame_count - 1, indices[-1] + context) + 1))
+
+
+def render_job(
+    project: Project,
+    source: FrameSource,
+    store: MaskStore,
+    root: str | Path,
+    options: RenderOptions,
+    *,
+    project_path: str | Path | None = None,
+    cancel: CancelToken | None = None,
+) -> Job[RenderResult]:
+    """Render ``options.outputs`` for the project's objects into the next version folder
+    under ``root``; returns the :class:`RenderResult`. Everything that can be checked is
+    checked before the version folder is created."""
+    shot = project.shot
+    if shot is None:
+        raise Sam3RotoError("the project has no shot to render")
+    indices = sorted(set(options.indices if options.indices is not None else shot.frame_range))
+    bad = [i for i in indices if not 0 <= i < shot.frame_count]
+    if bad or not indices:
+        raise Sam3RotoError(f"frame indices {bad[:5] or '(none)'} are outside the shot 0..{shot.frame_count - 1}")
+    objects = _chosen_objects(project, options.objects)
+    outs = _object_outs(objects)
+    combine = tuple(o.id for o in _chosen_objects(project, options.combine)) if options.combine else \
+        tuple(o.id for o in objects)
+    settings = {o.id: _settings(o) for o in objects}
+    classes = [exporter_class(x) for x in options.outputs]
+    if "prores" in options.outputs:
+        find_ffmpeg()
+    wants_rgb = any(c.info.id in ("png-rgba", "prores") for c in classes)
+    if options.start_frame is not None:
+        numbers = [options.start_frame + i - indices[0] for i in indices]
+    else:
+        numbers = [shot.output_number(i) for i in indices]
+    name = file_token(options.name) if options.name else file_token(Path(shot.media).name.split(".")[0])
+    plan = RenderPlan(
+        name=name, width=shot.width, height=shot.height, fps=(shot.fps.numerator, shot.fps.denominator),
+        numbers=tuple(numbers), padding=frame_padding(numbers), objects=outs, combine=combine,
+        source_dtype=source.info.dtype, bit_depth=options.bit_depth, exr_compression=options.exr_compression,
+        exr_rgb=options.exr_rgb, zip_mode=options.zip_mode,
+    )
+    workers = options.workers or os.cpu_count() or 1
+    version, staging = reserve_version(Path(root), options.version)
+    exporters: list[Exporter] = []
+    pending: list[Future[None]] = []
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render-write")
+    published = False
+    try:
+        exporters = [cls(staging, plan) for cls in classes]
+        parallel = [e for e in exporters if e.info.parallel]
+        ordered = [e for e in exporters if not e.info.parallel]
+        frames = _Frames(source)
+        streams = {
+            o.id: _post_stream(frames, store, o.id, settings[o.id],
+                               _stream_span(indices, shot.frame_count, 1 if settings[o.id].uses_neighbours else 0),
+                               wants_rgb, cancel)
+            for o in objects
+        }
+        yield Progress(0, len(indices), f"render {version_name(version)}: {len(indices)} frames")
+        for done, (index, number) in enumerate(zip(indices, numbers, strict=True), start=1):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            results: dict[int, PostResult] = {}
+            for obj_id, stream in streams.items():
+                for at, post in stream:
+                    if at == index:
+                        results[obj_id] = post
+                        break
+            frame = FrameOutput(
+                index=index, number=number, image=frames.get(index),
+                mattes={k: r.matte for k, r in results.items()},
+                rgb={k: r.rgb for k, r in results.items() if r.rgb is not None},
+                premultiplied={k: r.premultiplied for k, r in results.items()},
+            )
+            pending.extend(pool.submit(e.write, frame) for e in parallel)
+            for exporter in ordered:
+                exporter.write(frame)
+            while len(pending) > 2 * workers * max(1, len(parallel)):
+                pending.pop(0).result()
+            yield Progress(done, len(indices), f"frame {number}")
+        for future in pending:
+            future.result()
+        pending.clear()
+        for exporter in exporters:
+            exporter.finish()
+        result = RenderResult(staging, version, numbers,
+                              {e.info.id: sorted(e.files) for e in exporters})
+        write_manifest(staging, _manifest(project, project_path, options, plan, settings, result, indices))
+        final = publish_version(staging, version)
+        published = True
+        result.folder = final
+        result.files = {k: [final / p.relative_to(staging) for p in v] for k, v in result.files.items()}
+        return result
+    finally:
+        if not published:
+            for future in pending:
+                future.cancel()
+        pool.shutdown(wait=True)
+        if not published:
+            for exporter in exporters:
+                exporter.abort()
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _manifest(
+    project: Project, project_path: str | Path | None, options: RenderOptions, plan: RenderPlan,
+    settings: dict[int, PostSettings], result: RenderResult, indices: list[int],
+) -> dict[str, Any]:
+    shot = project.shot
+    if shot is None:  # render_job checked this first
+        raise Sam3RotoError("the project has no shot")
+    return {
+        "sam3roto": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "version": version_name(result.version),
+        "project": str(project_path) if project_path is not None else None,
+        "media": shot.media,
+        "size": [shot.width, shot.height],
+        "fps": f"{shot.fps.numerator}/{shot.fps.denominator}",
+        "frames": {"indices": indices, "numbers": list(plan.numbers), "padding": plan.padding},
+        "alpha": "straight unless an object's post settings premultiply (then the file name says premult)",
+        "objects": [{"id": o.id, "name": o.name, "file_name": o.token, "exr_layer": o.layer,
+                     "post": settings[o.id].to_dict()} for o in plan.objects],
+        "combined_objects": list(plan.combine),
+        "options": options.to_dict(),
+        "outputs": {k: [p.relative_to(result.folder).as_posix() for p in v] for k, v in result.files.items()},
+    }
