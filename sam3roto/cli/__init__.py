@@ -15,24 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto import __version__
+from sam3roto.cli import imports, render
+from sam3roto.cli.common import drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
-
-
-def _format_numbers(numbers: Sequence[int]) -> str:
-    """``1-3,5,7-9`` for a sorted list of ints."""
-    parts: list[str] = []
-    start = prev = None
-    for n in numbers:
-        if start is None:
-            start = prev = n
-        elif prev is not None and n == prev + 1:
-            prev = n
-        else:
-            parts.append(f"{start}-{prev}" if start != prev else f"{start}")
-            start = prev = n
-    if start is not None:
-        parts.append(f"{start}-{prev}" if start != prev else f"{start}")
-    return ",".join(parts)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -42,7 +27,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         info = source.info
         if args.json:
             data = info.describe()
-            data["frame_numbers"] = _format_numbers(info.frame_numbers)
+            data["frame_numbers"] = format_numbers(info.frame_numbers)
             print(json.dumps(data, indent=1))
             return 0
         fps_note = " (default: sequences carry no rate)" if info.fps_is_default else ""
@@ -56,8 +41,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("size", f"{info.width}x{info.height}"),
             ("channels", f"{info.channels} in the source, delivered as RGB"),
             ("bit depth", f"{info.bit_depth} ({info.dtype})"),
-            ("frame numbers", _format_numbers(info.frame_numbers)),
-            ("gaps", _format_numbers(info.gaps) if info.gaps else "none"),
+            ("frame numbers", format_numbers(info.frame_numbers)),
+            ("gaps", format_numbers(info.gaps) if info.gaps else "none"),
         ]
         if info.rotation:
             rows.append(("rotation", f"{info.rotation} degrees (applied)"))
@@ -93,45 +78,15 @@ def cmd_post(args: argparse.Namespace) -> int:
     if not args.media or not args.masks or not args.out:
         print("error: post needs MEDIA, --masks and --out (or --print-settings)", file=sys.stderr)
         return 2
-    from tqdm import tqdm
-
-    from sam3roto.core.jobs import run_sync
     from sam3roto.media.source import open_media
     from sam3roto.pipeline.post import post_job
 
     with open_media(args.media) as media, open_media(args.masks) as masks:
-        indices = None
-        if args.frames:
-            wanted = _parse_numbers(args.frames)
-            by_number = {n: i for i, n in enumerate(media.info.frame_numbers)}
-            missing = [n for n in wanted if n not in by_number]
-            if missing:
-                raise Sam3RotoError(f"frames {_format_numbers(missing)} are not in the media "
-                                    f"({_format_numbers(media.info.frame_numbers)})", path=media.info.path)
-            indices = [by_number[n] for n in wanted]
+        indices = indices_of(args.frames, media.info.frame_numbers, media.info.path) if args.frames else None
         job = post_job(media, masks, settings, Path(args.out), name=args.name, rgba=args.rgba, indices=indices)
-        with tqdm(total=len(indices) if indices is not None else media.info.frame_count, unit="frame",
-                  disable=args.quiet) as bar:
-
-            def show(p: Any) -> None:
-                bar.update(p.done - bar.n)
-
-            run = run_sync(job, show)
-    print(f"wrote {len(run.files)} files for frames {_format_numbers(run.frames)} to {run.out_dir}")
+        run = drive(job, len(indices) if indices is not None else media.info.frame_count, quiet=args.quiet)
+    print(f"wrote {len(run.files)} files for frames {format_numbers(run.frames)} to {run.out_dir}")
     return 0
-
-
-def _parse_numbers(text: str) -> list[int]:
-    """``1001-1010,1020`` -> the frame numbers, sorted, without repeats."""
-    import re
-
-    out: set[int] = set()
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        span = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
-        if span is None or (span[2] is not None and int(span[2]) < int(span[1])):
-            raise ValueError(f"--frames: cannot read {part!r}; use e.g. 1001-1100 or 1,5,9")
-        out.update(range(int(span[1]), int(span[2] or span[1]) + 1))
-    return sorted(out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--print-settings", action="store_true", help="print the settings as JSON and exit")
     post.add_argument("--quiet", action="store_true", help="no progress bar")
     post.set_defaults(func=cmd_post)
+    render.add_parser(sub)
+    imports.add_parsers(sub)
     return parser
 
 

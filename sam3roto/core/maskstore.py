@@ -110,6 +110,11 @@ class MaskStore:
         self._cache.discard((obj_id, frame))
         self.path(obj_id, frame).unlink(missing_ok=True)
 
+    def key_masks(self) -> MaskStore:
+        """The store of key masks (masks given as keyframes: painted, imported), kept apart
+        from tracking results in ``ROOT/keys`` so re-tracking never overwrites them."""
+        return MaskStore(self.root / "keys", cache_bytes=32 * 1024**2)
+
     def delete_object(self, obj_id: int) -> None:
         """Forget every mask of ``obj_id``."""
         for frame in self.frames(obj_id):

@@ -117,19 +117,25 @@ class RotoObject:
 
 @dataclass
 class Keyframe:
-    """The prompts placed for one object on one frame index."""
+    """The prompts placed for one object on one frame index. ``mask`` says the object also
+    has a given mask on this frame (painted, or imported from Label Studio), kept in the
+    mask store's key masks (:meth:`~sam3roto.core.maskstore.MaskStore.key_masks`)."""
 
     object_id: int
     frame: int
     prompts: list[Prompt] = field(default_factory=list)
+    mask: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"object_id": self.object_id, "frame": self.frame, "prompts": [p.to_dict() for p in self.prompts]}
+        data = {"object_id": self.object_id, "frame": self.frame, "prompts": [p.to_dict() for p in self.prompts]}
+        if self.mask:
+            data["mask"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Keyframe:
         return cls(object_id=int(data["object_id"]), frame=int(data["frame"]),
-                   prompts=[prompt_from_dict(p) for p in data.get("prompts", [])])
+                   prompts=[prompt_from_dict(p) for p in data.get("prompts", [])], mask=bool(data.get("mask", False)))
 
 
 @dataclass
@@ -183,17 +189,32 @@ class Project:
         return sorted((k for k in self.keyframes if k.object_id == obj_id), key=lambda k: k.frame)
 
     def set_prompts(self, obj_id: int, frame: int, prompts: list[Prompt]) -> Keyframe | None:
-        """Replace the prompts of ``obj_id`` on ``frame``; an empty list removes the keyframe."""
+        """Replace the prompts of ``obj_id`` on ``frame``; an empty list removes the keyframe
+        (unless it holds a key mask)."""
         self.object(obj_id)
+        self._check_frame(frame)
         if self.shot is not None:
-            if not 0 <= frame < self.shot.frame_count:
-                raise ValueError(f"frame index {frame} is outside the shot 0..{self.shot.frame_count - 1}")
             for prompt in prompts:
                 prompt.validate(self.shot.width, self.shot.height)
-        self.keyframes = [k for k in self.keyframes if not (k.object_id == obj_id and k.frame == frame)]
-        if not prompts:
+        old = self.keyframe(obj_id, frame)
+        return self._replace_keyframe(Keyframe(obj_id, frame, list(prompts), mask=old is not None and old.mask))
+
+    def set_key_mask(self, obj_id: int, frame: int, present: bool = True) -> Keyframe | None:
+        """Mark (or unmark) ``obj_id``'s key mask on ``frame``; the mask itself goes to the
+        mask store's key masks. A keyframe with neither prompts nor mask is removed."""
+        self.object(obj_id)
+        self._check_frame(frame)
+        old = self.keyframe(obj_id, frame)
+        return self._replace_keyframe(Keyframe(obj_id, frame, list(old.prompts) if old else [], mask=present))
+
+    def _check_frame(self, frame: int) -> None:
+        if self.shot is not None and not 0 <= frame < self.shot.frame_count:
+            raise ValueError(f"frame index {frame} is outside the shot 0..{self.shot.frame_count - 1}")
+
+    def _replace_keyframe(self, key: Keyframe) -> Keyframe | None:
+        self.keyframes = [k for k in self.keyframes if not (k.object_id == key.object_id and k.frame == key.frame)]
+        if not key.prompts and not key.mask:
             return None
-        key = Keyframe(obj_id, frame, list(prompts))
         self.keyframes.append(key)
         return key
 

@@ -103,12 +103,14 @@ class RenderOptions:
 
 @dataclass
 class RenderResult:
-    """A finished render: its version folder and number, frame numbers, files per output."""
+    """A finished render: its version folder and number, frame numbers, files per output,
+    and the names of objects that had no mask on any rendered frame (empty mattes)."""
 
     folder: Path
     version: int
     numbers: list[int]
     files: dict[str, list[Path]] = field(default_factory=dict)
+    untracked: list[str] = field(default_factory=list)
 
     @property
     def file_count(self) -> int:
@@ -269,8 +271,9 @@ def render_job(
         pending.clear()
         for exporter in exporters:
             exporter.finish()
-        result = RenderResult(staging, version, numbers,
-                              {e.info.id: sorted(e.files) for e in exporters})
+        wanted = set(indices)
+        result = RenderResult(staging, version, numbers, {e.info.id: sorted(e.files) for e in exporters},
+                              [o.name for o in objects if not wanted.intersection(store.frames(o.id))])
         write_manifest(staging, _manifest(project, project_path, options, plan, settings, result, indices))
         final = publish_version(staging, version)
         published = True
@@ -308,6 +311,7 @@ def _manifest(
         "objects": [{"id": o.id, "name": o.name, "file_name": o.token, "exr_layer": o.layer,
                      "post": settings[o.id].to_dict()} for o in plan.objects],
         "combined_objects": list(plan.combine),
+        "untracked_objects": result.untracked,
         "options": options.to_dict(),
         "outputs": {k: [p.relative_to(result.folder).as_posix() for p in v] for k, v in result.files.items()},
     }

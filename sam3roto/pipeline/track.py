@@ -17,6 +17,7 @@ from sam3roto.core.jobs import Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project
 from sam3roto.core.types import Prompt, TextPrompt
+from sam3roto.errors import ProjectError
 from sam3roto.media.source import FrameSource
 
 
@@ -28,10 +29,19 @@ class TrackResult:
     new_objects: list[int] = field(default_factory=list)
 
 
-def load_keyframes(session: SegmentationSession, project: Project, result: TrackResult) -> None:
-    """Give ``session`` every keyframe of ``project``. A text prompt that finds several
-    instances creates one project object per extra instance."""
+def load_keyframes(
+    session: SegmentationSession, project: Project, result: TrackResult, keys: MaskStore | None = None
+) -> None:
+    """Give ``session`` every keyframe of ``project``: key masks (from ``keys``) first, then
+    prompts. A text prompt that finds several instances creates one project object per
+    extra instance."""
     for kf in sorted(project.keyframes, key=lambda k: (k.frame, k.object_id)):
+        if kf.mask:
+            mask = keys.get(kf.object_id, kf.frame) if keys is not None else None
+            if mask is None:
+                raise ProjectError(f"object {kf.object_id} has a key mask on frame index {kf.frame} but it is "
+                                   "missing from the mask store", path=keys.root if keys is not None else None)
+            session.add_mask(kf.frame, kf.object_id, mask)
         if not kf.prompts:
             continue
         texts = [p for p in kf.prompts if isinstance(p, TextPrompt)]
@@ -82,7 +92,7 @@ def track_job(
     try:
         yield Progress(0, len(frames), "loading keyframes")
         if own:
-            load_keyframes(sess, project, result)
+            load_keyframes(sess, project, result, store.key_masks())
         for done, fm in enumerate(sess.propagate(first, direction, last), start=1):
             for obj_id, mask in fm.masks.items():
                 store.put(obj_id, fm.frame, mask)

@@ -75,7 +75,7 @@ def test_post_never_overwrites_and_reports_bad_input(shot, tmp_path: Path, capsy
                  "--set", "feather_px=-1"]) == 1
     assert "feather_px must be in [0, 1000]" in capsys.readouterr().err
     assert main(["post", str(plate), "--masks", str(masks), "--out", str(tmp_path / "o4"), "--frames", "900"]) == 1
-    assert "frames 900 are not in the media" in capsys.readouterr().err
+    assert "frames 900 are not in the shot" in capsys.readouterr().err
     (masks / "mask.1006.png").unlink()
     assert main(["post", str(plate), "--masks", str(masks), "--out", str(tmp_path / "o5")]) == 1
     assert "the masks have 5 frames but the media has 6" in capsys.readouterr().err

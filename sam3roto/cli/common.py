@@ -1,0 +1,74 @@
+"""Helpers shared by the commands: frame-number lists, loading a project, driving a job
+with a progress bar."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sam3roto.core.jobs import Job, Progress, run_sync
+from sam3roto.errors import Sam3RotoError
+
+R = TypeVar("R")
+
+
+def format_numbers(numbers: Sequence[int]) -> str:
+    """``1-3,5,7-9`` for a sorted list of ints."""
+    parts: list[str] = []
+    start = prev = None
+    for n in numbers:
+        if start is None:
+            start = prev = n
+        elif prev is not None and n == prev + 1:
+            prev = n
+        else:
+            parts.append(f"{start}-{prev}" if start != prev else f"{start}")
+            start = prev = n
+    if start is not None:
+        parts.append(f"{start}-{prev}" if start != prev else f"{start}")
+    return ",".join(parts)
+
+
+def parse_numbers(text: str) -> list[int]:
+    """``1001-1010,1020`` -> the frame numbers, sorted, without repeats."""
+    out: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        span = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
+        if span is None or (span[2] is not None and int(span[2]) < int(span[1])):
+            raise ValueError(f"--frames: cannot read {part!r}; use e.g. 1001-1100 or 1,5,9")
+        out.update(range(int(span[1]), int(span[2] or span[1]) + 1))
+    return sorted(out)
+
+
+def indices_of(text: str, frame_numbers: Sequence[int], where: str | Path) -> list[int]:
+    """Frame indices for the frame numbers in ``text``; an error lists numbers the shot lacks."""
+    wanted = parse_numbers(text)
+    by_number = {n: i for i, n in enumerate(frame_numbers)}
+    missing = [n for n in wanted if n not in by_number]
+    if missing:
+        raise Sam3RotoError(f"frames {format_numbers(missing)} are not in the shot ({format_numbers(frame_numbers)})",
+                            path=where)
+    return [by_number[n] for n in wanted]
+
+
+def drive(job: Job[R], total: int, *, quiet: bool, unit: str = "frame") -> R:
+    """Run ``job`` to the end with a tqdm bar (on stderr) unless ``quiet``."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit=unit, disable=quiet) as bar:
+
+        def show(p: Progress) -> None:
+            if p.total and p.total != bar.total:
+                bar.total = p.total
+            bar.update(p.done - bar.n)
+
+        return run_sync(job, show)
+
+
+def project_and_store(path: str | Path) -> tuple[Any, Any]:
+    """Load the project at ``path`` and its mask store."""
+    from sam3roto.core.project_io import load_project, open_mask_store
+
+    return load_project(path), open_mask_store(path)
