@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import cv2
 import numpy as np
 
 from sam3roto.errors import Sam3RotoError
@@ -83,8 +84,9 @@ class FrameOutput:
 
     ``image``: the source frame, RGB ``(H, W, 3)`` in its own dtype, untouched.
     ``mattes``: object id -> ``float32 (H, W)`` in [0, 1] after post.
-    ``rgb``: object id -> ``float32 (H, W, 3)`` after the RGB cleanup (for RGBA outputs),
-    premultiplied by the matte when ``premultiplied[id]``.
+    ``rgb``: object id -> ``(H, W, 3)`` for RGBA outputs: ``float32`` in [0, 1] after the
+    RGB cleanup, premultiplied by the matte when ``premultiplied[id]``; or ``image`` itself
+    when the object's settings change no RGB (no float round trip).
     """
 
     index: int
@@ -145,17 +147,27 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def to_uint(values: np.ndarray, bits: int) -> np.ndarray:
-    """Float data in [0, 1] to ``uint8`` or ``uint16``, rounded; other input dtypes scaled
-    from their own range (``uint8``/``uint16`` images)."""
+    """Data to ``uint8`` or ``uint16``: floats in [0, 1] scaled, rounded and clipped (NaN
+    becomes 0); ``uint8``/``uint16`` rescaled exactly from their own range."""
     if bits not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, got {bits}")
     dtype = np.uint8 if bits == 8 else np.uint16
-    top = 255.0 if bits == 8 else 65535.0
     if values.dtype == dtype:
         return values
     if values.dtype == np.uint8:  # 8 -> 16 bit: exact, 255 -> 65535
         return values.astype(np.uint16) * np.uint16(257)
     if values.dtype == np.uint16:  # 16 -> 8 bit, rounded
         return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    out = np.clip(values, 0.0, 1.0, dtype=np.float32) * np.float32(top) + np.float32(0.5)
-    return out.astype(dtype)
+    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(values.shape[0], -1)
+    # OpenCV's saturating conversion: one pass, rounds and clips (numpy needs four passes)
+    out = cv2.multiply(flat, 255.0 if bits == 8 else 65535.0,  # type: ignore[call-overload]  # scalar src2
+                       dtype=cv2.CV_8U if bits == 8 else cv2.CV_16U)
+    return np.asarray(out).reshape(values.shape)
+
+
+def rgba_uint(rgb: np.ndarray, matte: np.ndarray, bits: int, *, bgra: bool = False) -> np.ndarray:
+    """``(H, W, 4)`` ``uint8``/``uint16`` from RGB (``(H, W, 3)``, float in [0, 1] or a plate
+    in its own dtype) and a matte (``float32 (H, W)``), in RGBA or (for OpenCV) BGRA order."""
+    r, g, b = cv2.split(to_uint(rgb, bits))
+    alpha = to_uint(matte, bits)
+    return np.asarray(cv2.merge([b, g, r, alpha] if bgra else [r, g, b, alpha]))

@@ -16,7 +16,7 @@ from typing import IO
 
 import numpy as np
 
-from sam3roto.export.base import Exporter, ExporterInfo, FrameOutput, RenderPlan, to_uint
+from sam3roto.export.base import Exporter, ExporterInfo, FrameOutput, RenderPlan, rgba_uint
 from sam3roto.export.ffmpeg import FfmpegError, find_ffmpeg
 
 
@@ -106,7 +106,7 @@ class ProRes4444(Exporter):
                 where = self.folder / obj.token
                 where.mkdir(parents=True, exist_ok=True)
                 movie = self._movies[obj.id] = _Movie(where / f"{self.plan.name}_{obj.token}_{kind}.mov", self.plan)
-            movie.write(to_uint(np.dstack([frame.rgb[obj.id], frame.mattes[obj.id]]), 16))
+            movie.write(rgba_uint(frame.rgb[obj.id], frame.mattes[obj.id], 16))
 
     def finish(self) -> None:
         movies, self._movies = self._movies, {}

@@ -241,7 +241,7 @@ def render_job(
         streams = {
             o.id: _post_stream(frames, store, o.id, settings[o.id],
                                _stream_span(indices, shot.frame_count, 1 if settings[o.id].uses_neighbours else 0),
-                               wants_rgb, cancel)
+                               wants_rgb and settings[o.id].changes_rgb, cancel)
             for o in objects
         }
         yield Progress(0, len(indices), f"render {version_name(version)}: {len(indices)} frames")
@@ -254,10 +254,12 @@ def render_job(
                     if at == index:
                         results[obj_id] = post
                         break
+            image = frames.get(index)
             frame = FrameOutput(
-                index=index, number=number, image=frames.get(index),
+                index=index, number=number, image=image,
                 mattes={k: r.matte for k, r in results.items()},
-                rgb={k: r.rgb for k, r in results.items() if r.rgb is not None},
+                # objects whose settings change no RGB carry the plate itself (no float round trip)
+                rgb={k: image if r.rgb is None else r.rgb for k, r in results.items()} if wants_rgb else {},
                 premultiplied={k: r.premultiplied for k, r in results.items()},
             )
             pending.extend(pool.submit(e.write, frame) for e in parallel)

@@ -70,7 +70,7 @@ def test_labelstudio_then_mattes_then_render(plate: Path, tmp_path: Path, capsys
     expected[40:55, 15:35] = True
     np.testing.assert_array_equal(postshot[..., 3], expected * 255)
     np.testing.assert_array_equal(postshot[..., :3], cv2.imread(str(plate / "00000003.png")))
-    assert main(args + ["--frames", "2-3", "--start-frame", "1001", "--objects", "cup"]) == 0
+    assert main([*args, "--frames", "2-3", "--start-frame", "1001", "--objects", "cup"]) == 0
     assert "wrote v002: 3 files (mask-zip 1, postshot 2) for frames 1001-1002" in capsys.readouterr().out
 
 
