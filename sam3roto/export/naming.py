@@ -108,8 +108,8 @@ def publish_version(staging: Path, version: int) -> Path:
     """Rename the finished staging folder to ``vNNN``; refuse to replace anything."""
     final = staging.parent / version_name(version)
     if final.exists():
-        raise Sam3RotoError(f"{final.name} appeared while rendering; the render is kept in {staging.name}",
-                            path=staging.parent)
+        raise Sam3RotoError(f"{final.name} appeared while rendering (made outside sam3roto?); it was left alone "
+                            "and this render discarded", path=staging.parent)
     os.rename(staging, final)
     return final
 

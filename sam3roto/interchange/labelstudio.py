@@ -150,6 +150,9 @@ def choose_task(tasks: Sequence[Task], task_id: str | int | None) -> Task:
 
 
 # -- the brush RLE ----------------------------------------------------------------------------
+#: Largest brush mask decoded (a hostile original_width/height must not exhaust memory).
+MAX_BRUSH_PIXELS = 200_000_000
+
 class _Bits:
     """Most-significant-bit-first reader over Label Studio's RLE bytes."""
 
@@ -178,6 +181,9 @@ def decode_rle(rle: Sequence[int], width: int, height: int) -> np.ndarray:
     repeat one word, 0: literal words), a 2-bit size index and the run length minus one.
     The values are RGBA bytes; the mask is alpha > 0. ``ValueError`` when the stream is
     damaged or its length is not ``width * height * 4``."""
+    if width * height > MAX_BRUSH_PIXELS:
+        raise ValueError(f"a {width}x{height} brush mask is larger than sam3roto accepts "
+                         f"({MAX_BRUSH_PIXELS // 1_000_000} Mpx)")
     data = np.asarray(rle, dtype=np.int64)
     if data.ndim != 1 or data.size < 7 or data.min() < 0 or data.max() > 255:
         raise ValueError("the RLE must be a list of byte values (0..255) with a header")
@@ -187,7 +193,9 @@ def decode_rle(rle: Sequence[int], width: int, height: int) -> np.ndarray:
         raise ValueError(f"the RLE holds {count} values but a {width}x{height} RGBA image needs {width * height * 4}")
     word = bits.read(5) + 1
     sizes = [bits.read(4) + 1 for _ in range(4)]
-    out = np.zeros(count, dtype=np.int64)
+    if word > 8:
+        raise ValueError(f"the RLE word size is {word} bits; Label Studio brushes use 8-bit RGBA values")
+    out = np.zeros(count, dtype=np.uint8)
     i = 0
     while i < count:
         repeat = bits.read(1)

@@ -98,6 +98,8 @@ class RenderOptions:
         if unknown:
             raise ValueError(f"unknown render option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if isinstance(values.get("outputs"), str):
+            values["outputs"] = tuple(p.strip() for p in values["outputs"].split(",") if p.strip())
         return cls(**values)
 
 
@@ -209,9 +211,11 @@ def render_job(
         raise Sam3RotoError(f"frame indices {bad[:5] or '(none)'} are outside the shot 0..{shot.frame_count - 1}")
     objects = _chosen_objects(project, options.objects)
     outs = _object_outs(objects)
-    combine = tuple(o.id for o in _chosen_objects(project, options.combine)) if options.combine else \
-        tuple(o.id for o in objects)
-    settings = {o.id: _settings(o) for o in objects}
+    merged = _chosen_objects(project, options.combine) if options.combine else objects
+    combine = tuple(o.id for o in merged)
+    # combined mattes may name objects that get no output of their own: post them too
+    processed = objects + [o for o in merged if o not in objects]
+    settings = {o.id: _settings(o) for o in processed}
     classes = [exporter_class(x) for x in options.outputs]
     if "prores" in options.outputs:
         find_ffmpeg()
@@ -242,7 +246,7 @@ def render_job(
             o.id: _post_stream(frames, store, o.id, settings[o.id],
                                _stream_span(indices, shot.frame_count, 1 if settings[o.id].uses_neighbours else 0),
                                wants_rgb and settings[o.id].changes_rgb, cancel)
-            for o in objects
+            for o in processed
         }
         yield Progress(0, len(indices), f"render {version_name(version)}: {len(indices)} frames")
         for done, (index, number) in enumerate(zip(indices, numbers, strict=True), start=1):

@@ -80,9 +80,11 @@ def test_combined_matte_and_postshot_rgba(tmp_path: Path) -> None:
         assert postshot.dtype == np.uint16 and postshot.shape[2] == 4
         np.testing.assert_array_equal(postshot[..., :3], shot.frames[4])  # RGB untouched, not premultiplied
         np.testing.assert_array_equal(postshot[..., 3], union * 65535)
-        only = _render(shot, tmp_path / "out", outputs=("png-combined",), combine=(CAR,))
+        only = _render(shot, tmp_path / "out", outputs=("png-combined", "png-alpha"), objects=(PERSON,),
+                       combine=(CAR,))  # the car is merged though it gets no output of its own
         np.testing.assert_array_equal(_read(only.folder / "combined" / "plate_combined.1005.png"),
                                       shot.masks[CAR][4] * 255)
+        assert {p.parent.name for p in only.files["png-alpha"]} == {"person"}
     finally:
         shot.source.close()
 
@@ -157,6 +159,9 @@ def test_versions_never_overwrite_and_the_manifest_records_the_render(render_sho
     assert len(manifest["outputs"]["png-alpha"]) == 6
     assert RenderOptions.from_dict(manifest["options"]) == RenderOptions(outputs=("png-alpha",), indices=(2, 3, 4),
                                                                          name="roto")
+    assert RenderOptions.from_dict({"outputs": "exr, prores"}).outputs == ("exr", "prores")
+    with pytest.raises(ValueError, match="unknown render option"):
+        RenderOptions.from_dict({"output": "exr"})
 
 
 def test_cancel_leaves_no_partial_version(render_shot: RenderShot, tmp_path: Path) -> None:

@@ -93,6 +93,8 @@ def test_rle_of_the_wrong_length_or_damaged_is_refused() -> None:
         decode_rle(rle, 5, 4)
     with pytest.raises(ValueError, match="ends early"):
         decode_rle(rle[:-1], 4, 4)
+    with pytest.raises(ValueError, match="larger than sam3roto accepts"):  # before any allocation
+        decode_rle(rle, 20_000, 20_000)
 
 
 def _image_task(results: list[dict], image: str = "/data/upload/3/frame_00000003.png", task_id: int = 7) -> dict:
