@@ -1,0 +1,116 @@
+"""``track MEDIA|PROJECT``: prompts (a prompts file, a Label Studio export, or text) into a
+project, then every object tracked over the shot with the chosen engine. Masks are stored
+frame by frame and the project is saved even when interrupted, so Ctrl-C keeps the
+finished frames."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sam3roto.cli.common import drive, format_numbers, indices_of
+from sam3roto.errors import Sam3RotoError
+
+
+def _project_path(args: argparse.Namespace) -> Path:
+    if str(args.target).endswith(".sam3roto"):
+        if args.project and Path(args.project) != Path(args.target):
+            raise ValueError("give either a PROJECT or MEDIA with --project, not both")
+        return Path(args.target)
+    if args.project:
+        return Path(args.project)
+    return Path(Path(str(args.target).rstrip("/")).name.split(".")[0] + ".sam3roto")
+
+
+def _add_prompts(project: Any, store: Any, args: argparse.Namespace) -> None:
+    from sam3roto.core.types import TextPrompt
+    from sam3roto.interchange.prompts import frame_index, read_prompts
+    from sam3roto.pipeline.interchange import ImportSummary, object_named
+
+    shot = project.shot
+    summary = ImportSummary()
+    if args.prompts:
+        for item in read_prompts(args.prompts):
+            obj = object_named(project, item.name, summary)
+            for number, prompts in sorted(item.keyframes.items()):
+                try:
+                    index = frame_index(number, shot.frame_numbers, f"object {item.name!r}")
+                    project.set_prompts(obj.id, index, prompts)
+                except ValueError as exc:
+                    raise Sam3RotoError(str(exc), path=args.prompts) from None
+    if args.labelstudio:
+        from sam3roto.interchange.labelstudio import choose_task, decode_task, read_export
+        from sam3roto.pipeline.interchange import apply_labelstudio
+
+        task = choose_task(read_export(args.labelstudio), args.task)
+        frame = indices_of(str(args.frame), shot.frame_numbers, args.labelstudio)[0] if args.frame is not None \
+            else None
+        apply_labelstudio(project, store, decode_task(task, shot.width, shot.height, shot.frame_numbers, frame=frame))
+    if args.text:
+        index = indices_of(str(args.frame), shot.frame_numbers, args.target)[0] if args.frame is not None \
+            else shot.in_index
+        obj = object_named(project, args.text, summary)
+        project.set_prompts(obj.id, index, [TextPrompt(args.text)])
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from sam3roto.core.project_io import load_project, open_mask_store, save_project
+    from sam3roto.pipeline.shot import new_project, open_shot_media
+    from sam3roto.pipeline.track import track_job
+
+    path = _project_path(args)
+    if path.exists():
+        project = load_project(path)
+    elif str(args.target).endswith(".sam3roto"):
+        raise Sam3RotoError("the project does not exist", path=path)
+    else:
+        project, source = new_project(args.target)
+        source.close()
+    store = open_mask_store(path)
+    _add_prompts(project, store, args)
+    if not project.keyframes:
+        raise Sam3RotoError("nothing to track: give --prompts, --labelstudio or --text (or add keyframes)",
+                            path=path)
+    save_project(project, path)
+    shot = project.shot
+    if shot is None:
+        raise Sam3RotoError("the project has no shot", path=path)
+    start = end = None
+    if args.frames:
+        chosen = indices_of(args.frames, shot.frame_numbers, path)
+        start, end = (chosen[-1], chosen[0]) if args.direction == "backward" else (chosen[0], chosen[-1])
+    options = {"device": args.device} if args.device else {}
+    try:
+        with open_shot_media(project) as source:
+            job = track_job(project, source, store, engine=args.engine, direction=args.direction, start=start,
+                            end=end, engine_options=options)
+            result = drive(job, len(shot.frame_range), quiet=args.quiet)
+    finally:
+        save_project(project, path)  # keyframes and objects a text prompt created; masks are already stored
+    for obj_id, frames in sorted(result.frames.items()):
+        name = project.object(obj_id).name
+        print(f"object {obj_id} {name!r}: frames {format_numbers(sorted(shot.frame_numbers[i] for i in frames))}")
+    print(f"saved {path}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "track", help="track objects over a shot from prompts, a Label Studio export or text",
+        description="Add prompts to a project (created from MEDIA when needed) and track every object over the "
+        "shot. Masks go to the project's mask store frame by frame; Ctrl-C keeps the frames already done.",
+    )
+    p.add_argument("target", metavar="MEDIA|PROJECT", help="media to start a project on, or a .sam3roto project")
+    p.add_argument("--project", help="project file to create or update (default: NAME.sam3roto here)")
+    p.add_argument("--prompts", help="prompts JSON: points/boxes/text per object and frame number (see README)")
+    p.add_argument("--labelstudio", help="a Label Studio JSON export (one object per label)")
+    p.add_argument("--task", help="Label Studio task id, when the export holds several")
+    p.add_argument("--text", help="a text prompt (SAM3): every instance found becomes an object")
+    p.add_argument("--frame", type=int, help="frame number for --text, or for a Label Studio image task")
+    p.add_argument("--engine", default="classic", help="segmentation engine: classic (default) or sam3")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    p.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
+    p.add_argument("--frames", help="frame numbers to track, e.g. 1001-1100 (default: the shot's in/out range)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_track)
