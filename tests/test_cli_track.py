@@ -48,6 +48,13 @@ def test_track_from_a_prompts_file(plate: Path, tmp_path: Path, clip: SyntheticC
             "--direction", "forward", "--quiet"]
     assert main(args) == 0
     assert "object 1 'disc': frames 1001-1012" in capsys.readouterr().out
+    other = tmp_path / "other"
+    other.mkdir()
+    cv2.imwrite(str(other / "x.0001.png"), clip.frames[0])
+    assert main(["track", str(other), "--project", str(project), "--quiet"]) == 1
+    assert "give another --project" in capsys.readouterr().err
+    assert main(["track", str(project), "--frames", "1004-1006", "--quiet"]) == 1
+    assert "no keyframe lies in the tracked frames (keyframes: 1001)" in capsys.readouterr().err
     loaded = load_project(project)
     assert [o.name for o in loaded.objects] == ["disc"] and loaded.keyframe(1, 0) is not None
     store = open_mask_store(project)

@@ -62,6 +62,11 @@ def cmd_track(args: argparse.Namespace) -> int:
     path = _project_path(args)
     if path.exists():
         project = load_project(path)
+        given = str(args.target)
+        if not given.endswith(".sam3roto") and project.shot is not None and \
+                Path(given).absolute().resolve() != Path(project.shot.media).resolve():
+            raise Sam3RotoError(f"the project is on {project.shot.media}, not on {given}; give another --project",
+                                path=path)
     elif str(args.target).endswith(".sam3roto"):
         raise Sam3RotoError("the project does not exist", path=path)
     else:
@@ -88,6 +93,10 @@ def cmd_track(args: argparse.Namespace) -> int:
             result = drive(job, len(shot.frame_range), quiet=args.quiet)
     finally:
         save_project(project, path)  # keyframes and objects a text prompt created; masks are already stored
+    if not result.frames:
+        keys = format_numbers(sorted({shot.frame_numbers[k.frame] for k in project.keyframes}))
+        raise Sam3RotoError(f"nothing was tracked: no keyframe lies in the tracked frames (keyframes: {keys}); "
+                            "include one in --frames", path=path)
     for obj_id, frames in sorted(result.frames.items()):
         name = project.object(obj_id).name
         print(f"object {obj_id} {name!r}: frames {format_numbers(sorted(shot.frame_numbers[i] for i in frames))}")
