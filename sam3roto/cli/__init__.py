@@ -54,16 +54,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def load_post_settings(settings_file: str | None, assignments: Sequence[str]) -> Any:
     """PostSettings from a JSON file (optional) with ``NAME=VALUE`` overrides on top."""
+    from sam3roto.interchange.jsonfile import read_json
     from sam3roto.post.settings import PostSettings, parse_assignment
 
-    data: dict[str, Any] = {}
-    if settings_file:
-        try:
-            data = json.loads(Path(settings_file).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise Sam3RotoError(f"the post settings are not valid JSON: {exc}", path=settings_file) from exc
-        if not isinstance(data, dict):
-            raise Sam3RotoError("the post settings file must hold a JSON object", path=settings_file)
+    data: dict[str, Any] = read_json(settings_file, "the post settings file") if settings_file else {}
+    if not isinstance(data, dict):
+        raise Sam3RotoError("the post settings file must hold a JSON object", path=settings_file)
     for text in assignments:
         name, value = parse_assignment(text)
         data[name] = value

@@ -22,7 +22,6 @@ text...) are listed in :attr:`TaskImport.skipped`.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ import numpy as np
 
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import Sam3RotoError
+from sam3roto.interchange.jsonfile import read_json
 
 RESULT_TYPES = ("rectanglelabels", "keypointlabels", "brushlabels", "polygonlabels", "videorectangle")
 
@@ -85,12 +85,7 @@ def read_export(path: str | Path) -> list[Task]:
     """The tasks of a Label Studio JSON export; :class:`LabelStudioError` naming the file
     and the task for anything malformed or of an unknown format."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LabelStudioError("the Label Studio export does not exist", path=path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LabelStudioError(f"not valid JSON ({exc})", path=path) from None
+    data = read_json(path, "the Label Studio export", LabelStudioError)
     if isinstance(data, dict) and ("data" in data or "annotations" in data):
         data = [data]  # a single task
     if not isinstance(data, list):

@@ -14,7 +14,6 @@ A point is ``[x, y]`` (positive) or ``[x, y, positive]``; a box is ``[x0, y0, x1
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.errors import Sam3RotoError
+from sam3roto.interchange.jsonfile import read_json
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,7 @@ def _box(item: Any) -> BoxPrompt:
 def read_prompts(path: str | Path) -> list[ObjectPrompts]:
     """Parse a prompts file; :class:`Sam3RotoError` naming the file, object and keyframe."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Sam3RotoError("the prompts file does not exist", path=path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Sam3RotoError(f"not valid JSON ({exc})", path=path) from None
+    data = read_json(path, "the prompts file")
     objects = data.get("objects") if isinstance(data, dict) else None
     if not isinstance(objects, list) or not objects:
         raise Sam3RotoError('expected {"objects": [...]} with at least one object', path=path,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
@@ -47,6 +46,7 @@ from sam3roto.export.naming import (
     write_manifest,
 )
 from sam3roto.export.registry import exporter_class
+from sam3roto.media.cache import CachedReader
 from sam3roto.media.source import FrameSource
 from sam3roto.post import PostResult, PostSettings, apply_sequence
 
@@ -147,27 +147,8 @@ def _settings(obj: RotoObject) -> PostSettings:
         raise Sam3RotoError(f"object {obj.name!r}: {exc}") from None
 
 
-class _Frames:
-    """Source frames by index, the last few kept (object streams run a frame apart)."""
-
-    def __init__(self, source: FrameSource, keep: int = 4) -> None:
-        self.source = source
-        self.keep = keep
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-
-    def get(self, index: int) -> np.ndarray:
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
-        image = self.source.read(index)
-        self._cache[index] = image
-        while len(self._cache) > self.keep:
-            self._cache.popitem(last=False)
-        return image
-
-
 def _post_stream(
-    frames: _Frames, store: MaskStore, obj_id: int, settings: PostSettings, span: Sequence[int], rgb: bool,
+    frames: CachedReader, store: MaskStore, obj_id: int, settings: PostSettings, span: Sequence[int], rgb: bool,
     cancel: CancelToken | None,
 ) -> Iterator[tuple[int, PostResult]]:
     def feed() -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
@@ -236,12 +217,13 @@ def render_job(
     exporters: list[Exporter] = []
     pending: list[Future[None]] = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render-write")
+    # decodes the next frames on its own thread while this one runs post (streams run a frame apart)
+    frames = CachedReader(source, budget_bytes=8 * source.info.frame_bytes, ahead=2, behind=2)
     published = False
     try:
         exporters = [cls(staging, plan) for cls in classes]
         parallel = [e for e in exporters if e.info.parallel]
         ordered = [e for e in exporters if not e.info.parallel]
-        frames = _Frames(source)
         streams = {
             o.id: _post_stream(frames, store, o.id, settings[o.id],
                                _stream_span(indices, shot.frame_count, 1 if settings[o.id].uses_neighbours else 0),
@@ -291,6 +273,7 @@ def render_job(
             for future in pending:
                 future.cancel()
         pool.shutdown(wait=True)
+        frames.close()
         if not published:
             for exporter in exporters:
                 exporter.abort()
