@@ -56,7 +56,11 @@ say "installing transformers 5.23.0 and the Hugging Face hub client"
 
 say "installing depth-anything-3 0.1.1 without its optional exporters (no gsplat/COLMAP/open3d)"
 "${PIP[@]}" --no-deps "depth-anything-3==0.1.1" 2>&1 | sed 's/^/[install]   /' || fail "pip could not install depth-anything-3"
-"${PIP[@]}" omegaconf imageio addict einops 2>&1 | sed 's/^/[install]   /' || fail "pip could not install DA3's dependencies"
+"${PIP[@]}" "omegaconf==2.4.0" "addict==2.4.0" "einops==0.8.2" 2>&1 | sed 's/^/[install]   /' || fail "pip could not install DA3's dependencies"
+
+say "checking that the Depth Anything 3 network builds (without the package's exporters)"
+"$PY" -c "from sam3roto.backends.da3 import build_network; build_network('da3-small')" 2>&1 | sed 's/^/[install]   /' \
+  || fail "depth-anything-3 does not build its network (missing omegaconf/addict/einops?)"
 
 say "checking that the SAM3 classes import"
 "$PY" -c "from transformers import Sam3Model, Sam3TrackerVideoModel" 2>&1 | sed 's/^/[install]   /' \
@@ -80,6 +84,17 @@ PYEOF
 import sys
 from sam3roto.backends.sam3 import resolve_model_dir
 print("ok:", resolve_model_dir(sys.argv[1]))
+PYEOF
+  say "verifying the Depth Anything 3 weights"
+  "$PY" - "$DA3_ID" <<'PYEOF' 2>&1 | sed 's/^/[install]   /' || fail "the Depth Anything 3 weights are incomplete; delete the cache folder and re-run"
+import sys
+from sam3roto.backends.da3 import PRESETS, load_network, resolve_model_dir
+names = [n for n, p in PRESETS.items() if p.repo_id == sys.argv[1]]
+if not names:
+    sys.exit(f"{sys.argv[1]} is not a known preset repository ({', '.join(p.repo_id for p in PRESETS.values())})")
+folder = resolve_model_dir(names[0])
+load_network(folder)
+print("ok:", folder, "preset", names[0])
 PYEOF
 else
   say "skipping weights (--no-weights); point the app at a local folder with config.json + model.safetensors"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto import __version__
-from sam3roto.cli import imports, render, track
+from sam3roto.cli import depth, imports, render, track
 from sam3roto.cli.common import drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--quiet", action="store_true", help="no progress bar")
     post.set_defaults(func=cmd_post)
     track.add_parser(sub)
+    depth.add_parser(sub)
     render.add_parser(sub)
     imports.add_parsers(sub)
     return parser

@@ -31,11 +31,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.list_outputs:
         for exporter_id in EXPORTERS:
             info = exporter_class(exporter_id).info
-            print(f"{exporter_id:<13} {info.kind:<8} {info.description}")
+            print(f"{exporter_id:<13} {info.kind:<8} {info.description}{' [needs depth]' if info.depth else ''}")
         return 0
     if not args.project:
         print("error: render needs a PROJECT (or --list-outputs)", file=sys.stderr)
         return 2
+    from sam3roto.core.depthcache import DepthCache
+    from sam3roto.core.project_io import depth_cache_dir
     from sam3roto.pipeline.render import RenderOptions, render_job
     from sam3roto.pipeline.shot import open_shot_media
 
@@ -55,7 +57,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         changes["combine"] = _object_ids(project, args.combine)
     if args.frames:
         changes["indices"] = tuple(indices_of(args.frames, project.shot.frame_numbers, args.project))
-    for name in ("start_frame", "name", "bit_depth", "exr_compression", "zip_mode", "workers", "version"):
+    for name in ("start_frame", "name", "bit_depth", "exr_compression", "zip_mode", "workers", "version",
+                 "depth_encoding", "ply_keep", "ply_stride", "ply_min_confidence", "ply_max_points"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.exr_rgb:
@@ -64,8 +67,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     root = Path(args.out) if args.out else Path(args.project).resolve().parent / "renders"
     with open_shot_media(project) as source:
         total = len(options.indices) if options.indices is not None else len(project.shot.frame_range)
-        result = drive(render_job(project, source, store, root, options, project_path=args.project), total,
-                       quiet=args.quiet)
+        job = render_job(project, source, store, root, options, project_path=args.project,
+                         depth=DepthCache(depth_cache_dir(args.project)))
+        result = drive(job, total, quiet=args.quiet)
     counts = ", ".join(f"{k} {len(v)}" for k, v in result.files.items())
     print(f"wrote {result.folder.name}: {result.file_count} files ({counts}) for frames "
           f"{format_numbers(result.numbers)} to {result.folder}")
@@ -76,10 +80,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "render", help="render a project: post + PNG/EXR/ProRes/ZIP outputs into a new version folder",
+        "render", help="render a project: mattes, RGBA, depth, normals, cameras, point cloud into a new version",
         description="Render the project's objects through their post settings into every requested output, in a "
-        "new version folder (v001, v002...; earlier versions are never touched). Options not given come from the "
-        "project's 'render' settings, then the defaults. Ctrl-C removes the unfinished version.",
+        "new version folder (v001, v002...; earlier versions are never touched). Depth, normals, camera, PLY and "
+        "Blender outputs read the project's depth cache (python run.py depth PROJECT). Options not given come from "
+        "the project's 'render' settings, then the defaults. Ctrl-C removes the unfinished version.",
     )
     p.add_argument("project", nargs="?", help="the .sam3roto project")
     p.add_argument("--outputs", help="comma-separated output ids (see --list-outputs); default png-alpha")
@@ -95,6 +100,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--exr-rgb", action="store_true", dest="exr_rgb", help="also write the plate's RGB into the EXRs")
     p.add_argument("--zip-mode", dest="zip_mode", choices=("single", "per_label"),
                    help="mask ZIP: one composited mask per frame, or a folder per object")
+    p.add_argument("--depth-encoding", dest="depth_encoding", choices=("inverse", "depth"),
+                   help="depth-png16 code values: inverse depth (default; near is bright) or depth")
+    p.add_argument("--ply-keep", dest="ply_keep", choices=("all", "object", "background"),
+                   help="point cloud: every pixel (default), or only inside / outside the --combine objects' matte")
+    p.add_argument("--ply-stride", dest="ply_stride", type=int, help="point cloud: every Nth pixel (default 4)")
+    p.add_argument("--ply-min-confidence", dest="ply_min_confidence", type=float,
+                   help="point cloud: drop pixels whose depth confidence is lower (default 0)")
+    p.add_argument("--ply-max-points", dest="ply_max_points", type=int, help="point cloud size cap (default 2000000)")
     p.add_argument("--workers", type=int, help="write threads (default: one per core)")
     p.add_argument("--version", type=int, help="write this version number (refused if it exists)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -36,6 +36,12 @@ def mask_store_dir(project_path: str | Path) -> Path:
     return path.with_name(path.stem + ".masks")
 
 
+def depth_cache_dir(project_path: str | Path) -> Path:
+    """The depth cache folder of a project: ``NAME.depth`` beside ``NAME.sam3roto``."""
+    path = Path(project_path)
+    return path.with_name(path.stem + ".depth")
+
+
 def open_mask_store(project_path: str | Path, cache_bytes: int = 256 * 1024**2) -> MaskStore:
     """The :class:`MaskStore` belonging to the project at ``project_path``."""
     return MaskStore(mask_store_dir(project_path), cache_bytes=cache_bytes)

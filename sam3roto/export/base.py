@@ -14,14 +14,17 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import cv2
 import numpy as np
 
+from sam3roto.core.depthcache import DepthFrame
 from sam3roto.errors import Sam3RotoError
 from sam3roto.export.naming import frame_file
+from sam3roto.geometry.normals import normals_from_depth, to_gl
 
 Kind = Literal["sequence", "movie", "archive"]
 
@@ -30,7 +33,8 @@ Kind = Literal["sequence", "movie", "archive"]
 class ExporterInfo:
     """What an exporter writes: ``id`` (``png-alpha``), file ``suffix``, whether it carries
     alpha, its bit depths, ``kind`` (a file per frame, one movie, one archive), whether it
-    writes a folder per object, and whether frames may be written in parallel."""
+    writes a folder per object, whether frames may be written in parallel, whether it
+    needs the depth cache and whether it needs estimated cameras."""
 
     id: str
     suffix: str
@@ -40,6 +44,29 @@ class ExporterInfo:
     kind: Kind
     per_object: bool
     parallel: bool
+    depth: bool = False
+    camera: bool = False
+
+
+@dataclass(frozen=True)
+class DepthPlan:
+    """The depth run a render reads: the shot's ``(near, far)`` depth range (the same for
+    every frame and every farm chunk), the 16-bit PNG ``encoding`` (``inverse``: 1/depth,
+    or ``depth``), metric or relative units, whether cameras were estimated, the preset,
+    and the point cloud settings (``ply_keep``: all/object/background by the combined
+    matte; every ``ply_stride``-th pixel; confidence at least ``ply_min_confidence``; at
+    most ``ply_max_points`` over the whole render)."""
+
+    near: float
+    far: float
+    encoding: str = "inverse"
+    is_metric: bool = False
+    has_camera: bool = True
+    preset: str = ""
+    ply_keep: str = "all"
+    ply_stride: int = 4
+    ply_min_confidence: float = 0.0
+    ply_max_points: int = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -76,6 +103,8 @@ class RenderPlan:
     exr_rgb: bool = False
     zip_mode: str = "single"
     options: dict[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
+    depth: DepthPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,7 @@ class FrameOutput:
     ``rgb``: object id -> ``(H, W, 3)`` for RGBA outputs: ``float32`` in [0, 1] after the
     RGB cleanup, premultiplied by the matte when ``premultiplied[id]``; or ``image`` itself
     when the object's settings change no RGB (no float round trip).
+    ``depth``: the frame's depth, confidence and camera when an output needs them.
     """
 
     index: int
@@ -95,6 +125,20 @@ class FrameOutput:
     mattes: dict[int, np.ndarray]
     rgb: dict[int, np.ndarray]
     premultiplied: dict[int, bool]
+    depth: DepthFrame | None = None
+
+    def depth_frame(self) -> DepthFrame:
+        """The frame's depth; an error when the render was planned without it."""
+        if self.depth is None:
+            raise Sam3RotoError(f"frame {self.number} has no depth (the render did not read the depth cache)")
+        return self.depth
+
+    @cached_property
+    def normals_gl(self) -> np.ndarray:
+        """``float32 (H, W, 3)`` unit normals in the GL camera frame (computed once per
+        frame, shared by the normals outputs; unknown pixels ``(0, 0, 0)``)."""
+        d = self.depth_frame()
+        return to_gl(normals_from_depth(d.depth, d.intrinsics))
 
     def combined(self, ids: tuple[int, ...]) -> np.ndarray:
         """``bool (H, W)``: the union of the chosen objects' mattes, each above one half."""

@@ -15,6 +15,14 @@ EXPORTERS: dict[str, str] = {
     "exr": "sam3roto.export.exr:ExrLayers",
     "prores": "sam3roto.export.prores:ProRes4444",
     "mask-zip": "sam3roto.export.maskzip:MaskZip",
+    "depth-png16": "sam3roto.export.depth:DepthPng16",
+    "depth-exr": "sam3roto.export.depth:DepthExr",
+    "normals-png": "sam3roto.export.depth:NormalsPng",
+    "normals-exr": "sam3roto.export.depth:NormalsExr",
+    "camera-npz": "sam3roto.export.camera:CameraNpz",
+    "chan": "sam3roto.export.camera:Chan",
+    "ply": "sam3roto.export.ply:PointCloud",
+    "blender": "sam3roto.export.blender:BlenderScript",
 }
 
 

@@ -27,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from sam3roto import __version__
+from sam3roto.core.depthcache import DepthCache
 from sam3roto.core.jobs import CancelToken, Job, Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project, RotoObject
 from sam3roto.errors import Sam3RotoError
-from sam3roto.export.base import Exporter, FrameOutput, ObjectOut, RenderPlan
+from sam3roto.export.base import DepthPlan, Exporter, FrameOutput, ObjectOut, RenderPlan
+from sam3roto.export.depth import DEPTH_ENCODINGS
 from sam3roto.export.exr import EXR_COMPRESSIONS
 from sam3roto.export.ffmpeg import find_ffmpeg
 from sam3roto.export.maskzip import ZIP_MODES
@@ -46,6 +48,7 @@ from sam3roto.export.naming import (
     write_manifest,
 )
 from sam3roto.export.registry import exporter_class
+from sam3roto.geometry.pointcloud import KEEP_CHOICES
 from sam3roto.media.cache import CachedReader
 from sam3roto.media.source import FrameSource
 from sam3roto.post import PostResult, PostSettings, apply_sequence
@@ -57,7 +60,8 @@ class RenderOptions:
     ids merged into combined mattes, Postshot alpha and the composited mask ZIP (None: the
     rendered objects). ``indices``: frame indices (None: the shot's in/out range).
     ``start_frame``: number of the first rendered frame (None: the shot's start frame if
-    set, else the source frame numbers). ``workers``: write threads (0: one per core)."""
+    set, else the source frame numbers). ``workers``: write threads (0: one per core).
+    ``depth_encoding`` and ``ply_*``: see :class:`sam3roto.export.base.DepthPlan`."""
 
     outputs: tuple[str, ...] = ("png-alpha",)
     objects: tuple[int, ...] | None = None
@@ -67,6 +71,11 @@ class RenderOptions:
     exr_compression: str = "zip"
     exr_rgb: bool = False
     zip_mode: str = "single"
+    depth_encoding: str = "inverse"
+    ply_keep: str = "all"
+    ply_stride: int = 4
+    ply_min_confidence: float = 0.0
+    ply_max_points: int = 2_000_000
     start_frame: int | None = None
     indices: tuple[int, ...] | None = None
     version: int | None = None
@@ -86,6 +95,13 @@ class RenderOptions:
             raise ValueError(f"zip_mode must be one of {', '.join(ZIP_MODES)}, got {self.zip_mode!r}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.depth_encoding not in DEPTH_ENCODINGS:
+            raise ValueError(f"depth_encoding must be one of {', '.join(DEPTH_ENCODINGS)}, got {self.depth_encoding!r}")
+        if self.ply_keep not in KEEP_CHOICES:
+            raise ValueError(f"ply_keep must be one of {', '.join(KEEP_CHOICES)}, got {self.ply_keep!r}")
+        if self.ply_stride < 1 or self.ply_max_points < 1:
+            raise ValueError(f"ply_stride and ply_max_points must be >= 1, got {self.ply_stride} and "
+                             f"{self.ply_max_points}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -119,10 +135,10 @@ class RenderResult:
         return sum(len(v) for v in self.files.values())
 
 
-def _chosen_objects(project: Project, ids: Sequence[int] | None) -> list[RotoObject]:
+def _chosen_objects(project: Project, ids: Sequence[int] | None, required: bool = True) -> list[RotoObject]:
     if ids is None:
         chosen = [o for o in project.objects if o.visible]
-        if not chosen:
+        if not chosen and required:
             raise Sam3RotoError("the project has no visible objects to render")
         return chosen
     out = []
@@ -179,10 +195,12 @@ def render_job(
     *,
     project_path: str | Path | None = None,
     cancel: CancelToken | None = None,
+    depth: DepthCache | None = None,
 ) -> Job[RenderResult]:
     """Render ``options.outputs`` for the project's objects into the next version folder
-    under ``root``; returns the :class:`RenderResult`. Everything that can be checked is
-    checked before the version folder is created."""
+    under ``root``; returns the :class:`RenderResult`. Depth, normals, camera and point
+    cloud outputs read ``depth`` (the project's depth cache). Everything that can be
+    checked is checked before the version folder is created."""
     shot = project.shot
     if shot is None:
         raise Sam3RotoError("the project has no shot to render")
@@ -190,14 +208,17 @@ def render_job(
     bad = [i for i in indices if not 0 <= i < shot.frame_count]
     if bad or not indices:
         raise Sam3RotoError(f"frame indices {bad[:5] or '(none)'} are outside the shot 0..{shot.frame_count - 1}")
-    objects = _chosen_objects(project, options.objects)
+    classes = [exporter_class(x) for x in options.outputs]
+    # depth-only renders (depth, normals, camera) need no objects; a point cloud cut by a matte does
+    needs_objects = any(not c.info.depth for c in classes) or options.ply_keep != "all"
+    objects = _chosen_objects(project, options.objects, required=needs_objects) if needs_objects else []
     outs = _object_outs(objects)
-    merged = _chosen_objects(project, options.combine) if options.combine else objects
+    merged = _chosen_objects(project, options.combine) if options.combine and needs_objects else objects
     combine = tuple(o.id for o in merged)
     # combined mattes may name objects that get no output of their own: post them too
     processed = objects + [o for o in merged if o not in objects]
     settings = {o.id: _settings(o) for o in processed}
-    classes = [exporter_class(x) for x in options.outputs]
+    depth_plan = _depth_plan(classes, options, depth, indices)
     if "prores" in options.outputs:
         find_ffmpeg()
     wants_rgb = any(c.info.id in ("png-rgba", "prores") for c in classes)
@@ -210,7 +231,7 @@ def render_job(
         name=name, width=shot.width, height=shot.height, fps=(shot.fps.numerator, shot.fps.denominator),
         numbers=tuple(numbers), padding=frame_padding(numbers), objects=outs, combine=combine,
         source_dtype=source.info.dtype, bit_depth=options.bit_depth, exr_compression=options.exr_compression,
-        exr_rgb=options.exr_rgb, zip_mode=options.zip_mode,
+        exr_rgb=options.exr_rgb, zip_mode=options.zip_mode, outputs=options.outputs, depth=depth_plan,
     )
     workers = options.workers or os.cpu_count() or 1
     version, staging = reserve_version(Path(root), options.version)
@@ -247,6 +268,7 @@ def render_job(
                 # objects whose settings change no RGB carry the plate itself (no float round trip)
                 rgb={k: image if r.rgb is None else r.rgb for k, r in results.items()} if wants_rgb else {},
                 premultiplied={k: r.premultiplied for k, r in results.items()},
+                depth=depth.get(index) if depth_plan is not None and depth is not None else None,
             )
             pending.extend(pool.submit(e.write, frame) for e in parallel)
             for exporter in ordered:
@@ -280,6 +302,35 @@ def render_job(
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _depth_plan(classes: list[type[Exporter]], options: RenderOptions, depth: DepthCache | None,
+                indices: list[int]) -> DepthPlan | None:
+    """The depth side of the plan, after checking the cache covers every rendered frame."""
+    wanting = [c.info.id for c in classes if c.info.depth]
+    if not wanting:
+        return None
+    hint = "run: python run.py depth PROJECT"
+    if depth is None or not depth.frames():
+        raise Sam3RotoError(f"outputs {', '.join(wanting)} need depth, and the project has none", hint=hint)
+    missing = depth.missing(indices)
+    if missing:
+        raise Sam3RotoError(f"outputs {', '.join(wanting)} need depth on frame indices {missing[:5]}"
+                            f"{' ...' if len(missing) > 5 else ''} ({len(missing)} frames), which the depth cache "
+                            "lacks", path=depth.root, hint=hint + " (over the frames you render)")
+    meta = depth.meta()
+    has_camera = bool(meta.get("has_camera", True))
+    cameras = [c.info.id for c in classes if c.info.camera]
+    if cameras and not has_camera:
+        raise Sam3RotoError(f"outputs {', '.join(cameras)} need estimated cameras, and the depth preset "
+                            f"{meta.get('preset')!r} estimates none",
+                            hint="run depth with --preset small, base, large, giant or nested")
+    # one range for the whole cached shot, so farm chunks encode 16-bit depth identically
+    near, far = depth.depth_range([int(i) for i in depth.cameras()["indices"]])
+    return DepthPlan(near=near, far=far, encoding=options.depth_encoding, is_metric=bool(meta.get("is_metric")),
+                     has_camera=has_camera, preset=str(meta.get("preset", "")), ply_keep=options.ply_keep,
+                     ply_stride=options.ply_stride, ply_min_confidence=options.ply_min_confidence,
+                     ply_max_points=options.ply_max_points)
+
+
 def _manifest(
     project: Project, project_path: str | Path | None, options: RenderOptions, plan: RenderPlan,
     settings: dict[int, PostSettings], result: RenderResult, indices: list[int],
@@ -303,4 +354,10 @@ def _manifest(
         "untracked_objects": result.untracked,
         "options": options.to_dict(),
         "outputs": {k: [p.relative_to(result.folder).as_posix() for p in v] for k, v in result.files.items()},
+        "depth": None if plan.depth is None else {
+            "preset": plan.depth.preset, "near": plan.depth.near, "far": plan.depth.far,
+            "png16_encoding": plan.depth.encoding, "metric": plan.depth.is_metric,
+            "cameras": plan.depth.has_camera,
+            "world": "OpenCV axes in camera-npz; Y-up GL axes (first camera at the origin) in chan, ply, blender",
+        },
     }

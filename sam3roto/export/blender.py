@@ -1,0 +1,158 @@
+"""``blender``: ``camera/NAME_blender.py``, a script that rebuilds the shot in Blender.
+
+Run it as ``blender -b --python-exit-code 1 -P NAME_blender.py -- [--fbx OUT.fbx] [--abc OUT.abc]
+[--blend OUT.blend]``
+(or from Blender's text editor). It sets the scene's resolution, frame range and rate,
+builds a camera with a keyframe per frame (transform, focal length and lens shift from
+the intrinsics, sensor 36 mm wide, horizontal fit), imports the point cloud when the
+render also wrote ``ply``, and exports FBX / Alembic / a .blend when asked.
+
+Everything from the project (names, paths, numbers) enters the script only as Python
+literals made by ``repr``, so a hostile object or shot name cannot inject code.
+The cameras live in the Y-up GL world of the other 3-D outputs, under an empty rotated
++90 degrees about X, which turns it into Blender's Z-up world.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sam3roto import __version__
+from sam3roto.export.base import ExporterInfo, write_atomic
+from sam3roto.export.camera import _CameraPath
+from sam3roto.geometry.camera import camera_to_world_gl
+
+SENSOR_WIDTH_MM = 36.0
+
+_BODY = '''
+import math
+import os
+import sys
+
+import bpy
+from mathutils import Matrix
+
+
+def _options():
+    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else []
+    out = {}
+    for flag in ("--fbx", "--abc", "--blend"):
+        if flag in argv:
+            i = argv.index(flag)
+            if i + 1 >= len(argv):
+                raise SystemExit("sam3roto: " + flag + " needs a file path")
+            out[flag[2:]] = os.path.abspath(argv[i + 1])
+    return out
+
+
+def build():
+    scene = bpy.context.scene
+    scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
+    scene.render.resolution_percentage = 100
+    scene.render.pixel_aspect_x, scene.render.pixel_aspect_y = PIXEL_ASPECT
+    scene.render.fps = max(1, round(FPS[0] / FPS[1]))
+    scene.render.fps_base = scene.render.fps * FPS[1] / FPS[0]
+    scene.frame_start, scene.frame_end = FRAMES[0], FRAMES[-1]
+
+    world = bpy.data.objects.new(NAME + "_world", None)
+    scene.collection.objects.link(world)
+    world.rotation_euler = (math.pi / 2.0, 0.0, 0.0)  # Y-up GL world -> Blender Z-up
+
+    data = bpy.data.cameras.new(NAME + "_camera")
+    data.sensor_fit = "HORIZONTAL"
+    data.sensor_width = SENSOR_WIDTH_MM
+    camera = bpy.data.objects.new(NAME + "_camera", data)
+    scene.collection.objects.link(camera)
+    camera.parent = world
+    scene.camera = camera
+    previous = None
+    for number, matrix, (fx, fy, cx, cy) in zip(FRAMES, CAMERA_TO_WORLD, INTRINSICS):
+        location, rotation, _ = Matrix(matrix).decompose()
+        euler = rotation.to_euler("XYZ", previous) if previous is not None else rotation.to_euler("XYZ")
+        previous = euler
+        camera.location = location
+        camera.rotation_euler = euler
+        camera.keyframe_insert("location", frame=number)
+        camera.keyframe_insert("rotation_euler", frame=number)
+        data.lens = fx * SENSOR_WIDTH_MM / WIDTH
+        data.shift_x = (WIDTH / 2.0 - cx) / max(WIDTH, HEIGHT)
+        data.shift_y = (cy - HEIGHT / 2.0) / max(WIDTH, HEIGHT)
+        for path in ("lens", "shift_x", "shift_y"):
+            data.keyframe_insert(path, frame=number)
+
+    if POINT_CLOUD is not None:
+        ply = os.path.join(os.path.dirname(os.path.abspath(__file__)), POINT_CLOUD)
+        before = set(bpy.data.objects)
+        try:
+            bpy.ops.wm.ply_import(filepath=ply)  # Blender 4
+        except AttributeError:
+            bpy.ops.import_mesh.ply(filepath=ply)  # Blender 2.8-3.x add-on
+        for obj in set(bpy.data.objects) - before:
+            obj.name = NAME + "_points"
+            obj.parent = world
+    return scene
+
+
+def export(scene, options):
+    if "fbx" in options:
+        bpy.ops.export_scene.fbx(filepath=options["fbx"], bake_anim=True)
+    if "abc" in options:
+        try:
+            bpy.ops.wm.alembic_export(filepath=options["abc"], start=scene.frame_start, end=scene.frame_end)
+        except AttributeError:
+            raise SystemExit("sam3roto: this Blender was built without Alembic; use --fbx or another build")
+    if "blend" in options:
+        bpy.ops.wm.save_as_mainfile(filepath=options["blend"])
+
+
+export(build(), _options())
+'''
+
+
+def blender_script(
+    *, name: str, width: int, height: int, fps: tuple[int, int], frames: list[int],
+    camera_to_world: list[list[list[float]]], intrinsics: list[tuple[float, float, float, float]],
+    point_cloud: str | None,
+) -> str:
+    """The script's text. ``camera_to_world``: GL-world ``4x4`` per frame; ``intrinsics``:
+    ``(fx, fy, cx, cy)`` in source pixels per frame; ``point_cloud``: PLY path relative to
+    the script, or None."""
+    fx0, fy0 = intrinsics[0][0], intrinsics[0][1]
+    aspect = (1.0, fx0 / fy0) if fy0 >= fx0 else (fy0 / fx0, 1.0)
+    header = [
+        f"# Generated by sam3roto {__version__}: the camera of shot {name!r} (and its point cloud).",
+        "# Run: blender -b --python-exit-code 1 -P THIS_FILE.py -- [--fbx OUT.fbx] [--abc OUT.abc] [--blend OUT.blend]",
+        f"NAME = {name!r}",
+        f"WIDTH = {int(width)!r}",
+        f"HEIGHT = {int(height)!r}",
+        f"FPS = {(int(fps[0]), int(fps[1]))!r}",
+        f"PIXEL_ASPECT = {tuple(float(a) for a in aspect)!r}",
+        f"SENSOR_WIDTH_MM = {SENSOR_WIDTH_MM!r}",
+        f"POINT_CLOUD = {point_cloud!r}",
+        f"FRAMES = {[int(n) for n in frames]!r}",
+        f"CAMERA_TO_WORLD = {[[[float(v) for v in row] for row in m] for m in camera_to_world]!r}",
+        f"INTRINSICS = {[tuple(float(v) for v in k) for k in intrinsics]!r}",
+    ]
+    return "\n".join(header) + "\n" + _BODY
+
+
+class BlenderScript(_CameraPath):
+    info = ExporterInfo("blender", ".py", "Blender script: keyframed camera, point cloud import, FBX/Alembic export",
+                        alpha=False, bit_depths=(), kind="archive", per_object=False, parallel=False,
+                        depth=True, camera=True)
+
+    def finish(self) -> None:
+        c2w = camera_to_world_gl(np.array([s.extrinsics for s in self.samples]).reshape(-1, 4, 4))
+        ply = f"../pointcloud/{self.plan.name}_points.ply" if "ply" in self.plan.outputs else None
+        text = blender_script(
+            name=self.plan.name, width=self.plan.width, height=self.plan.height, fps=self.plan.fps,
+            frames=[s.number for s in self.samples], camera_to_world=[m.tolist() for m in c2w],
+            intrinsics=[(s.intrinsics[0, 0], s.intrinsics[1, 1], s.intrinsics[0, 2], s.intrinsics[1, 2])
+                        for s in self.samples],
+            point_cloud=ply,
+        )
+        path: Path = self.target(f"{self.plan.name}_blender.py")
+        write_atomic(path, text.encode())
+        self.files.append(path)
