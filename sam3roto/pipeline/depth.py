@@ -128,7 +128,9 @@ def depth_job(
             # the first frame's camera becomes the world origin
             extrinsics = extrinsics @ invert_rigid(extrinsics[0])[None]
         else:
-            valid = (pred.confidence[:shared] > 0)
+            confident = pred.confidence[:shared] > 0
+            # zero confidence everywhere: align on every pixel with depth instead
+            valid = confident if int(confident.sum()) >= 16 else None
             extrinsics, scale = align_chunk(prev[0], prev[1], extrinsics, depth, shared, valid)
             depth = depth * np.float32(scale)
         if stop < len(indices) and overlap:

@@ -110,6 +110,31 @@ def test_cancel_keeps_the_finished_chunks(tmp_path) -> None:
     assert not [p for p in cache.root.rglob("*.tmp")]
 
 
+class ZeroConfidence(ChunkWorldModel):
+    def predict(self, frames: list[np.ndarray]) -> Prediction:
+        pred = super().predict(frames)
+        pred.confidence[:] = 0.0
+        return pred
+
+
+def test_single_frame_shot_and_zero_confidence_everywhere(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    truth, depth = synthetic_path(9, rng), rng.uniform(1, 4, (9, H, W)).astype(np.float32)
+    frames = unique_frames(9)
+    one = run_sync(depth_job(ArraySource(frames[:1]), DepthCache(tmp_path / "one"), [0],
+                             ChunkWorldModel(truth, depth, frames), DepthOptions()))
+    assert one.frames == [0]
+    cache = DepthCache(tmp_path / "zero")
+    run_sync(depth_job(ArraySource(frames), cache, list(range(9)), ZeroConfidence(truth, depth, frames),
+                       DepthOptions(chunk=4, overlap=2)))
+    # still aligned (on every pixel with depth), and the stored confidence says zero
+    expected = truth[8] @ np.linalg.inv(truth[0])
+    scale = float(np.median(cache.get(0).depth / depth[0]))
+    expected[:3, 3] *= scale
+    np.testing.assert_allclose(cache.get(8).extrinsics, expected, atol=1e-6)
+    assert not cache.get(8).confidence.any()
+
+
 def test_bad_frame_indices_are_refused(tmp_path) -> None:
     frames = unique_frames(3)
     model = ChunkWorldModel(np.tile(np.eye(4), (3, 1, 1)), np.ones((3, H, W), np.float32), frames)
