@@ -54,7 +54,7 @@ def test_bad_annotations_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "a.json"
     bad.write_text(json.dumps({"files": [{"rgb": "x.png", "depth": "y.png", "cam_in": [1, 1, 1, 1],
                                           "depth_scale": 1000}]}))
-    with pytest.raises(Sam3RotoError, match="'x.png' it lists does not exist") as e:
+    with pytest.raises(Sam3RotoError, match=r"'x\.png' it lists does not exist") as e:
         read_depth_samples(bad)
     assert str(bad) in str(e.value)
     bad.write_text("[]")
