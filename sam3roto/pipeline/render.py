@@ -165,15 +165,22 @@ def _settings(obj: RotoObject) -> PostSettings:
 
 def _post_stream(
     frames: CachedReader, store: MaskStore, obj_id: int, settings: PostSettings, span: Sequence[int], rgb: bool,
-    cancel: CancelToken | None,
+    cancel: CancelToken | None, depth: DepthCache | None = None,
 ) -> Iterator[tuple[int, PostResult]]:
-    def feed() -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
+    """Post results of one object over ``span``; ``depth`` feeds the depth foreground
+    (``depth_mode``) with the cached depth, unknown pixels counted as far."""
+    def feed() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         for index in span:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             image = frames.get(index)
             mask = store.get(obj_id, index)
-            yield image, (mask if mask is not None else np.zeros(image.shape[:2], dtype=bool)), None
+            d = None
+            if depth is not None and settings.depth_mode != "off":
+                d = depth.get(index).depth.copy()
+                unknown = ~(d > 0)
+                d[unknown] = 0.0 if settings.depth_near_is_large else float(d.max(initial=1.0))
+            yield image, (mask if mask is not None else np.zeros(image.shape[:2], dtype=bool)), d
 
     return zip(span, apply_sequence(feed(), settings, always_rgb=rgb), strict=True)
 
@@ -219,6 +226,7 @@ def render_job(
     processed = objects + [o for o in merged if o not in objects]
     settings = {o.id: _settings(o) for o in processed}
     depth_plan = _depth_plan(classes, options, depth, indices)
+    _check_post_depth(processed, settings, depth, indices, shot.frame_count)
     if "prores" in options.outputs:
         find_ffmpeg()
     wants_rgb = any(c.info.id in ("png-rgba", "prores") for c in classes)
@@ -248,7 +256,7 @@ def render_job(
         streams = {
             o.id: _post_stream(frames, store, o.id, settings[o.id],
                                _stream_span(indices, shot.frame_count, 1 if settings[o.id].uses_neighbours else 0),
-                               wants_rgb and settings[o.id].changes_rgb, cancel)
+                               wants_rgb and settings[o.id].changes_rgb, cancel, depth)
             for o in processed
         }
         yield Progress(0, len(indices), f"render {version_name(version)}: {len(indices)} frames")
@@ -300,6 +308,21 @@ def render_job(
             for exporter in exporters:
                 exporter.abort()
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_post_depth(objects: list[RotoObject], settings: dict[int, PostSettings], depth: DepthCache | None,
+                      indices: list[int], frame_count: int) -> None:
+    """Objects whose post uses the depth foreground need depth on every frame they post."""
+    for obj in objects:
+        post = settings[obj.id]
+        if post.depth_mode == "off":
+            continue
+        span = _stream_span(indices, frame_count, 1 if post.uses_neighbours else 0)
+        missing = depth.missing(span) if depth is not None else span
+        if missing:
+            raise Sam3RotoError(f"object {obj.name!r} uses depth_mode {post.depth_mode!r}, which needs depth on "
+                                f"frame indices {missing[:5]}{' ...' if len(missing) > 5 else ''}",
+                                hint="run: python run.py depth PROJECT")
 
 
 def _depth_plan(classes: list[type[Exporter]], options: RenderOptions, depth: DepthCache | None,

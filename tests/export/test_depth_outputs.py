@@ -210,3 +210,26 @@ def test_depth_only_render_needs_no_objects_and_records_depth_in_the_manifest(re
     manifest = json.loads((result.folder / "manifest.json").read_text())
     assert manifest["objects"] == [] and manifest["depth"]["png16_encoding"] == "inverse"
     assert manifest["depth"]["near"] == pytest.approx(2.0)
+
+
+def test_depth_foreground_post_reads_the_depth_cache(render_shot, tmp_path) -> None:
+    """Seed 000: an object's mask replaced by the Otsu near side of the cached depth."""
+    shot = render_shot.project.shot
+    cache = DepthCache(tmp_path / "fg.depth")
+    cache.start({"preset": "small"})
+    near_box = np.zeros((shot.height, shot.width), bool)
+    near_box[30:70, 40:100] = True
+    for i in range(shot.frame_count):
+        depth = np.where(near_box, 1.5, 6.0).astype(np.float32)
+        depth[0, :] = 0.0  # unknown counts as far
+        cache.put(i, depth, np.ones_like(depth))
+    n = shot.frame_count
+    cache.put_cameras(list(range(n)), np.tile(np.eye(3) * 100, (n, 1, 1)), np.tile(np.eye(4), (n, 1, 1)),
+                      np.full(n, 1.5), np.full(n, 6.0))
+    person = render_shot.project.objects[0]
+    person.post = {"depth_mode": "replace"}
+    with pytest.raises(Sam3RotoError, match="uses depth_mode 'replace', which needs depth"):
+        _render(render_shot, tmp_path / "none", None, outputs=("png-alpha",), objects=(person.id,))
+    result = _render(render_shot, tmp_path / "o", cache, outputs=("png-alpha",), objects=(person.id,), bit_depth=8)
+    matte = cv2.imread(str(result.folder / "person" / "plate_person.1003.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(matte > 127, near_box)
