@@ -70,10 +70,11 @@ def test_seed_002_label_studio_brush_to_a_zip_of_masks(plate: Path, tmp_path: Pa
                              "value": {"format": "rle", "rle": encode_rle(clip.masks[0]), "brushlabels": ["disc"]}}],
     }]}]))
     project = tmp_path / "ls.sam3roto"
+    # one command: media + Label Studio export in, a ZIP of PNG masks out
     assert main(["track", str(plate), "--project", str(project), "--labelstudio", str(export), "--quiet",
-                 "--frames", "1001-1006"]) == 0
-    assert "object 1 'disc': frames 1001-1006" in capsys.readouterr().out
-    assert main(["render", str(project), "--outputs", "mask-zip", "--frames", "1001-1006", "--quiet"]) == 0
+                 "--frames", "1001-1006", "--render", "mask-zip"]) == 0
+    out = capsys.readouterr().out
+    assert "object 1 'disc': frames 1001-1006" in out and "wrote v001: 1 files (mask-zip 1)" in out
     with zipfile.ZipFile(tmp_path / "renders" / "v001" / "plate_masks.zip") as archive:
         assert archive.namelist() == [f"plate.{n}.png" for n in range(1001, 1007)]
         first = cv2.imdecode(np.frombuffer(archive.read("plate.1001.png"), np.uint8), cv2.IMREAD_UNCHANGED)
@@ -99,3 +100,95 @@ def test_track_reports_bad_prompts(plate: Path, tmp_path: Path, capsys: pytest.C
     assert "nothing to track" in capsys.readouterr().err
     assert main(["track", str(plate), "--project", project, "--text", "disc", "--quiet"]) == 1
     assert "the classic engine does not take text prompts" in capsys.readouterr().err
+
+
+def _prompts_file(mask: np.ndarray, path: Path, name: str = "disc", frame: int = 1001) -> Path:
+    prompts = prompts_from_mask(mask)
+    path.write_text(json.dumps({"objects": [{"name": name, "keyframes": [{
+        "frame": frame,
+        "points": [[p.x, p.y, p.positive] for p in prompts if isinstance(p, PointPrompt)],
+        "boxes": [list(p.xyxy_px) for p in prompts if isinstance(p, BoxPrompt)],
+    }]}]}))
+    return path
+
+
+def test_seed_003_stills_and_prompts_to_versioned_postshot_rgba(tmp_path: Path, clip: SyntheticClip,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder of stills (camera-named, no frame numbers in a pattern) + a few prompts -> RGBA
+    PNGs with the plate's RGB and a straight binary alpha, in a new version each time."""
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    for i, frame in enumerate(clip.frames[:6]):
+        cv2.imwrite(str(stills / f"DSC_{101 + i:04d}.png"), frame[..., ::-1])
+    prompts = _prompts_file(clip.masks[0], tmp_path / "p.json", frame=101)
+    project = tmp_path / "splat.sam3roto"
+    args = ["track", str(stills), "--project", str(project), "--prompts", str(prompts), "--direction", "forward",
+            "--render", "postshot", "--quiet"]
+    assert main(args) == 0
+    assert "wrote v001: 6 files (postshot 6)" in capsys.readouterr().out
+    rgba = cv2.imread(str(tmp_path / "renders" / "v001" / "postshot" / "stills.0103.png"), cv2.IMREAD_UNCHANGED)
+    assert rgba.dtype == np.uint8 and rgba.shape[2] == 4
+    np.testing.assert_array_equal(rgba[..., 2::-1], clip.frames[2])  # plate RGB untouched (straight)
+    assert set(np.unique(rgba[..., 3])) <= {0, 255}
+    assert jaccard(rgba[..., 3] > 0, clip.masks[2]) > 0.8
+    assert main(args) == 0  # again: a new version, the first one untouched
+    assert (tmp_path / "renders" / "v002" / "postshot" / "stills.0106.png").is_file()
+
+
+def test_track_only_chosen_objects(plate: Path, tmp_path: Path, clip: SyntheticClip) -> None:
+    spec = json.loads(_prompts_file(clip.masks[0], tmp_path / "a.json").read_text())
+    spec["objects"].append({**spec["objects"][0], "name": "copy"})
+    (tmp_path / "two.json").write_text(json.dumps(spec))
+    project = tmp_path / "two.sam3roto"
+    assert main(["track", str(plate), "--project", str(project), "--prompts", str(tmp_path / "two.json"),
+                 "--objects", "copy", "--frames", "1001-1004", "--direction", "forward", "--quiet"]) == 0
+    store = open_mask_store(project)
+    assert store.frames(1) == [] and store.frames(2) == [0, 1, 2, 3]
+
+
+def test_ctrl_c_mid_track_exits_130_and_keeps_finished_frames(tmp_path: Path) -> None:
+    """SIGINT to a real ``python run.py track`` process while it tracks."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    long_clip = moving_object_clip(n=60, width=640, height=480)
+    plate = tmp_path / "long"
+    plate.mkdir()
+    for i, frame in enumerate(long_clip.frames):
+        cv2.imwrite(str(plate / f"long.{1001 + i}.png"), frame[..., ::-1])
+    prompts = _prompts_file(long_clip.masks[0], tmp_path / "p.json")
+    project = tmp_path / "long.sam3roto"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, str(root / "run.py"), "track", str(plate), "--project", str(project),
+                             "--prompts", str(prompts), "--direction", "forward", "--quiet"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    masks = tmp_path / "long.masks" / "obj_0001"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if masks.is_dir() and len(list(masks.glob("*.png"))) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "tracking finished before it could be interrupted: " + proc.communicate()[1]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    done = sorted(masks.glob("*.png"))
+    assert 3 <= len(done) < 60
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob(".*.partial"))
+    loaded = load_project(project)  # saved on the way out, with its keyframe
+    assert loaded.keyframe(1, 0) is not None
+    store = open_mask_store(project)
+    assert all(store.get(1, int(p.stem)) is not None for p in done)
+
+
+def test_bad_arguments_exit_2_with_a_usage_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "run.py"), "track", "--direction", "sideways", "x"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.startswith("usage: run.py track")

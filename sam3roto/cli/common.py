@@ -72,3 +72,16 @@ def project_and_store(path: str | Path) -> tuple[Any, Any]:
     from sam3roto.core.project_io import load_project, open_mask_store
 
     return load_project(path), open_mask_store(path)
+
+
+def object_ids(project: Any, text: str, path: str | Path | None = None) -> tuple[int, ...]:
+    """``person,2`` -> the project's object ids, by name or id, in the given order."""
+    ids: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = [o.id for o in project.objects if o.name == part or str(o.id) == part]
+        if not match:
+            known = ", ".join(f"{o.id} {o.name!r}" for o in project.objects) or "none"
+            raise Sam3RotoError(f"no object {part!r} in the project (objects: {known})", path=path)
+        if match[0] not in ids:
+            ids.append(match[0])
+    return tuple(ids)

@@ -9,20 +9,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sam3roto.cli.common import drive, format_numbers, indices_of, project_and_store
+from sam3roto.cli.common import drive, format_numbers, indices_of, object_ids, project_and_store
 from sam3roto.errors import Sam3RotoError
 
 
-def _object_ids(project: Any, text: str) -> tuple[int, ...]:
-    """``person,2`` -> ids, by name or id."""
-    ids: list[int] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        match = [o.id for o in project.objects if o.name == part or str(o.id) == part]
-        if not match:
-            known = ", ".join(f"{o.id} {o.name!r}" for o in project.objects) or "none"
-            raise Sam3RotoError(f"no object {part!r} in the project (objects: {known})")
-        ids.append(match[0])
-    return tuple(ids)
+def project_options(project: Any, path: str | Path) -> Any:
+    """The project's saved render settings as ``RenderOptions`` (defaults for what is unset)."""
+    from sam3roto.pipeline.render import RenderOptions
+
+    base = project.settings.get("render", {})
+    if not isinstance(base, dict):
+        raise Sam3RotoError("the project's render settings must be a JSON object", path=path)
+    return RenderOptions.from_dict(base)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -36,25 +34,17 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not args.project:
         print("error: render needs a PROJECT (or --list-outputs)", file=sys.stderr)
         return 2
-    from sam3roto.core.depthcache import DepthCache
-    from sam3roto.core.project_io import depth_cache_dir
-    from sam3roto.pipeline.render import RenderOptions, render_job
-    from sam3roto.pipeline.shot import open_shot_media
-
     project, store = project_and_store(args.project)
     if project.shot is None:
         raise Sam3RotoError("the project has no shot", path=args.project)
-    base = project.settings.get("render", {})
-    if not isinstance(base, dict):
-        raise Sam3RotoError("the project's render settings must be a JSON object", path=args.project)
-    options = RenderOptions.from_dict(base)
+    options = project_options(project, args.project)
     changes: dict[str, Any] = {}
     if args.outputs:
         changes["outputs"] = parse_outputs(args.outputs)
     if args.objects:
-        changes["objects"] = _object_ids(project, args.objects)
+        changes["objects"] = object_ids(project, args.objects, args.project)
     if args.combine:
-        changes["combine"] = _object_ids(project, args.combine)
+        changes["combine"] = object_ids(project, args.combine, args.project)
     if args.frames:
         changes["indices"] = tuple(indices_of(args.frames, project.shot.frame_numbers, args.project))
     for name in ("start_frame", "name", "bit_depth", "exr_compression", "zip_mode", "workers", "version",
@@ -64,18 +54,30 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.exr_rgb:
         changes["exr_rgb"] = True
     options = replace(options, **changes)
-    root = Path(args.out) if args.out else Path(args.project).resolve().parent / "renders"
+    run_render(Path(args.project), project, store, options, args.out, quiet=args.quiet)
+    return 0
+
+
+def run_render(project_path: Path, project: Any, store: Any, options: Any, out: str | None, *, quiet: bool) -> Any:
+    """Render ``options`` for the project at ``project_path`` (into ``out`` or ``renders/``
+    beside the project) with a progress bar, and print what was written."""
+    from sam3roto.core.depthcache import DepthCache
+    from sam3roto.core.project_io import depth_cache_dir
+    from sam3roto.pipeline.render import render_job
+    from sam3roto.pipeline.shot import open_shot_media
+
+    root = Path(out) if out else project_path.resolve().parent / "renders"
     with open_shot_media(project) as source:
         total = len(options.indices) if options.indices is not None else len(project.shot.frame_range)
-        job = render_job(project, source, store, root, options, project_path=args.project,
-                         depth=DepthCache(depth_cache_dir(args.project)))
-        result = drive(job, total, quiet=args.quiet)
+        job = render_job(project, source, store, root, options, project_path=project_path,
+                         depth=DepthCache(depth_cache_dir(project_path)))
+        result = drive(job, total, quiet=quiet)
     counts = ", ".join(f"{k} {len(v)}" for k, v in result.files.items())
     print(f"wrote {result.folder.name}: {result.file_count} files ({counts}) for frames "
           f"{format_numbers(result.numbers)} to {result.folder}")
     for name in result.untracked:
         print(f"note: object {name!r} has no masks on these frames (not tracked yet?); its mattes are empty")
-    return 0
+    return result
 
 
 def add_parser(sub: Any) -> None:

@@ -6,10 +6,11 @@ finished frames."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sam3roto.cli.common import drive, format_numbers, indices_of
+from sam3roto.cli.common import drive, format_numbers, indices_of, object_ids
 from sam3roto.errors import Sam3RotoError
 
 
@@ -86,10 +87,11 @@ def cmd_track(args: argparse.Namespace) -> int:
         chosen = indices_of(args.frames, shot.frame_numbers, path)
         start, end = (chosen[-1], chosen[0]) if args.direction == "backward" else (chosen[0], chosen[-1])
     options = {"device": args.device} if args.device else {}
+    ids = set(object_ids(project, args.objects, path)) if args.objects else None
     try:
         with open_shot_media(project) as source:
             job = track_job(project, source, store, engine=args.engine, direction=args.direction, start=start,
-                            end=end, engine_options=options)
+                            end=end, engine_options=options, objects=ids)
             result = drive(job, len(shot.frame_range), quiet=args.quiet)
     finally:
         save_project(project, path)  # keyframes and objects a text prompt created; masks are already stored
@@ -101,6 +103,19 @@ def cmd_track(args: argparse.Namespace) -> int:
         name = project.object(obj_id).name
         print(f"object {obj_id} {name!r}: frames {format_numbers(sorted(shot.frame_numbers[i] for i in frames))}")
     print(f"saved {path}")
+    if args.render:
+        from sam3roto.cli.render import project_options, run_render
+        from sam3roto.export.registry import parse_outputs
+
+        changes: dict[str, Any] = {"outputs": parse_outputs(args.render)}
+        if args.frames:
+            changes["indices"] = tuple(sorted(indices_of(args.frames, shot.frame_numbers, path)))
+        if args.start_frame is not None:
+            changes["start_frame"] = args.start_frame
+        if ids is not None:
+            changes["objects"] = tuple(sorted(ids))
+        run_render(path, project, store, replace(project_options(project, path), **changes), args.out,
+                   quiet=args.quiet)
     return 0
 
 
@@ -108,7 +123,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "track", help="track objects over a shot from prompts, a Label Studio export or text",
         description="Add prompts to a project (created from MEDIA when needed) and track every object over the "
-        "shot. Masks go to the project's mask store frame by frame; Ctrl-C keeps the frames already done.",
+        "shot. Masks go to the project's mask store frame by frame; Ctrl-C keeps the frames already done. With "
+        "--render the result is rendered right after, so one command goes from media and prompts to files.",
     )
     p.add_argument("target", metavar="MEDIA|PROJECT", help="media to start a project on, or a .sam3roto project")
     p.add_argument("--project", help="project file to create or update (default: NAME.sam3roto here)")
@@ -121,5 +137,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
     p.add_argument("--frames", help="frame numbers to track, e.g. 1001-1100 (default: the shot's in/out range)")
+    p.add_argument("--objects", help="track only these objects (names or ids, comma-separated; a farm splits "
+                   "tracking this way)")
+    p.add_argument("--render", metavar="OUTPUTS",
+                   help="then render these outputs (e.g. mask-zip, postshot, png-alpha,exr) into a new version")
+    p.add_argument("--out", help="with --render: folder holding the versions (default: renders/ beside the project)")
+    p.add_argument("--start-frame", type=int, dest="start_frame", help="with --render: number the first frame")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_track)

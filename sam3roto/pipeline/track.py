@@ -30,12 +30,15 @@ class TrackResult:
 
 
 def load_keyframes(
-    session: SegmentationSession, project: Project, result: TrackResult, keys: MaskStore | None = None
+    session: SegmentationSession, project: Project, result: TrackResult, keys: MaskStore | None = None,
+    objects: set[int] | None = None,
 ) -> None:
-    """Give ``session`` every keyframe of ``project``: key masks (from ``keys``) first, then
-    prompts. A text prompt that finds several instances creates one project object per
-    extra instance."""
+    """Give ``session`` every keyframe of ``project`` (of ``objects`` only, when given): key
+    masks (from ``keys``) first, then prompts. A text prompt that finds several instances
+    creates one project object per extra instance."""
     for kf in sorted(project.keyframes, key=lambda k: (k.frame, k.object_id)):
+        if objects is not None and kf.object_id not in objects:
+            continue
         if kf.mask:
             mask = keys.get(kf.object_id, kf.frame) if keys is not None else None
             if mask is None:
@@ -69,12 +72,14 @@ def track_job(
     end: int | None = None,
     engine_options: dict[str, Any] | None = None,
     session: SegmentationSession | None = None,
+    objects: set[int] | None = None,
 ) -> Generator[Progress, None, TrackResult]:
     """Track every object of ``project`` over its shot range and store the masks.
 
     ``start``/``end`` default to the shot's in/out range (``start`` is where a forward or
     backward run begins). Pass an open ``session`` to reuse a loaded model (the GUI does);
-    otherwise the engine is created and closed here.
+    otherwise the engine is created and closed here. ``objects`` limits tracking to those
+    object ids (a farm tracks objects on separate machines).
     """
     if project.shot is None:
         raise ValueError("the project has no shot")
@@ -92,7 +97,7 @@ def track_job(
     try:
         yield Progress(0, len(frames), "loading keyframes")
         if own:
-            load_keyframes(sess, project, result, store.key_masks())
+            load_keyframes(sess, project, result, store.key_masks(), objects)
         for done, fm in enumerate(sess.propagate(first, direction, last), start=1):
             for obj_id, mask in fm.masks.items():
                 store.put(obj_id, fm.frame, mask)
