@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto import __version__
-from sam3roto.cli import depth, imports, render, track
+from sam3roto.cli import depth, farm, imports, render, track
 from sam3roto.cli.common import drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
 
@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     post.set_defaults(func=cmd_post)
     track.add_parser(sub)
     depth.add_parser(sub)
+    farm.add_parser(sub)
     render.add_parser(sub)
     imports.add_parsers(sub)
     return parser

@@ -34,6 +34,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not args.project:
         print("error: render needs a PROJECT (or --list-outputs)", file=sys.stderr)
         return 2
+    if (args.part or args.publish) and args.version is None:
+        print("error: --part and --publish need --version N (the farm job's version)", file=sys.stderr)
+        return 2
     project, store = project_and_store(args.project)
     if project.shot is None:
         raise Sam3RotoError("the project has no shot", path=args.project)
@@ -53,6 +56,16 @@ def cmd_render(args: argparse.Namespace) -> int:
             changes[name] = getattr(args, name)
     if args.exr_rgb:
         changes["exr_rgb"] = True
+    if args.publish:
+        from sam3roto.pipeline.render import publish_parts
+
+        root = Path(args.out) if args.out else Path(args.project).resolve().parent / "renders"
+        expected = changes.get("indices") or tuple(project.shot.frame_range)
+        final = publish_parts(root, args.version, expected)
+        print(f"published {final.name} ({len(expected)} frames) to {final}")
+        return 0
+    if args.part:
+        changes["part"] = True
     options = replace(options, **changes)
     run_render(Path(args.project), project, store, options, args.out, quiet=args.quiet)
     return 0
@@ -73,7 +86,8 @@ def run_render(project_path: Path, project: Any, store: Any, options: Any, out: 
                          depth=DepthCache(depth_cache_dir(project_path)))
         result = drive(job, total, quiet=quiet)
     counts = ", ".join(f"{k} {len(v)}" for k, v in result.files.items())
-    print(f"wrote {result.folder.name}: {result.file_count} files ({counts}) for frames "
+    where = f"part of v{result.version:03d} (published by render --publish)" if options.part else result.folder.name
+    print(f"wrote {where}: {result.file_count} files ({counts}) for frames "
           f"{format_numbers(result.numbers)} to {result.folder}")
     for name in result.untracked:
         print(f"note: object {name!r} has no masks on these frames (not tracked yet?); its mattes are empty")
@@ -112,5 +126,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ply-max-points", dest="ply_max_points", type=int, help="point cloud size cap (default 2000000)")
     p.add_argument("--workers", type=int, help="write threads (default: one per core)")
     p.add_argument("--version", type=int, help="write this version number (refused if it exists)")
+    p.add_argument("--part", action="store_true",
+                   help="farm task: add these --frames to --version's unpublished folder beside other tasks")
+    p.add_argument("--publish", action="store_true",
+                   help="farm: check every task's frames are there, then publish --version")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)

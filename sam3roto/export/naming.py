@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,53 @@ def write_manifest(folder: Path, data: dict[str, Any]) -> Path:
     path = folder / "manifest.json"
     path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     return path
+
+
+# -- farm renders: one version written by several processes ---------------------------------
+PART_MANIFEST = "manifest.part-{first:06d}-{last:06d}.json"
+_PART_MANIFEST_RE = re.compile(r"^manifest\.part-(\d{6,})-(\d{6,})\.json$")
+
+
+def reserve_part(root: Path, version: int, first: int, last: int) -> tuple[Path, Path]:
+    """For one farm task: the shared staging folder of ``version`` (created by whichever
+    task comes first) and this task's own folder inside it, for frame indices
+    ``first..last``. Refused when the version is already published."""
+    if version < 1:
+        raise ValueError(f"version must be >= 1, got {version}")
+    final = root / version_name(version)
+    if final.exists():
+        raise Sam3RotoError(f"{final.name} is already published; versions are never overwritten", path=root)
+    shared = root / f".{version_name(version)}.partial"
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+        part = shared / f".part-{first:06d}-{last:06d}"
+        shutil.rmtree(part, ignore_errors=True)  # left by a task that was killed outright; retried now
+        part.mkdir()
+    except OSError as exc:
+        raise Sam3RotoError(f"cannot create the staging folder ({exc.strerror})", path=shared) from None
+    return shared, part
+
+
+def merge_part(part: Path, shared: Path) -> list[Path]:
+    """Move every file of a finished task folder into the shared staging folder, never
+    replacing a file another task wrote; remove the task folder. Returns the moved files."""
+    moved = []
+    for src in sorted(p for p in part.rglob("*") if p.is_file()):
+        dst = shared / src.relative_to(part)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)  # fails when dst exists: two tasks wrote the same file
+        except FileExistsError:
+            raise Sam3RotoError(f"{dst.relative_to(shared)} was already written by another task (overlapping "
+                                "--frames?)", path=shared) from None
+        src.unlink()
+        moved.append(dst)
+    shutil.rmtree(part, ignore_errors=True)
+    return moved
+
+
+def part_manifests(shared: Path) -> list[Path]:
+    """The task manifests in a shared staging folder, in frame order."""
+    if not shared.is_dir():
+        return []
+    return sorted(p for p in shared.iterdir() if _PART_MANIFEST_RE.match(p.name))

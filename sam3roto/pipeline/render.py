@@ -15,6 +15,7 @@ settings, and hand the result to every requested exporter (render = post + write
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -38,10 +39,14 @@ from sam3roto.export.exr import EXR_COMPRESSIONS
 from sam3roto.export.ffmpeg import find_ffmpeg
 from sam3roto.export.maskzip import ZIP_MODES
 from sam3roto.export.naming import (
+    PART_MANIFEST,
     file_token,
     frame_padding,
     layer_name,
+    merge_part,
+    part_manifests,
     publish_version,
+    reserve_part,
     reserve_version,
     unique,
     version_name,
@@ -61,7 +66,9 @@ class RenderOptions:
     rendered objects). ``indices``: frame indices (None: the shot's in/out range).
     ``start_frame``: number of the first rendered frame (None: the shot's start frame if
     set, else the source frame numbers). ``workers``: write threads (0: one per core).
-    ``depth_encoding`` and ``ply_*``: see :class:`sam3roto.export.base.DepthPlan`."""
+    ``depth_encoding`` and ``ply_*``: see :class:`sam3roto.export.base.DepthPlan`.
+    ``part``: a farm task: write ``indices`` into ``version``'s shared staging folder
+    beside other tasks; :func:`publish_parts` publishes the version when all are done."""
 
     outputs: tuple[str, ...] = ("png-alpha",)
     objects: tuple[int, ...] | None = None
@@ -80,6 +87,7 @@ class RenderOptions:
     indices: tuple[int, ...] | None = None
     version: int | None = None
     workers: int = 0
+    part: bool = False
 
     def __post_init__(self) -> None:
         for output in self.outputs:
@@ -99,6 +107,8 @@ class RenderOptions:
             raise ValueError(f"depth_encoding must be one of {', '.join(DEPTH_ENCODINGS)}, got {self.depth_encoding!r}")
         if self.ply_keep not in KEEP_CHOICES:
             raise ValueError(f"ply_keep must be one of {', '.join(KEEP_CHOICES)}, got {self.ply_keep!r}")
+        if self.part and self.version is None:
+            raise ValueError("a part of a farm render needs the version it belongs to")
         if self.ply_stride < 1 or self.ply_max_points < 1:
             raise ValueError(f"ply_stride and ply_max_points must be >= 1, got {self.ply_stride} and "
                              f"{self.ply_max_points}")
@@ -216,6 +226,10 @@ def render_job(
     if bad or not indices:
         raise Sam3RotoError(f"frame indices {bad[:5] or '(none)'} are outside the shot 0..{shot.frame_count - 1}")
     classes = [exporter_class(x) for x in options.outputs]
+    whole = [c.info.id for c in classes if not c.info.parallel]
+    if options.part and whole and options.indices is not None and indices != list(shot.frame_range):
+        raise Sam3RotoError(f"outputs {', '.join(whole)} are one file for the whole shot and cannot be split "
+                            "across farm tasks; render them in one task over the whole range")
     # depth-only renders (depth, normals, camera) need no objects; a point cloud cut by a matte does
     needs_objects = any(not c.info.depth for c in classes) or options.ply_keep != "all"
     objects = _chosen_objects(project, options.objects, required=needs_objects) if needs_objects else []
@@ -242,7 +256,11 @@ def render_job(
         exr_rgb=options.exr_rgb, zip_mode=options.zip_mode, outputs=options.outputs, depth=depth_plan,
     )
     workers = options.workers or os.cpu_count() or 1
-    version, staging = reserve_version(Path(root), options.version)
+    if options.part:
+        version = options.version or 0
+        shared, staging = reserve_part(Path(root), version, indices[0], indices[-1])
+    else:
+        version, staging = reserve_version(Path(root), options.version)
     exporters: list[Exporter] = []
     pending: list[Future[None]] = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render-write")
@@ -292,8 +310,15 @@ def render_job(
         wanted = set(indices)
         result = RenderResult(staging, version, numbers, {e.info.id: sorted(e.files) for e in exporters},
                               [o.name for o in objects if not wanted.intersection(store.frames(o.id))])
-        write_manifest(staging, _manifest(project, project_path, options, plan, settings, result, indices))
-        final = publish_version(staging, version)
+        manifest = _manifest(project, project_path, options, plan, settings, result, indices)
+        if options.part:
+            (staging / PART_MANIFEST.format(first=indices[0], last=indices[-1])).write_text(
+                json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+            merge_part(staging, shared)
+            final = shared
+        else:
+            write_manifest(staging, manifest)
+            final = publish_version(staging, version)
         published = True
         result.folder = final
         result.files = {k: [final / p.relative_to(staging) for p in v] for k, v in result.files.items()}
@@ -384,3 +409,36 @@ def _manifest(
             "world": "OpenCV axes in camera-npz; Y-up GL axes (first camera at the origin) in chan, ply, blender",
         },
     }
+
+
+def publish_parts(root: str | Path, version: int, expected: Sequence[int]) -> Path:
+    """Publish a farm render: check the tasks' manifests in ``version``'s staging folder
+    cover every frame index in ``expected``, merge them into one ``manifest.json``, and
+    rename the folder to ``vNNN``. Missing frames (a failed task) are an error naming them."""
+    shared = Path(root) / f".{version_name(version)}.partial"
+    parts = part_manifests(shared)
+    if not parts:
+        raise Sam3RotoError(f"no finished farm tasks for {version_name(version)}", path=shared)
+    manifests = [json.loads(p.read_text(encoding="utf-8")) for p in parts]
+    done = {i for m in manifests for i in m["frames"]["indices"]}
+    missing = sorted(set(expected) - done)
+    if missing:
+        raise Sam3RotoError(f"{len(missing)} frames were not rendered by any task (indices {missing[:5]}"
+                            f"{' ...' if len(missing) > 5 else ''}); re-run those tasks, then publish", path=shared)
+    merged = dict(manifests[0])
+    order = sorted({(i, n) for m in manifests for i, n in zip(m["frames"]["indices"], m["frames"]["numbers"],
+                                                                strict=True)})
+    merged["frames"] = {"indices": [i for i, _ in order], "numbers": [n for _, n in order],
+                        "padding": max(m["frames"]["padding"] for m in manifests)}
+    outputs: dict[str, list[str]] = {}
+    for m in manifests:
+        for key, files in m["outputs"].items():
+            outputs.setdefault(key, []).extend(files)
+    merged["outputs"] = {k: sorted(v) for k, v in outputs.items()}
+    merged["untracked_objects"] = sorted(set.intersection(*(set(m["untracked_objects"]) for m in manifests)))
+    merged["farm_tasks"] = len(manifests)
+    merged["options"] = {**merged["options"], "outputs": list(outputs), "indices": None, "part": False}
+    write_manifest(shared, merged)
+    for p in parts:
+        p.unlink()
+    return publish_version(shared, version)
