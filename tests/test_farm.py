@@ -126,3 +126,20 @@ def test_template_needs_keyframes_to_split_tracking(tmp_path: Path) -> None:
     proj.add_object("empty")
     with pytest.raises(Sam3RotoError, match="no object has a keyframe"):
         job_template(proj, tmp_path / "x.sam3roto", outputs=("png-alpha",), version=1, track=True)
+
+
+def test_deadline_cloud_bundle_runs_with_its_parameter_values(project: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = tmp_path / "bundle"
+    assert main(["track", str(project), "--quiet"]) == 0
+    assert main(["farm", str(project), "--outputs", "png-alpha", "--bundle", str(bundle), "--chunk", "6"]) == 0
+    assert f"deadline bundle submit {bundle}" in capsys.readouterr().out
+    values = json.loads((bundle / "parameter_values.json").read_text())["parameterValues"]
+    assert {v["name"] for v in values} == {"Project", "Renders"}
+    template = json.loads((bundle / "template.json").read_text())
+    assert all("default" not in p for p in template["parameterDefinitions"] if p["type"] == "PATH")
+    params = [a for v in values for a in ("-p", f"{v['name']}={v['value']}")]
+    run = subprocess.run([sys.executable, "-m", "openjd", "run", str(bundle / "template.json"), "--step", "Publish",
+                          "--run-dependencies", *params], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert len(list((tmp_path / "renders" / "v001" / "disc").glob("*.png"))) == 12

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +38,37 @@ def cmd_farm(args: argparse.Namespace) -> int:
     path = Path(args.project)
     renders = Path(args.renders) if args.renders else path.resolve().parent / "renders"
     version = args.version if args.version is not None else max(existing_versions(renders), default=0) + 1
-    target = Path(args.template) if args.template else path.with_name(path.stem + ".job.json")
+    if args.bundle and args.template:
+        print("error: give --bundle or --template, not both", file=sys.stderr)
+        return 2
+    if args.bundle:  # a Deadline Cloud job bundle: DIR/template.json + DIR/parameter_values.json
+        target = Path(args.bundle) / "template.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        target = Path(args.template) if args.template else path.with_name(path.stem + ".job.json")
     template = job_template(project, path, outputs=parse_outputs(args.outputs), version=version, chunk=args.chunk,
                             renders=renders, track=args.track, depth=args.depth, python=args.python,
                             template_dir=target.resolve().parent)
     checked = validate(template)
     atomic_write_text(target, json.dumps(template, indent=1) + "\n")
+    if args.bundle:
+        values = {"parameterValues": [{"name": "Project", "value": str(path.resolve())},
+                                      {"name": "Renders", "value": str(renders.resolve())}]}
+        atomic_write_text(target.parent / "parameter_values.json", json.dumps(values, indent=1) + "\n")
     steps = ", ".join(f"{s['name']} ({len(s['parameterSpace']['taskParameterDefinitions'][0]['range'])} tasks)"
                       if "parameterSpace" in s else s["name"] for s in template["steps"])
     print(f"wrote {target}: {steps}; renders into v{version:03d} under {renders}")
     print(f"validated with openjd-model {checked}" if checked else
           "note: openjd-model is not installed, so the template was not validated here")
-    needed = [p["name"] for p in template["parameterDefinitions"] if p["type"] == "PATH" and "default" not in p]
-    given = " ".join(f"-p {n}=..." for n in needed)
-    if needed:
-        print(f"note: {', '.join(needed)} lie outside the template's folder, so they have no default: give them "
-              "when submitting")
+    if args.bundle:
+        print(f"submit it: deadline bundle submit {target.parent}")
+        given = f"-p Project={path.resolve()} -p Renders={renders.resolve()}"
+    else:
+        needed = [p["name"] for p in template["parameterDefinitions"] if p["type"] == "PATH" and "default" not in p]
+        if needed:
+            print(f"note: {', '.join(needed)} lie outside the template's folder, so they have no default: give "
+                  "them when submitting")
+        given = " ".join(f"-p {n}=..." for n in needed)
     print(f"run it locally: openjd run {target} --step Publish --run-dependencies {given}".rstrip())
     return 0
 
@@ -74,4 +90,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--version", type=int, help="version the job writes (default: the next free one now)")
     p.add_argument("--python", help="python interpreter on the workers (default: this one)")
     p.add_argument("--template", help="template file to write (default: NAME.job.json beside the project)")
+    p.add_argument("--bundle", help="write a Deadline Cloud job bundle folder instead (template.json + "
+                   "parameter_values.json); submit it with: deadline bundle submit DIR")
     p.set_defaults(func=cmd_farm)

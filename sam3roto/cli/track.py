@@ -91,7 +91,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     try:
         with open_shot_media(project) as source:
             job = track_job(project, source, store, engine=args.engine, direction=args.direction, start=start,
-                            end=end, engine_options=options, objects=ids)
+                            end=end, engine_options=options, objects=ids, chunk=args.chunk)
             result = drive(job, len(shot.frame_range), quiet=args.quiet)
     finally:
         save_project(project, path)  # keyframes and objects a text prompt created; masks are already stored
@@ -137,6 +137,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
     p.add_argument("--frames", help="frame numbers to track, e.g. 1001-1100 (default: the shot's in/out range)")
+    p.add_argument("--chunk", type=int, default=0,
+                   help="long shots: track in runs of N frames, each in a fresh session seeded from the previous "
+                   "run's masks, so memory stays bounded (default: one session)")
     p.add_argument("--objects", help="track only these objects (names or ids, comma-separated; a farm splits "
                    "tracking this way)")
     p.add_argument("--render", metavar="OUTPUTS",

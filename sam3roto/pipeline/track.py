@@ -31,13 +31,15 @@ class TrackResult:
 
 def load_keyframes(
     session: SegmentationSession, project: Project, result: TrackResult, keys: MaskStore | None = None,
-    objects: set[int] | None = None,
+    objects: set[int] | None = None, frames: set[int] | None = None,
 ) -> None:
-    """Give ``session`` every keyframe of ``project`` (of ``objects`` only, when given): key
-    masks (from ``keys``) first, then prompts. A text prompt that finds several instances
-    creates one project object per extra instance."""
+    """Give ``session`` every keyframe of ``project`` (of ``objects`` only, on ``frames``
+    only, when given): key masks (from ``keys``) first, then prompts. A text prompt that
+    finds several instances creates one project object per extra instance."""
     for kf in sorted(project.keyframes, key=lambda k: (k.frame, k.object_id)):
         if objects is not None and kf.object_id not in objects:
+            continue
+        if frames is not None and kf.frame not in frames:
             continue
         if kf.mask:
             mask = keys.get(kf.object_id, kf.frame) if keys is not None else None
@@ -73,6 +75,7 @@ def track_job(
     engine_options: dict[str, Any] | None = None,
     session: SegmentationSession | None = None,
     objects: set[int] | None = None,
+    chunk: int = 0,
 ) -> Generator[Progress, None, TrackResult]:
     """Track every object of ``project`` over its shot range and store the masks.
 
@@ -80,11 +83,16 @@ def track_job(
     backward run begins). Pass an open ``session`` to reuse a loaded model (the GUI does);
     otherwise the engine is created and closed here. ``objects`` limits tracking to those
     object ids (a farm tracks objects on separate machines).
+
+    ``chunk`` (frames, 0 = off) bounds memory on long shots for any engine: the frames are
+    tracked in runs of ``chunk``, each in a fresh session that gets the keyframes inside it
+    and, at its first frame, the masks the previous run ended with (consecutive runs share
+    that seam frame). Keyframes influence only their own run, and ``both`` fuses within a run.
     """
     if project.shot is None:
         raise ValueError("the project has no shot")
-    span = project.shot.frame_range
-    lo, hi = span.start, span.stop - 1
+    shot_range = project.shot.frame_range
+    lo, hi = shot_range.start, shot_range.stop - 1
     if direction == "backward":
         first, last = (hi if start is None else start), (lo if end is None else end)
     else:
@@ -92,24 +100,58 @@ def track_job(
     frames = frame_range(first, direction, last, source.info.frame_count)
     result = TrackResult()
     own = session is None
+    if chunk and not own:
+        raise ValueError("chunked tracking opens its own sessions; do not pass one")
     eng = create_engine(engine, **(engine_options or {})) if own else None
-    sess = session if session is not None else eng.open_session(source)  # type: ignore[union-attr]
+    spans = _chunks(frames, chunk) if chunk else [frames]
+    done = 0
     try:
         yield Progress(0, len(frames), "loading keyframes")
-        if own:
-            load_keyframes(sess, project, result, store.key_masks(), objects)
-        for done, fm in enumerate(sess.propagate(first, direction, last), start=1):
-            for obj_id, mask in fm.masks.items():
-                store.put(obj_id, fm.frame, mask)
-                result.frames.setdefault(obj_id, []).append(fm.frame)
-            message = f"frame {project.shot.output_number(fm.frame)}"
-            notices = sess.take_notices()
-            if notices:
-                message += ": " + "; ".join(notices)
-            yield Progress(done, len(frames), message)
+        for n, run in enumerate(spans):
+            sess = session if session is not None else eng.open_session(source)  # type: ignore[union-attr]
+            try:
+                if own:
+                    window = set(run) if chunk else None
+                    load_keyframes(sess, project, result, store.key_masks(), objects, window)
+                if n:  # re-seed at the seam from the previous chunk's masks
+                    _seed(sess, store, run[0], objects if objects is not None else {o.id for o in project.objects})
+                for fm in sess.propagate(run[0], direction, run[-1]):
+                    if n and fm.frame == run[0]:
+                        continue  # the seam frame was stored by the previous chunk
+                    for obj_id, mask in fm.masks.items():
+                        store.put(obj_id, fm.frame, mask)
+                        result.frames.setdefault(obj_id, []).append(fm.frame)
+                    done += 1
+                    message = f"frame {project.shot.output_number(fm.frame)}"
+                    notices = sess.take_notices()
+                    if notices:
+                        message += ": " + "; ".join(notices)
+                    yield Progress(done, len(frames), message)
+            finally:
+                if own:
+                    sess.close()
     finally:
-        if own:
-            sess.close()
-            if eng is not None:
-                eng.close()
+        if eng is not None:
+            eng.close()
     return result
+
+
+def _chunks(frames: list[int], chunk: int) -> list[list[int]]:
+    """``frames`` (in propagation order) in runs of ``chunk``; consecutive runs share their
+    seam frame (the last of one is the first of the next)."""
+    if chunk < 2:
+        raise ValueError(f"chunk must be at least 2 frames, got {chunk}")
+    spans, start = [], 0
+    while True:
+        span = frames[start:start + chunk]
+        spans.append(span)
+        if start + chunk >= len(frames):
+            return spans
+        start += chunk - 1
+
+
+def _seed(session: SegmentationSession, store: MaskStore, frame: int, objects: set[int]) -> None:
+    for obj_id in sorted(objects):
+        mask = store.get(obj_id, frame)
+        if mask is not None and mask.any():
+            session.add_mask(frame, obj_id, mask)

@@ -62,3 +62,33 @@ def test_backward_from_the_out_point(tmp_path, clip):
     store = MaskStore(tmp_path / "masks")
     result = run_sync(track_job(project, source, store, direction="backward"))
     assert result.frames[obj_id] == list(range(15, -1, -1))
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward", "both"])
+def test_chunked_tracking_reseeds_at_seams_and_matches_one_session(tmp_path, direction, monkeypatch):
+    from sam3roto.backends.classic import ClassicEngine
+
+    clip = moving_object_clip(n=24)
+    project, source, obj_id = _project(clip)
+    key = 23 if direction == "backward" else 0
+    if key:
+        project.set_prompts(obj_id, key, prompts_from_mask(clip.masks[key]))
+    opened = []
+    real_open = ClassicEngine.open_session
+
+    def counting_open(self, src):
+        opened.append(1)
+        return real_open(self, src)
+
+    monkeypatch.setattr(ClassicEngine, "open_session", counting_open)
+    whole, chunked = MaskStore(tmp_path / "whole"), MaskStore(tmp_path / "chunked")
+    run_sync(track_job(project, source, whole, direction=direction))
+    opened.clear()
+    seen = []
+    result = run_sync(track_job(project, source, chunked, direction=direction, chunk=6), seen.append)
+    assert len(opened) == 5  # runs of 6 sharing seam frames: 0-5, 5-10, 10-15, 15-20, 20-23
+    assert sorted(result.frames[obj_id]) == list(range(24)) and len(result.frames[obj_id]) == 24
+    assert seen[-1].done == seen[-1].total == 24
+    j_whole = np.mean([jaccard(whole.get(obj_id, f), clip.masks[f]) for f in range(24) if f != key])
+    j_chunked = np.mean([jaccard(chunked.get(obj_id, f), clip.masks[f]) for f in range(24) if f != key])
+    assert j_chunked > 0.75 and j_chunked > j_whole - 0.05
