@@ -99,9 +99,12 @@ def test_publish_refuses_missing_frames_and_parts_refuse_split_whole_outputs(pro
                  "1001-1006", "--quiet"]) == 0
     assert main(["render", str(project), "--publish", "--version", "7", "--quiet"]) == 1
     assert "6 frames were not rendered by any task (indices [6, 7, 8, 9, 10]" in capsys.readouterr().err
+    # a retried task (same frames, same bytes) is accepted; a different file in its place is not
     assert main(["render", str(project), "--outputs", "png-alpha", "--part", "--version", "7", "--frames",
-                 "1004-1008", "--quiet"]) == 1
-    assert "already written by another task" in capsys.readouterr().err
+                 "1004-1006", "--quiet"]) == 0
+    assert main(["render", str(project), "--outputs", "png-alpha", "--bits", "8", "--part", "--version", "7",
+                 "--frames", "1004-1008", "--quiet"]) == 1
+    assert "already written, differently, by another task" in capsys.readouterr().err
     assert main(["render", str(project), "--outputs", "prores", "--part", "--version", "7", "--frames",
                  "1001-1006", "--quiet"]) == 1
     assert "cannot be split across farm tasks" in capsys.readouterr().err

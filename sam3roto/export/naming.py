@@ -9,6 +9,7 @@ ever touched.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import re
@@ -149,17 +150,23 @@ def reserve_part(root: Path, version: int, first: int, last: int) -> tuple[Path,
 
 def merge_part(part: Path, shared: Path) -> list[Path]:
     """Move every file of a finished task folder into the shared staging folder, never
-    replacing a file another task wrote; remove the task folder. Returns the moved files."""
+    replacing a different file another task wrote (a retried task finds its own identical
+    files and its own manifest, which it replaces); remove the task folder. Returns the
+    moved files."""
     moved = []
     for src in sorted(p for p in part.rglob("*") if p.is_file()):
         dst = shared / src.relative_to(part)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(src, dst)  # fails when dst exists: two tasks wrote the same file
-        except FileExistsError:
-            raise Sam3RotoError(f"{dst.relative_to(shared)} was already written by another task (overlapping "
-                                "--frames?)", path=shared) from None
-        src.unlink()
+        if _PART_MANIFEST_RE.match(src.name) and src.parent == part:
+            os.replace(src, dst)  # the task's own record: a retry rewrites it
+        else:
+            try:
+                os.link(src, dst)  # fails when dst exists
+            except FileExistsError:
+                if not filecmp.cmp(src, dst, shallow=False):
+                    raise Sam3RotoError(f"{dst.relative_to(shared)} was already written, differently, by another "
+                                        "task (overlapping --frames?)", path=shared) from None
+            src.unlink()
         moved.append(dst)
     shutil.rmtree(part, ignore_errors=True)
     return moved

@@ -434,7 +434,7 @@ def publish_parts(root: str | Path, version: int, expected: Sequence[int]) -> Pa
     for m in manifests:
         for key, files in m["outputs"].items():
             outputs.setdefault(key, []).extend(files)
-    merged["outputs"] = {k: sorted(v) for k, v in outputs.items()}
+    merged["outputs"] = {k: sorted(set(v)) for k, v in outputs.items()}
     merged["untracked_objects"] = sorted(set.intersection(*(set(m["untracked_objects"]) for m in manifests)))
     merged["farm_tasks"] = len(manifests)
     merged["options"] = {**merged["options"], "outputs": list(outputs), "indices": None, "part": False}
