@@ -1,0 +1,215 @@
+"""The open project as the window sees it: project, media, mask store, current frame,
+active object and tool, with an undo stack. Views read it and send it intents; it emits
+signals when something changed. Edits go through undo commands."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from sam3roto.core.depthcache import DepthCache
+from sam3roto.core.maskstore import MaskStore
+from sam3roto.core.project import Project
+from sam3roto.core.project_io import depth_cache_dir, load_project, open_mask_store, save_project
+from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
+from sam3roto.media.cache import CachedReader
+from sam3roto.media.source import FrameSource
+from sam3roto.pipeline.shot import new_project, open_shot_media
+
+TOOLS = ("point+", "point-", "box")
+
+
+class Document(QObject):
+    """One project open in the window."""
+
+    frameChanged = Signal(int)
+    projectChanged = Signal()  # objects, names, colours, visibility, settings
+    promptsChanged = Signal()
+    masksChanged = Signal()
+    activeChanged = Signal()
+
+    def __init__(self, project: Project, source: FrameSource, path: Path | None, store: MaskStore) -> None:
+        super().__init__()
+        self.project = project
+        self.source = source
+        self.path = path
+        self.store = store
+        self.reader = CachedReader(source, budget_bytes=24 * source.info.frame_bytes, ahead=4, behind=4)
+        self.frame = project.shot.in_index if project.shot is not None else 0
+        self.tool = "point+"
+        self.undo = QUndoStack(self)
+        self.dirty = False
+        self.undo.cleanChanged.connect(lambda clean: setattr(self, "dirty", not clean))
+        if project.active_object is None and project.objects:
+            project.active_object = project.objects[0].id
+
+    # -- opening and saving -----------------------------------------------------------------
+    @classmethod
+    def open_media(cls, media: str | Path, project_path: str | Path | None = None) -> Document:
+        """A new project on ``media`` (saved as ``project_path`` when given, else beside it)."""
+        project, source = new_project(media)
+        path = Path(project_path) if project_path else Path(media).resolve().with_suffix("").with_suffix(".sam3roto")
+        if project_path is None and Path(media).is_dir():
+            path = Path(media).resolve().parent / (Path(media).name + ".sam3roto")
+        return cls(project, source, path, open_mask_store(path))
+
+    @classmethod
+    def open_project(cls, path: str | Path) -> Document:
+        project = load_project(path)
+        return cls(project, open_shot_media(project), Path(path), open_mask_store(path))
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Save atomically (to ``path`` when given: Save As moves the mask store along)."""
+        if path is not None and Path(path) != self.path:
+            target = Path(path)
+            new_store = open_mask_store(target)
+            for obj in self.project.objects:
+                for index in self.store.frames(obj.id):
+                    mask = self.store.get(obj.id, index)
+                    if mask is not None:
+                        new_store.put(obj.id, index, mask)
+            self.path, self.store = target, new_store
+        if self.path is None:
+            raise ValueError("the project has no file yet: save it as")
+        save_project(self.project, self.path)
+        self.undo.setClean()
+        return self.path
+
+    def close(self) -> None:
+        self.reader.close()
+        self.source.close()
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def frame_count(self) -> int:
+        return self.source.info.frame_count
+
+    def frame_number(self, index: int | None = None) -> int:
+        return self.source.info.frame_numbers[self.frame if index is None else index]
+
+    def set_frame(self, index: int) -> None:
+        index = max(0, min(self.frame_count - 1, int(index)))
+        if index != self.frame:
+            self.frame = index
+            self.frameChanged.emit(index)
+
+    def image(self, index: int | None = None) -> np.ndarray:
+        return self.reader.get(self.frame if index is None else index)
+
+    def active(self) -> Any:
+        if self.project.active_object is None:
+            return None
+        try:
+            return self.project.object(self.project.active_object)
+        except KeyError:
+            return None
+
+    def set_active(self, obj_id: int | None) -> None:
+        self.project.active_object = obj_id
+        self.activeChanged.emit()
+
+    def depth_cache(self) -> DepthCache | None:
+        return DepthCache(depth_cache_dir(self.path)) if self.path is not None else None
+
+    def prompts(self, obj_id: int | None = None, index: int | None = None) -> list[Prompt]:
+        obj = self.project.active_object if obj_id is None else obj_id
+        if obj is None:
+            return []
+        key = self.project.keyframe(obj, self.frame if index is None else index)
+        return list(key.prompts) if key is not None else []
+
+    def snapshot(self) -> Project:
+        """A deep copy of the project for a worker thread (the window keeps editing its own)."""
+        return Project.from_dict(copy.deepcopy(self.project.to_dict()))
+
+    # -- edits (undoable) -------------------------------------------------------------------
+    def add_object(self, name: str | None = None) -> None:
+        self.undo.push(_ProjectEdit(self, "add object", lambda p: _add(p, name)))
+
+    def remove_object(self, obj_id: int) -> None:
+        self.undo.push(_ProjectEdit(self, "remove object", lambda p: p.remove_object(obj_id)))
+
+    def rename_object(self, obj_id: int, name: str) -> None:
+        self.undo.push(_ProjectEdit(self, "rename object", lambda p: setattr(p.object(obj_id), "name", name)))
+
+    def set_visible(self, obj_id: int, visible: bool) -> None:
+        self.undo.push(_ProjectEdit(self, "visibility", lambda p: setattr(p.object(obj_id), "visible", visible)))
+
+    def set_post(self, obj_id: int, values: dict[str, Any]) -> None:
+        self.undo.push(_ProjectEdit(self, "matte settings", lambda p: setattr(p.object(obj_id), "post", dict(values)),
+                                    merge_key=f"post-{obj_id}"))
+
+    def set_prompts(self, prompts: list[Prompt], obj_id: int | None = None, index: int | None = None) -> None:
+        obj = self.project.active_object if obj_id is None else obj_id
+        if obj is None:
+            self.add_object()
+            obj = self.project.active_object
+        frame = self.frame if index is None else index
+        self.undo.push(_ProjectEdit(self, "prompts", lambda p: p.set_prompts(obj, frame, list(prompts)),
+                                    prompts=True))
+
+    def add_click(self, x: float, y: float, positive: bool) -> None:
+        self.set_prompts([*self.prompts(), PointPrompt(x, y, positive)])
+
+    def add_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        others = [p for p in self.prompts() if not isinstance(p, BoxPrompt)]
+        self.set_prompts([*others, BoxPrompt(x0, y0, x1, y1)])
+
+    def masks_stored(self) -> None:
+        self.masksChanged.emit()
+
+
+def _add(project: Project, name: str | None) -> None:
+    obj = project.add_object(name)
+    project.active_object = obj.id
+
+
+class _ProjectEdit(QUndoCommand):
+    """An edit as a before/after pair of project states (small JSON), so undo and redo are
+    exact whatever the edit touched."""
+
+    def __init__(self, doc: Document, text: str, change: Any, *, prompts: bool = False,
+                 merge_key: str | None = None) -> None:
+        super().__init__(text)
+        self.doc, self.prompts_edit, self.merge_key = doc, prompts, merge_key
+        self.before = copy.deepcopy(doc.project.to_dict())
+        change(doc.project)
+        self.after = copy.deepcopy(doc.project.to_dict())
+        self.first = True
+
+    def _load(self, state: dict[str, Any]) -> None:
+        restored = Project.from_dict(copy.deepcopy(state))
+        self.doc.project.objects = restored.objects
+        self.doc.project.keyframes = restored.keyframes
+        self.doc.project.active_object = restored.active_object
+        self.doc.project.next_object_id = restored.next_object_id
+        self.doc.projectChanged.emit()
+        if self.prompts_edit:
+            self.doc.promptsChanged.emit()
+
+    def redo(self) -> None:
+        if self.first:  # the change was applied in __init__; just announce it
+            self.first = False
+            self.doc.projectChanged.emit()
+            if self.prompts_edit:
+                self.doc.promptsChanged.emit()
+            return
+        self._load(self.after)
+
+    def undo(self) -> None:
+        self._load(self.before)
+
+    def id(self) -> int:
+        return 1 if self.merge_key else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        # consecutive slider moves on one object are one undo step
+        if isinstance(other, _ProjectEdit) and other.merge_key == self.merge_key and self.merge_key:
+            self.after = other.after
+            return True
+        return False

@@ -1,0 +1,439 @@
+"""The main window: composes the viewer, timeline, objects panel and tabs, owns the
+keyboard shortcuts and runs long jobs through the workers. No roto logic lives here: the
+jobs are the same pipeline generators the CLI runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sam3roto.core.jobs import CancelToken, Progress
+from sam3roto.errors import Sam3RotoError
+from sam3roto.ui.compose import MODES
+from sam3roto.ui.document import Document
+from sam3roto.ui.panels import ExportTab, MatteTab, ObjectsPanel, SegmentTab
+from sam3roto.ui.timeline import Timeline
+from sam3roto.ui.viewer import Viewer
+from sam3roto.ui.workers import JobWorker, Pools
+
+AUTOSAVE_MS = 60_000
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, doc: Document | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("sam3roto")
+        self.resize(1440, 900)
+        self.pools = Pools()
+        self.jobs: list[JobWorker] = []
+        self.doc: Document | None = None
+        self.shuttle = 0  # frames per tick: J/K/L and Space
+        self.player = QTimer(self)
+        self.player.timeout.connect(self._tick)
+        self.autosaver = QTimer(self)
+        self.autosaver.timeout.connect(self._autosave)
+        self.autosaver.start(AUTOSAVE_MS)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(320)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self.cancel_jobs)
+        self.frame_label = QLabel()
+        self.statusBar().addPermanentWidget(self.frame_label)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self._menus()
+        self._shortcuts()
+        if doc is not None:
+            self.set_document(doc)
+        else:
+            self.setCentralWidget(QLabel("File > Open media... (Ctrl+O) or Open project... to start",
+                                         alignment=Qt.AlignmentFlag.AlignCenter))
+
+    # -- layout ---------------------------------------------------------------------------
+    def set_document(self, doc: Document) -> None:
+        if self.doc is not None:
+            self.doc.close()
+        for dock in self.findChildren(QDockWidget):
+            self.removeDockWidget(dock)
+            dock.deleteLater()
+        self.doc = doc
+        self.viewer = Viewer(doc)
+        self.timeline = Timeline(doc)
+        self.mode = QComboBox()
+        self.mode.addItems(list(MODES))
+        self.mode.setCurrentText(self.viewer.mode)
+        self.mode.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.mode.currentTextChanged.connect(self.viewer.set_mode)
+        centre = QWidget()
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.mode)
+        layout.addWidget(self.viewer, 1)
+        layout.addWidget(self.timeline)
+        self.setCentralWidget(centre)
+        self.objects = ObjectsPanel(doc)
+        self._dock("Objects", self.objects, Qt.DockWidgetArea.LeftDockWidgetArea, 240)
+        self.segment_tab, self.matte_tab, self.export_tab = SegmentTab(doc), MatteTab(doc), ExportTab(doc)
+        self.segment_tab.segment.connect(self.segment_frame)
+        self.segment_tab.track.connect(self.track)
+        self.matte_tab.edited.connect(self._matte_edited)
+        self.export_tab.requested.connect(self.render_outputs)
+        tabs = QTabWidget()
+        tabs.addTab(self.segment_tab, "Segment")
+        tabs.addTab(self.matte_tab, "Matte / RGB")
+        tabs.addTab(self.export_tab, "Export")
+        self.tabs = tabs
+        self._dock("Tools", tabs, Qt.DockWidgetArea.RightDockWidgetArea, 430)
+        doc.frameChanged.connect(self._frame_changed)
+        doc.undo.cleanChanged.connect(self._title)
+        self._frame_changed(doc.frame)
+        self._title()
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
+        # a fixed width: panels whose contents change (labels, lists) never shift the viewer
+        widget.setFixedWidth(width)
+        dock = QDockWidget(title, self)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(area, dock)
+
+    def _title(self, *args: object) -> None:
+        if self.doc is None:
+            return
+        name = self.doc.path.name if self.doc.path is not None else "untitled"
+        self.setWindowTitle(f"{name}{' *' if self.doc.dirty else ''} - sam3roto")
+
+    def _frame_changed(self, index: int) -> None:
+        assert self.doc is not None
+        self.frame_label.setText(f"frame {self.doc.frame_number(index)}  ({index + 1}/{self.doc.frame_count})")
+
+    def _matte_edited(self) -> None:
+        if self.viewer.mode not in ("matte", "rgba"):
+            self.mode.setCurrentText("matte")
+        self.viewer.update()
+
+    # -- menus and keys ---------------------------------------------------------------------
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        for text, keys, slot in (("Open media...", "Ctrl+O", self.open_media_dialog),
+                                 ("Open project...", "Ctrl+Shift+O", self.open_project_dialog),
+                                 ("Save", "Ctrl+S", self.save), ("Save as...", "Ctrl+Shift+S", self.save_as)):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(slot)
+            file.addAction(action)
+        self.recent_menu = file.addMenu("Recent")
+        self._fill_recent()
+        edit = self.menuBar().addMenu("&Edit")
+        undo, redo = QAction("Undo", self), QAction("Redo", self)
+        undo.setShortcut(QKeySequence("Ctrl+Z"))
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        undo.triggered.connect(self.undo)
+        redo.triggered.connect(self.redo)
+        edit.addAction(undo)
+        edit.addAction(redo)
+
+    def undo(self) -> None:
+        if self.doc is not None:
+            self.doc.undo.undo()
+
+    def redo(self) -> None:
+        if self.doc is not None:
+            self.doc.undo.redo()
+
+    def _shortcuts(self) -> None:
+        table: list[tuple[str, Any]] = [
+            ("[", lambda: self.step(-1)), ("]", lambda: self.step(1)),
+            ("Left", lambda: self.step(-1)), ("Right", lambda: self.step(1)),
+            ("Shift+Left", lambda: self.step(-10)), ("Shift+Right", lambda: self.step(10)),
+            ("Home", lambda: self.go(0)), ("End", lambda: self.go(-1)),
+            ("Space", self.play_pause), ("J", lambda: self.shuttle_to(-1)), ("K", lambda: self.shuttle_to(0)),
+            ("L", lambda: self.shuttle_to(1)), ("F", lambda: self.viewer.fit()),
+            ("Ctrl+Return", self.segment_frame), ("Ctrl+Enter", self.segment_frame),
+            ("Ctrl+T", lambda: self.track("both")), ("Delete", lambda: self.viewer.delete_selected()),
+        ]
+        for keys, slot in table:
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(lambda s=slot: self.doc is not None and s())
+
+    # -- frames -----------------------------------------------------------------------------
+    def step(self, delta: int) -> None:
+        assert self.doc is not None
+        self.doc.set_frame(self.doc.frame + delta)
+
+    def go(self, index: int) -> None:
+        assert self.doc is not None
+        self.doc.set_frame(index if index >= 0 else self.doc.frame_count - 1)
+
+    def play_pause(self) -> None:
+        self.shuttle_to(0 if self.shuttle else 1)
+
+    def shuttle_to(self, direction: int) -> None:
+        """K stops; J/L play backward/forward, faster on each press (1x, 2x, 4x, 8x)."""
+        assert self.doc is not None
+        if direction == 0:
+            self.shuttle = 0
+            self.player.stop()
+            return
+        same = self.shuttle != 0 and (self.shuttle > 0) == (direction > 0)
+        self.shuttle = max(-8, min(8, self.shuttle * 2)) if same else direction
+        self.player.start(max(1, int(1000 / float(self.doc.source.info.fps))))
+
+    def _tick(self) -> None:
+        assert self.doc is not None
+        nxt = self.doc.frame + self.shuttle
+        if not 0 <= nxt < self.doc.frame_count:
+            self.shuttle_to(0)
+            return
+        self.doc.set_frame(nxt)
+
+    # -- files ------------------------------------------------------------------------------
+    def open_media_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Image sequence folder") if QApplication.keyboardModifiers() \
+            & Qt.KeyboardModifier.ShiftModifier else QFileDialog.getOpenFileName(
+                self, "Open media", "", "Media (*.mov *.mp4 *.mkv *.avi *.png *.jpg *.tif *.tiff *.exr *.zip)")[0]
+        if path:
+            self._guard(lambda: self.set_document(Document.open_media(path)))
+
+    def open_project_dialog(self) -> None:
+        path = QFileDialog.getOpenFileName(self, "Open project", "", "sam3roto project (*.sam3roto)")[0]
+        if path:
+            self.open_project(path)
+
+    def open_project(self, path: str | Path) -> None:
+        from sam3roto.core.project_io import recovery_path
+
+        def load() -> None:
+            recovered = recovery_path(path)
+            doc = Document.open_project(path)
+            if recovered is not None and QMessageBox.question(
+                    self, "Recover", f"An autosave newer than the project exists ({recovered.name}). Recover it?"
+            ) == QMessageBox.StandardButton.Yes:
+                from sam3roto.core.project_io import load_project
+
+                doc.project = load_project(path, from_autosave=True)
+                doc.undo.resetClean()
+            self.set_document(doc)
+            self._remember(path)
+
+        self._guard(load)
+
+    def save(self, path: str | Path | None = None) -> None:
+        doc = self.doc
+        if doc is None:
+            return
+
+        def write() -> None:
+            saved = doc.save(path)
+            self._remember(saved)
+            self._title()
+
+        self._guard(write)
+
+    def save_as(self) -> None:
+        if self.doc is None:
+            return
+        path = QFileDialog.getSaveFileName(self, "Save project as", str(self.doc.path or ""),
+                                           "sam3roto project (*.sam3roto)")[0]
+        if path:
+            self.save(path)
+
+    def _autosave(self) -> None:
+        if self.doc is not None and self.doc.dirty and self.doc.path is not None:
+            from sam3roto.core.project_io import autosave
+
+            try:
+                autosave(self.doc.project, self.doc.path)
+            except (OSError, Sam3RotoError) as exc:
+                self.statusBar().showMessage(f"autosave failed: {exc}", 8000)
+
+    def _remember(self, path: Any) -> None:
+        settings = QSettings("sam3roto", "sam3roto")
+        known = _recent(settings)
+        recent = [str(Path(path).resolve())] + [p for p in known if p != str(Path(path).resolve())]
+        settings.setValue("recent", recent[:10])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in _recent(QSettings("sam3roto", "sam3roto")):
+            action = self.recent_menu.addAction(p)
+            action.triggered.connect(lambda _=False, q=p: self.open_project(q))
+
+    def _guard(self, action: Any) -> None:
+        try:
+            action()
+        except (Sam3RotoError, OSError, ValueError) as exc:
+            QMessageBox.critical(self, "sam3roto", str(exc))
+
+    # -- jobs -------------------------------------------------------------------------------
+    def _start(self, label: str, make_job: Any, pool: Any, done: Any = None) -> JobWorker:
+        worker = JobWorker(make_job)
+        worker.signals.progress.connect(self._progress)
+        worker.signals.finished.connect(lambda result: self._finished(worker, label, result, done))
+        worker.signals.failed.connect(lambda text: self._failed(worker, label, text))
+        worker.signals.cancelled.connect(lambda: self._finished(worker, f"{label} cancelled", None, None))
+        self.jobs.append(worker)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.statusBar().showMessage(label)
+        pool.start(worker)
+        return worker
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.statusBar().showMessage(message)
+        if self.doc is not None:
+            self.doc.masks_stored()  # results appear frame by frame
+
+    def _finished(self, worker: JobWorker, label: str, result: Any, done: Any) -> None:
+        self.jobs.remove(worker)
+        if not self.jobs:
+            self.progress.hide()
+            self.cancel_button.hide()
+        self.statusBar().showMessage(f"{label}: done" if "cancelled" not in label else label, 6000)
+        if done is not None:
+            done(result)
+        if self.doc is not None:
+            self.doc.masks_stored()
+
+    def _failed(self, worker: JobWorker, label: str, text: str) -> None:
+        self._finished(worker, f"{label} failed", None, None)
+        QMessageBox.critical(self, f"{label} failed", text)
+
+    def cancel_jobs(self) -> None:
+        for worker in list(self.jobs):
+            worker.cancel()
+
+    def segment_frame(self) -> None:
+        """The active object's prompts on this frame -> its mask (on the model thread)."""
+        doc = self.doc
+        assert doc is not None
+        obj = doc.active()
+        prompts = doc.prompts()
+        if obj is None or not prompts:
+            self.statusBar().showMessage("place points or a box on the active object first", 6000)
+            return
+        snapshot, engine, frame, store = doc.snapshot(), self.segment_tab.engine_name, doc.frame, doc.store
+
+        def job(token: CancelToken) -> Any:
+            from sam3roto.backends.registry import create_engine
+            from sam3roto.pipeline.shot import open_shot_media
+
+            yield Progress(0, 1, f"segmenting frame {snapshot.shot.frame_numbers[frame]}")  # type: ignore[union-attr]
+            with open_shot_media(snapshot) as source:
+                eng = create_engine(engine)
+                session = eng.open_session(source)
+                try:
+                    masks = session.set_prompts(frame, obj.id, prompts)
+                finally:
+                    session.close()
+                    eng.close()
+            for obj_id, mask in masks.items():
+                store.put(obj_id, frame, mask)
+            yield Progress(1, 1, "segmented")
+
+        self._start("segment", job, self.pools.model)
+
+    def track(self, direction: str) -> None:
+        doc = self.doc
+        assert doc is not None
+        if not doc.project.keyframes:
+            self.statusBar().showMessage("nothing to track: segment a frame first", 6000)
+            return
+        snapshot, engine, store = doc.snapshot(), self.segment_tab.engine_name, doc.store
+        start = None if direction == "both" else doc.frame
+
+        def job(token: CancelToken) -> Any:
+            from sam3roto.pipeline.shot import open_shot_media
+            from sam3roto.pipeline.track import track_job
+
+            with open_shot_media(snapshot) as source:
+                return (yield from track_job(snapshot, source, store, engine=engine,
+                                             direction=direction, start=start))  # type: ignore[arg-type]
+
+        self._start(f"track {direction}", job, self.pools.model)
+
+    def render_outputs(self) -> None:
+        doc = self.doc
+        assert doc is not None
+        outputs = self.export_tab.outputs()
+        if not outputs:
+            self.statusBar().showMessage("choose at least one output", 6000)
+            return
+        if doc.path is None:
+            self.statusBar().showMessage("save the project first", 6000)
+            return
+        from sam3roto.pipeline.render import RenderOptions
+
+        start = self.export_tab.start.value()
+        options = RenderOptions(outputs=outputs, bit_depth=int(self.export_tab.bits.currentText()),
+                                start_frame=None if start < 0 else start)
+        snapshot, store, root, path, cache = doc.snapshot(), doc.store, self.export_tab.root(), doc.path, \
+            doc.depth_cache()
+
+        def job(token: CancelToken) -> Any:
+            from sam3roto.pipeline.render import render_job
+            from sam3roto.pipeline.shot import open_shot_media
+
+            with open_shot_media(snapshot) as source:
+                return (yield from render_job(snapshot, source, store, root, options, project_path=path,
+                                              cancel=token, depth=cache))
+
+        def done(result: Any) -> None:
+            self.export_tab.refresh()
+            self.statusBar().showMessage(f"wrote {result.folder}", 10000)
+
+        self._start("render", job, self.pools.render, done)
+
+    def closeEvent(self, event: Any) -> None:
+        self.cancel_jobs()
+        self.pools.wait()
+        if self.doc is not None:
+            self.doc.close()
+        super().closeEvent(event)
+
+
+def _recent(settings: QSettings) -> list[str]:
+    value: Any = settings.value("recent", [])
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    """Open the window (with a media or project path as the first argument, if given)."""
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    window = MainWindow()
+    args = (sys.argv if argv is None else argv)[1:]
+    if args:
+        target = args[0]
+        if target.endswith(".sam3roto"):
+            window.open_project(target)
+        else:
+            window._guard(lambda: window.set_document(Document.open_media(target)))
+    window.show()
+    return int(app.exec())

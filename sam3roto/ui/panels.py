@@ -1,0 +1,289 @@
+"""Side panels: the objects list (a model/view adapter over the project's objects) and the
+Segment, Matte and Export tabs. They send intents to the window's controller methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider, QLabeledSlider
+
+from sam3roto.ui.document import Document
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class ObjectsModel(QAbstractListModel):
+    """The project's objects: name (editable), colour, visibility (check box)."""
+
+    def __init__(self, doc: Document) -> None:
+        super().__init__()
+        self.doc = doc
+        doc.projectChanged.connect(self._reset)
+
+    def _reset(self) -> None:
+        self.beginResetModel()
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt API
+        return 0 if parent.isValid() else len(self.doc.project.objects)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        obj = self.doc.project.objects[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            return obj.name
+        if role == Qt.ItemDataRole.DecorationRole:
+            return QColor(*obj.color)
+        if role == Qt.ItemDataRole.CheckStateRole:
+            return Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked
+        if role == Qt.ItemDataRole.UserRole:
+            return obj.id
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable
+                | Qt.ItemFlag.ItemIsUserCheckable)
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        obj = self.doc.project.objects[index.row()]
+        if role == Qt.ItemDataRole.EditRole and str(value).strip() and str(value) != obj.name:
+            self.doc.rename_object(obj.id, str(value).strip())
+            return True
+        if role == Qt.ItemDataRole.CheckStateRole:
+            self.doc.set_visible(obj.id, Qt.CheckState(value) == Qt.CheckState.Checked)
+            return True
+        return False
+
+
+class ObjectsPanel(QWidget):
+    def __init__(self, doc: Document) -> None:
+        super().__init__()
+        self.doc = doc
+        self.model = ObjectsModel(doc)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.view.clicked.connect(lambda idx: doc.set_active(self.model.data(idx, Qt.ItemDataRole.UserRole)))
+        add, remove = QPushButton("Add"), QPushButton("Remove")
+        add.clicked.connect(lambda: doc.add_object())
+        remove.clicked.connect(self._remove)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Objects (double-click to rename, tick to show)"))
+        layout.addWidget(self.view)
+        layout.addLayout(buttons)
+        doc.projectChanged.connect(self._select_active)
+        doc.activeChanged.connect(self._select_active)
+
+    def _remove(self) -> None:
+        obj = self.doc.active()
+        if obj is not None:
+            self.doc.remove_object(obj.id)
+
+    def _select_active(self) -> None:
+        ids = [o.id for o in self.doc.project.objects]
+        if self.doc.project.active_object in ids:
+            self.view.setCurrentIndex(self.model.index(ids.index(self.doc.project.active_object)))
+
+
+class SegmentTab(QWidget):
+    """Engine choice, prompt tools, Segment frame, Track forward/backward/both."""
+
+    segment = Signal()
+    track = Signal(str)
+    cancel = Signal()
+
+    def __init__(self, doc: Document) -> None:
+        super().__init__()
+        self.doc = doc
+        self.engine = QComboBox()
+        self.engine.addItem("Classical (no weights, CPU)", "classic")
+        self.engine.addItem("SAM3 (needs weights)", "sam3")
+        self.engine.currentIndexChanged.connect(self._engine_changed)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.tools = QComboBox()
+        for label, tool in (("Point +", "point+"), ("Point -", "point-"), ("Box", "box")):
+            self.tools.addItem(label, tool)
+        self.tools.currentIndexChanged.connect(lambda _: setattr(doc, "tool", self.tools.currentData()))
+        seg = QPushButton("Segment frame  (Ctrl+Enter)")
+        seg.clicked.connect(self.segment.emit)
+        row = QHBoxLayout()
+        for label, direction in (("Track ◀", "backward"), ("Track ◀▶  (Ctrl+T)", "both"), ("Track ▶", "forward")):
+            b = QPushButton(label)
+            b.clicked.connect(lambda _=False, d=direction: self.track.emit(d))
+            row.addWidget(b)
+        form = QFormLayout(self)
+        form.addRow("Engine", self.engine)
+        form.addRow(self.note)
+        form.addRow("Tool", self.tools)
+        form.addRow(seg)
+        form.addRow(row)
+        self._engine_changed()
+
+    @property
+    def engine_name(self) -> str:
+        return str(self.engine.currentData())
+
+    def _engine_changed(self) -> None:
+        if self.engine_name == "classic":
+            self.note.setText("Points and boxes. No text prompts with this engine (choose SAM3 for text).")
+        else:
+            self.note.setText("Text, points, boxes. Needs the SAM3 weights (Settings > ML tools).")
+
+
+# (setting name, label, minimum, maximum, integer?)
+MATTE_SLIDERS = (
+    ("remove_dots_px", "Remove dots (px²)", 0, 5000, True),
+    ("fill_holes_px", "Fill holes (px²)", 0, 5000, True),
+    ("grow_px", "Grow / shrink (px)", -50, 50, True),
+    ("refine_band_px", "Edge refine band (px)", 0, 60, True),
+    ("feather_px", "Feather (px)", 0, 30, False),
+    ("temporal_pct", "Temporal smoothing (%)", 0, 100, False),
+)
+RGB_CHOICES = (("despill", ("off", "green", "blue", "physical")), ("edge_extend", ("off", "ml", "push")))
+
+
+class MatteTab(QWidget):
+    """Matte refinement and RGB cleanup of the active object, previewed live on the frame
+    (the viewer switches to the matte view while a slider moves)."""
+
+    edited = Signal()
+
+    def __init__(self, doc: Document) -> None:
+        super().__init__()
+        self.doc = doc
+        self.widgets: dict[str, Any] = {}
+        form = QFormLayout(self)
+        for name, label, lo, hi, integer in MATTE_SLIDERS:
+            slider = QLabeledSlider(Qt.Orientation.Horizontal) if integer else \
+                QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+            slider.setRange(lo, hi)
+            slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # frame keys stay with the window
+            slider.valueChanged.connect(self._changed)
+            self.widgets[name] = slider
+            form.addRow(label, slider)
+        for name, choices in RGB_CHOICES:
+            combo = QComboBox()
+            combo.addItems(list(choices))
+            combo.currentIndexChanged.connect(self._changed)
+            self.widgets[name] = combo
+            form.addRow(name.replace("_", " ").capitalize(), combo)
+        lum = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        lum.setRange(0, 1)
+        lum.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        lum.valueChanged.connect(self._changed)
+        self.widgets["luminance_restore"] = lum
+        form.addRow("Luminance restore", lum)
+        pre = QCheckBox("Premultiply")
+        pre.toggled.connect(self._changed)
+        self.widgets["premultiply"] = pre
+        form.addRow(pre)
+        self._loading = False
+        doc.activeChanged.connect(self.load)
+        doc.projectChanged.connect(self.load)
+        self.load()
+
+    def load(self) -> None:
+        from sam3roto.post import PostSettings
+
+        obj = self.doc.active()
+        self.setEnabled(obj is not None)
+        values = PostSettings.from_dict(obj.post if obj is not None else {}).to_dict()
+        self._loading = True
+        try:
+            for name, widget in self.widgets.items():
+                if isinstance(widget, QComboBox):
+                    widget.setCurrentText(str(values[name]))
+                elif isinstance(widget, QCheckBox):
+                    widget.setChecked(bool(values[name]))
+                elif widget.value() != values[name]:
+                    widget.setValue(values[name])
+        finally:
+            self._loading = False
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, widget in self.widgets.items():
+            if isinstance(widget, QComboBox):
+                out[name] = widget.currentText()
+            elif isinstance(widget, QCheckBox):
+                out[name] = widget.isChecked()
+            else:
+                value = widget.value()
+                out[name] = round(value) if isinstance(widget, QLabeledSlider) else float(value)
+        return out
+
+    def _changed(self, *args: object) -> None:
+        obj = self.doc.active()
+        if self._loading or obj is None:
+            return
+        self.doc.set_post(obj.id, {**obj.post, **self.values()})
+        self.edited.emit()
+
+
+class ExportTab(QWidget):
+    """Every output, naming, start frame, and the version the next render will write."""
+
+    requested = Signal()
+
+    def __init__(self, doc: Document) -> None:
+        super().__init__()
+        from sam3roto.export.registry import EXPORTERS, exporter_class
+
+        self.doc = doc
+        self.checks: dict[str, QCheckBox] = {}
+        layout = QVBoxLayout(self)
+        for exporter_id in EXPORTERS:
+            info = exporter_class(exporter_id).info
+            box = QCheckBox(f"{exporter_id}: {info.description}")
+            box.setChecked(exporter_id == "png-alpha")
+            self.checks[exporter_id] = box
+            layout.addWidget(box)
+        form = QFormLayout()
+        self.start = QSpinBox()
+        self.start.setRange(-1, 10_000_000)
+        self.start.setSpecialValueText("source numbers")
+        self.start.setValue(-1)
+        self.bits = QComboBox()
+        self.bits.addItems(["16", "8"])
+        self.version = QLabel()
+        form.addRow("Start frame", self.start)
+        form.addRow("PNG bits", self.bits)
+        form.addRow("Next version", self.version)
+        layout.addLayout(form)
+        go = QPushButton("Render")
+        go.clicked.connect(self.requested.emit)
+        layout.addWidget(go)
+        layout.addStretch(1)
+        self.refresh()
+
+    def outputs(self) -> tuple[str, ...]:
+        return tuple(k for k, box in self.checks.items() if box.isChecked())
+
+    def root(self) -> Any:
+        return self.doc.path.resolve().parent / "renders" if self.doc.path is not None else None
+
+    def refresh(self) -> None:
+        from sam3roto.export.naming import existing_versions, version_name
+
+        root = self.root()
+        nxt = max(existing_versions(root), default=0) + 1 if root is not None else 1
+        self.version.setText(f"{version_name(nxt)} in {root}" if root is not None else "save the project first")

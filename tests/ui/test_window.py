@@ -1,0 +1,195 @@
+"""The window with real widgets (offscreen, pytest-qt): open a clip, place prompts, segment
+with the classical engine, track, adjust a matte slider, render PNG alpha, undo/redo, and
+scrub with the keyboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6", reason="PySide6 is not installed (requirements.txt)")
+pytest.importorskip("pytestqt", reason="pytest-qt is not installed (requirements-dev.txt)")
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from sam3roto.core.evaluation import jaccard, prompts_from_mask
+from sam3roto.core.types import BoxPrompt, PointPrompt
+from sam3roto.ui.document import Document
+from sam3roto.ui.main_window import MainWindow
+from tests.backends.test_classic import moving_object_clip
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def clip():
+    return moving_object_clip(n=12)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, clip):
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for i, frame in enumerate(clip.frames):
+        cv2.imwrite(str(plate / f"plate.{1001 + i}.png"), frame[..., ::-1])
+    doc = Document.open_media(plate / "plate.####.png", tmp_path / "shot.sam3roto")
+    win = MainWindow(doc)
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(100)  # let the docks settle: the viewer refits on every resize
+    yield win
+    win.cancel_jobs()
+    win.pools.wait()
+
+
+def click_source(qtbot, viewer, x: float, y: float, button=Qt.MouseButton.LeftButton) -> None:
+    pos = viewer.to_widget(x, y)
+    qtbot.mouseClick(viewer, button, pos=QPoint(round(pos.x()), round(pos.y())))
+
+
+def wait_jobs(qtbot, win) -> None:
+    qtbot.waitUntil(lambda: not win.jobs, timeout=60000)
+
+
+def test_prompts_segment_track_matte_render_undo(qtbot, window, clip, tmp_path: Path) -> None:
+    doc, viewer = window.doc, window.viewer
+    doc.add_object("disc")
+    points = [p for p in prompts_from_mask(clip.masks[0]) if isinstance(p, PointPrompt)]
+    box = next(p for p in prompts_from_mask(clip.masks[0]) if isinstance(p, BoxPrompt))
+    for p in points:  # point tool: left click +, right click -
+        click_source(qtbot, viewer, p.x, p.y, Qt.MouseButton.LeftButton if p.positive else Qt.MouseButton.RightButton)
+    window.segment_tab.tools.setCurrentIndex(2)  # box tool: drag
+    a, b = viewer.to_widget(box.x0, box.y0), viewer.to_widget(box.x1, box.y1)
+    qtbot.mousePress(viewer, Qt.MouseButton.LeftButton, pos=QPoint(round(a.x()), round(a.y())))
+    qtbot.mouseMove(viewer, QPoint(round(b.x()), round(b.y())))
+    qtbot.mouseRelease(viewer, Qt.MouseButton.LeftButton, pos=QPoint(round(b.x()), round(b.y())))
+    prompts = doc.prompts()
+    assert sum(isinstance(p, PointPrompt) for p in prompts) == len(points)
+    assert sum(isinstance(p, BoxPrompt) for p in prompts) == 1
+    assert [p.positive for p in prompts if isinstance(p, PointPrompt)] == [p.positive for p in points]
+
+    before = viewer.compose_now().copy()
+    qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # segment frame
+    wait_jobs(qtbot, window)
+    obj = doc.active()
+    assert jaccard(doc.store.get(obj.id, 0), clip.masks[0]) > 0.8
+    assert not np.array_equal(viewer.compose_now(), before)  # the overlay appeared
+
+    window.segment_tab.track.emit("forward")
+    wait_jobs(qtbot, window)
+    assert doc.store.frames(obj.id) == list(range(12))
+    assert np.mean([jaccard(doc.store.get(obj.id, i), clip.masks[i]) for i in range(1, 12)]) > 0.8
+
+    # a matte slider: the preview (matte view) changes
+    window.mode.setCurrentText("matte")
+    qtbot.waitUntil(lambda: viewer.mode == "matte")
+    plain = viewer.compose_now().copy()
+    window.matte_tab.widgets["grow_px"].setValue(8)
+    assert doc.active().post["grow_px"] == 8
+    grown = viewer.compose_now()
+    assert (grown > 127).sum() > (plain > 127).sum()
+
+    # undo the slider and the box; redo brings the box back
+    window.undo()
+    assert doc.active().post.get("grow_px", 0) == 0
+    window.undo()
+    assert not any(isinstance(p, BoxPrompt) for p in doc.prompts())
+    window.redo()
+    assert any(isinstance(p, BoxPrompt) for p in doc.prompts())
+
+    # export PNG alpha through the Export tab
+    window.export_tab.bits.setCurrentText("8")
+    window.export_tab.requested.emit()
+    wait_jobs(qtbot, window)
+    written = sorted((tmp_path / "renders" / "v001" / "disc").glob("*.png"))
+    assert [p.name for p in written] == [f"plate_disc.{n}.png" for n in range(1001, 1013)]
+    matte = cv2.imread(str(written[3]), cv2.IMREAD_UNCHANGED)
+    assert jaccard(matte > 127, doc.store.get(obj.id, 3)) > 0.99
+    assert "v002" in window.export_tab.version.text()
+
+
+def test_keyboard_scrubbing_changes_frame_and_pixels_whatever_has_focus(qtbot, window) -> None:
+    doc, viewer = window.doc, window.viewer
+    shown = viewer.compose_now().copy()
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert doc.frame == 1 and not np.array_equal(viewer.compose_now(), shown)
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert doc.frame == 2
+    qtbot.keyClick(window, Qt.Key.Key_BracketLeft)
+    assert doc.frame == 1
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    assert doc.frame == 11
+    qtbot.keyClick(window, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    assert doc.frame == 1
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    assert doc.frame == 0
+    # a slider with the mouse on it must not steal the arrows
+    window.tabs.setCurrentIndex(1)
+    slider = window.matte_tab.widgets["feather_px"]
+    slider.setFocus()
+    qtbot.keyClick(slider, Qt.Key.Key_Right)
+    assert doc.frame == 1 and slider.value() == 0
+    assert "frame 1002" in window.frame_label.text()
+    # play / stop
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    qtbot.waitUntil(lambda: doc.frame >= 4, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_K)
+    stopped = doc.frame
+    qtbot.wait(200)
+    assert doc.frame == stopped
+
+
+def test_objects_panel_add_rename_hide_remove_with_undo(qtbot, window) -> None:
+    doc = window.doc
+    panel = window.objects
+    qtbot.mouseClick(panel.findChildren(type(window.cancel_button))[0], Qt.MouseButton.LeftButton)  # Add
+    assert [o.name for o in doc.project.objects] == ["object1"]
+    model = panel.model
+    model.setData(model.index(0), "hero")
+    assert doc.project.objects[0].name == "hero"
+    model.setData(model.index(0), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
+    assert doc.project.objects[0].visible is False
+    window.undo()
+    assert doc.project.objects[0].visible is True
+    window.undo()
+    assert doc.project.objects[0].name == "object1"
+    panel._remove()
+    assert doc.project.objects == []
+    window.undo()
+    assert [o.name for o in doc.project.objects] == ["object1"]
+
+
+def test_prompts_select_drag_and_delete(qtbot, window) -> None:
+    doc, viewer = window.doc, window.viewer
+    click_source(qtbot, viewer, 100, 100)
+    click_source(qtbot, viewer, 200, 150)
+    assert len(doc.prompts()) == 2
+    start, end = viewer.to_widget(100, 100), viewer.to_widget(130, 110)
+    qtbot.mousePress(viewer, Qt.MouseButton.LeftButton, pos=QPoint(round(start.x()), round(start.y())))
+    qtbot.mouseMove(viewer, QPoint(round(end.x()), round(end.y())))
+    qtbot.mouseRelease(viewer, Qt.MouseButton.LeftButton, pos=QPoint(round(end.x()), round(end.y())))
+    moved = doc.prompts()[0]
+    assert abs(moved.x - 130) < 2 and abs(moved.y - 110) < 2
+    assert viewer.selected == 0
+    qtbot.keyClick(window, Qt.Key.Key_Delete)
+    assert len(doc.prompts()) == 1 and doc.prompts()[0].x == pytest.approx(200, abs=1)
+
+
+def test_viewer_zoom_fit_and_display_modes(qtbot, window) -> None:
+    viewer = window.viewer
+    fitted = viewer.scale
+    viewer.zoom_at(QPointF(100, 100), 2.0)
+    assert viewer.scale == pytest.approx(2 * fitted)
+    viewer.one_to_one()
+    assert viewer.scale == pytest.approx(1.0)
+    qtbot.keyClick(window, Qt.Key.Key_F)
+    assert viewer.scale == pytest.approx(fitted)
+    for mode in ("image", "overlay", "matte", "rgba", "depth", "normals"):
+        window.mode.setCurrentText(mode)
+        pixels = viewer.compose_now()
+        assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
