@@ -86,7 +86,7 @@ class ObjectsPanel(QWidget):
         buttons.addWidget(add)
         buttons.addWidget(remove)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Objects (double-click to rename, tick to show)"))
+        layout.addWidget(QLabel("Objects: tick to show, double-click to rename"))
         layout.addWidget(self.view)
         layout.addLayout(buttons)
         doc.projectChanged.connect(self._select_active)
