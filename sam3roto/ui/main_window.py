@@ -29,7 +29,7 @@ from sam3roto.core.jobs import CancelToken, Progress
 from sam3roto.errors import Sam3RotoError
 from sam3roto.ui.compose import MODES
 from sam3roto.ui.document import Document
-from sam3roto.ui.panels import ExportTab, MatteTab, ObjectsPanel, SegmentTab
+from sam3roto.ui.panels import DepthTab, ExportTab, MatteTab, ObjectsPanel, SegmentTab
 from sam3roto.ui.timeline import Timeline
 from sam3roto.ui.viewer import Viewer
 from sam3roto.ui.workers import JobWorker, Pools
@@ -98,9 +98,12 @@ class MainWindow(QMainWindow):
         self.segment_tab.track.connect(self.track)
         self.matte_tab.edited.connect(self._matte_edited)
         self.export_tab.requested.connect(self.render_outputs)
+        self.depth_tab = DepthTab(doc)
+        self.depth_tab.requested.connect(self.run_depth)
         tabs = QTabWidget()
         tabs.addTab(self.segment_tab, "Segment")
         tabs.addTab(self.matte_tab, "Matte / RGB")
+        tabs.addTab(self.depth_tab, "Depth / Camera")
         tabs.addTab(self.export_tab, "Export")
         self.tabs = tabs
         self._dock("Tools", tabs, Qt.DockWidgetArea.RightDockWidgetArea, 430)
@@ -152,6 +155,17 @@ class MainWindow(QMainWindow):
         redo.triggered.connect(self.redo)
         edit.addAction(undo)
         edit.addAction(redo)
+        edit.addSeparator()
+        settings = QAction("Settings...", self)
+        settings.triggered.connect(self.open_settings)
+        edit.addAction(settings)
+
+    def open_settings(self) -> Any:
+        from sam3roto.ui.settings import SettingsDialog
+
+        dialog = SettingsDialog(self)
+        dialog.show()
+        return dialog
 
     def undo(self) -> None:
         if self.doc is not None:
@@ -408,6 +422,38 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"wrote {result.folder}", 10000)
 
         self._start("render", job, self.pools.render, done)
+
+    def run_depth(self) -> None:
+        doc = self.doc
+        assert doc is not None
+        cache = doc.depth_cache()
+        if cache is None:
+            self.statusBar().showMessage("save the project first", 6000)
+            return
+        options = self.depth_tab.options()
+        doc.project.settings["depth"] = options.to_dict()
+        snapshot = doc.snapshot()
+        indices = list(snapshot.shot.frame_range) if snapshot.shot is not None else []
+
+        def job(token: CancelToken) -> Any:
+            from sam3roto.backends.da3 import Da3Estimator
+            from sam3roto.pipeline.depth import depth_job
+            from sam3roto.pipeline.shot import open_shot_media
+
+            yield Progress(0, 0, f"loading Depth Anything 3 {options.preset}")
+            estimator = Da3Estimator(options.preset, model_dir=options.model_dir, device=options.device,
+                                     process_res=options.process_res)
+            try:
+                with open_shot_media(snapshot) as source:
+                    return (yield from depth_job(source, cache, indices, estimator, options, cancel=token))
+            finally:
+                estimator.close()
+
+        def done(result: Any) -> None:
+            self.depth_tab.refresh()
+            self.mode.setCurrentText("depth")
+
+        self._start("depth", job, self.pools.model, done)
 
     def closeEvent(self, event: Any) -> None:
         self.cancel_jobs()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListView,
     QPushButton,
     QSpinBox,
@@ -287,3 +288,65 @@ class ExportTab(QWidget):
         root = self.root()
         nxt = max(existing_versions(root), default=0) + 1 if root is not None else 1
         self.version.setText(f"{version_name(nxt)} in {root}" if root is not None else "save the project first")
+
+
+class DepthTab(QWidget):
+    """Depth Anything 3: preset, weights folder, processing resolution and chunking; Run
+    writes the project's depth cache (the viewer's depth and normals views show it, the
+    Export tab renders depth, normals, cameras and point clouds from it)."""
+
+    requested = Signal()
+
+    def __init__(self, doc: Document) -> None:
+        super().__init__()
+        from sam3roto.backends.da3 import PRESETS
+        from sam3roto.pipeline.depth import DepthOptions
+
+        self.doc = doc
+        saved = DepthOptions(**doc.project.settings.get("depth", {}))
+        self.preset = QComboBox()
+        self.preset.addItems(list(PRESETS))
+        self.preset.setCurrentText(saved.preset)
+        self.model_dir = QLineEdit(saved.model_dir or "")
+        self.model_dir.setPlaceholderText("weights folder (empty: the Hugging Face cache)")
+        self.process_res = QSpinBox()
+        self.process_res.setRange(14, 2016)
+        self.process_res.setSingleStep(14)
+        self.process_res.setValue(saved.process_res)
+        self.chunk = QSpinBox()
+        self.chunk.setRange(1, 256)
+        self.chunk.setValue(saved.chunk)
+        self.overlap = QSpinBox()
+        self.overlap.setRange(1, 255)
+        self.overlap.setValue(saved.overlap)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        run = QPushButton("Run depth over the shot")
+        run.clicked.connect(self.requested.emit)
+        form = QFormLayout(self)
+        form.addRow("Preset", self.preset)
+        form.addRow("Weights", self.model_dir)
+        form.addRow("Process resolution", self.process_res)
+        form.addRow("Chunk (frames)", self.chunk)
+        form.addRow("Overlap (frames)", self.overlap)
+        form.addRow(run)
+        form.addRow(self.status)
+        self.refresh()
+
+    def options(self) -> Any:
+        from sam3roto.pipeline.depth import DepthOptions
+
+        return DepthOptions(preset=self.preset.currentText(), model_dir=self.model_dir.text().strip() or None,
+                            process_res=self.process_res.value(), chunk=self.chunk.value(),
+                            overlap=min(self.overlap.value(), max(1, self.chunk.value() - 1)))
+
+    def refresh(self) -> None:
+        cache = self.doc.depth_cache()
+        frames = cache.frames() if cache is not None else []
+        if not frames:
+            self.status.setText("No depth yet. After a run, choose the depth or normals view above the frame.")
+            return
+        meta = cache.meta() if cache is not None else {}
+        self.status.setText(f"Depth for {len(frames)} frames ({meta.get('preset')}, "
+                            f"{'metric' if meta.get('is_metric') else 'relative'}, "
+                            f"{'cameras' if meta.get('has_camera', True) else 'no cameras'}).")

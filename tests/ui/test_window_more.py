@@ -1,0 +1,148 @@
+"""The window, continued: the install dialog streaming a script's output, depth from the
+Depth/Camera tab, a pixel snapshot of the viewer, and a real clip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6", reason="PySide6 is not installed (requirements.txt)")
+pytest.importorskip("pytestqt", reason="pytest-qt is not installed (requirements-dev.txt)")
+
+from sam3roto.core.evaluation import jaccard, prompts_from_mask
+from sam3roto.core.types import PointPrompt
+from sam3roto.ui.document import Document
+from sam3roto.ui.main_window import MainWindow
+from tests.conftest import make_synthetic
+from tests.test_cli_depth import weights  # noqa: F401  (module fixture: a random da3-small folder)
+from tests.ui.test_window import wait_jobs
+
+pytestmark = pytest.mark.gui
+GOLDEN = Path(__file__).parent / "golden" / "viewer_overlay.png"
+
+
+def _window(qtbot, doc: Document, size: tuple[int, int] = (1200, 800)) -> MainWindow:
+    win = MainWindow(doc)
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(100)
+    return win
+
+
+def test_install_dialog_streams_the_script_output_line_by_line(qtbot, tmp_path: Path) -> None:
+    from sam3roto.ui.settings import SettingsDialog, tool_status
+
+    script = tmp_path / "fake_install.sh"
+    script.write_text("#!/usr/bin/env bash\nfor i in 1 2 3; do echo \"[install] step $i $*\"; sleep 0.2; done\n"
+                      "echo '[install] error: to stderr' >&2\nexit 3\n")
+    dialog = SettingsDialog(script=script)
+    qtbot.addWidget(dialog)
+    assert set(tool_status()) == set(dialog.status_labels)
+    seen: list[int] = []
+    dialog.log.textChanged.connect(lambda: seen.append(dialog.log.blockCount()))
+    with qtbot.waitSignal(dialog.installFinished, timeout=20000) as finished:
+        dialog.start_install()
+        assert not dialog.install.isEnabled()
+    assert finished.args == [3]
+    lines = dialog.log.toPlainText().splitlines()
+    assert lines[:3] == [f"[install] step {i} --sam3-id facebook/sam3 --da3-id depth-anything/DA3-SMALL"
+                         for i in (1, 2, 3)]
+    assert "[install] error: to stderr" in lines and lines[-1] == "-- finished with exit code 3"
+    assert len(set(seen)) >= 3  # lines arrived while the script ran, not all at the end
+    assert dialog.install.isEnabled()
+
+
+def test_depth_tab_runs_depth_and_the_viewer_shows_it(qtbot, tmp_path: Path, weights: Path,  # noqa: F811
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("depth_anything_3", reason="depth-anything-3 is not installed (see install_models.sh)")
+    monkeypatch.setenv("SAM3ROTO_DTYPE", "float32")
+    clip = make_synthetic(n=5, width=128, height=96)
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for i, frame in enumerate(clip.frames):
+        cv2.imwrite(str(plate / f"p.{i + 1}.png"), frame[..., ::-1])
+    win = _window(qtbot, Document.open_media(plate / "p.#.png", tmp_path / "d.sam3roto"))
+    tab = win.depth_tab
+    tab.model_dir.setText(str(weights))
+    tab.process_res.setValue(56)
+    tab.chunk.setValue(3)
+    tab.overlap.setValue(1)
+    tab.requested.emit()
+    wait_jobs(qtbot, win)
+    assert "Depth for 5 frames (small, relative, cameras)" in tab.status.text()
+    assert win.viewer.mode == "depth"
+    depth_view = win.viewer.compose_now()
+    win.mode.setCurrentText("image")
+    assert not np.array_equal(depth_view, win.viewer.compose_now())
+    win.export_tab.checks["png-alpha"].setChecked(False)
+    win.export_tab.checks["depth-exr"].setChecked(True)
+    win.export_tab.requested.emit()
+    wait_jobs(qtbot, win)
+    assert len(list((tmp_path / "renders" / "v001" / "depth").glob("*.exr"))) == 5
+
+
+def test_viewer_pixel_snapshot_with_overlays(qtbot, tmp_path: Path) -> None:
+    """Regenerate the golden image with SAM3ROTO_REGEN_GOLDEN=1 (it is written from this test)."""
+    clip = make_synthetic(n=2, width=160, height=120, radius=25, seed=7)
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for i, frame in enumerate(clip.frames):
+        cv2.imwrite(str(plate / f"s.{i + 1}.png"), frame[..., ::-1])
+    doc = Document.open_media(plate / "s.#.png", tmp_path / "s.sam3roto")
+    win = _window(qtbot, doc, (900, 600))
+    doc.add_object("disc")
+    doc.add_object("band")
+    doc.store.put(1, 0, clip.masks[0])
+    band = np.zeros((120, 160), bool)
+    band[80:100, :] = True
+    doc.store.put(2, 0, band)
+    doc.set_active(1)
+    doc.set_prompts([p for p in prompts_from_mask(clip.masks[0]) if isinstance(p, PointPrompt)][:3])
+    win.viewer.fit()
+    grabbed = win.viewer.grab().toImage()
+    image = grabbed.convertToFormat(grabbed.Format.Format_RGB888)
+    rows = np.array(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    shot = rows[:, : image.width() * 3].reshape(image.height(), image.width(), 3)
+    if os.environ.get("SAM3ROTO_REGEN_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(GOLDEN), shot[..., ::-1])
+    golden = cv2.imread(str(GOLDEN))
+    assert golden is not None, f"missing {GOLDEN}: run with SAM3ROTO_REGEN_GOLDEN=1"
+    golden = golden[..., ::-1]
+    assert golden.shape == shot.shape
+    diff = np.abs(golden.astype(np.int16) - shot.astype(np.int16)).max(axis=2)
+    assert (diff > 24).mean() < 0.002, f"{(diff > 24).mean():.4f} of the pixels differ"
+    # and the overlays are there: the band's rows are tinted by its colour, the rows above are not
+    colour = np.array(doc.project.object(2).color, np.float32)
+    scale, origin = win.viewer.scale, win.viewer.origin
+    inside = shot[int((90 - origin.y()) * scale), int((80 - origin.x()) * scale)].astype(np.float32)
+    frame_px = clip.frames[0][90, 80].astype(np.float32)
+    np.testing.assert_allclose(inside, frame_px * 0.55 + colour * 0.45, atol=6)
+
+
+def test_real_clip_segment_and_track(qtbot, shared_data: Path, tmp_path: Path) -> None:
+    clip = shared_data / "davis2016" / "JPEGImages" / "480p" / "blackswan"
+    truth = shared_data / "davis2016" / "Annotations" / "480p" / "blackswan"
+    gt = [cv2.imread(str(truth / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE) > 127 for i in range(6)]
+    doc = Document.open_media(clip, tmp_path / "swan.sam3roto")
+    win = _window(qtbot, doc)
+    assert doc.frame_count == 50 and doc.source.info.width == 854
+    doc.add_object("swan")
+    doc.set_prompts(prompts_from_mask(gt[0]))
+    doc.project.shot.out_index = 5
+    win.segment_frame()
+    wait_jobs(qtbot, win)
+    win.track("forward")
+    wait_jobs(qtbot, win)
+    obj = doc.active()
+    assert doc.store.frames(obj.id) == list(range(6))
+    # wiring, not engine quality (bench/davis_eval.py scores the engine): clearly the swan
+    assert np.mean([jaccard(doc.store.get(obj.id, i), gt[i]) for i in range(1, 6)]) > 0.6
+    win.save()
+    assert (tmp_path / "swan.sam3roto").is_file() and not doc.dirty
