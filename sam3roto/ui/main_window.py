@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
     def _menus(self) -> None:
         file = self.menuBar().addMenu("&File")
         for text, keys, slot in (("Open media...", "Ctrl+O", self.open_media_dialog),
+                                 ("Open sequence folder...", "Ctrl+Alt+O", self.open_folder_dialog),
                                  ("Open project...", "Ctrl+Shift+O", self.open_project_dialog),
                                  ("Save", "Ctrl+S", self.save), ("Save as...", "Ctrl+Shift+S", self.save_as)):
             action = QAction(text, self)
@@ -224,9 +225,13 @@ class MainWindow(QMainWindow):
 
     # -- files ------------------------------------------------------------------------------
     def open_media_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Image sequence folder") if QApplication.keyboardModifiers() \
-            & Qt.KeyboardModifier.ShiftModifier else QFileDialog.getOpenFileName(
-                self, "Open media", "", "Media (*.mov *.mp4 *.mkv *.avi *.png *.jpg *.tif *.tiff *.exr *.zip)")[0]
+        path = QFileDialog.getOpenFileName(
+            self, "Open media", "", "Media (*.mov *.mp4 *.mkv *.avi *.png *.jpg *.jpeg *.tif *.tiff *.exr *.zip)")[0]
+        if path:
+            self._guard(lambda: self.set_document(Document.open_media(path)))
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open an image sequence folder")
         if path:
             self._guard(lambda: self.set_document(Document.open_media(path)))
 
