@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from sam3roto.export.base import Exporter, ExporterInfo, FrameOutput, RenderPlan, write_atomic
+from sam3roto.export.maskzip import add_member
 from sam3roto.geometry.camera import CHAN_ROTATION_ORDER, chan_line
 
 CONVENTION = ("extrinsics: world-to-camera 4x4, OpenCV axes (+X right, +Y down, +Z forward), world = the first "
@@ -59,9 +61,7 @@ class CameraNpz(_CameraPath):
 
     def finish(self) -> None:
         d = self.plan.depth
-        buf = io.BytesIO()
-        np.savez(
-            buf,
+        arrays = dict(
             intrinsics=np.array([s.intrinsics for s in self.samples], dtype=np.float64).reshape(-1, 3, 3),
             extrinsics=np.array([s.extrinsics for s in self.samples], dtype=np.float64).reshape(-1, 4, 4),
             image_size=np.array([self.plan.width, self.plan.height], dtype=np.int64),
@@ -70,6 +70,13 @@ class CameraNpz(_CameraPath):
             is_metric=np.array(bool(d and d.is_metric)),
             convention=np.array(CONVENTION),
         )
+        buf = io.BytesIO()
+        # an .npz is a ZIP of .npy files; written with fixed member times so renders repeat exactly
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as archive:
+            for key, value in arrays.items():
+                member = io.BytesIO()
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+                add_member(archive, f"{key}.npy", member.getvalue())
         path = self.target(f"{self.plan.name}_camera.npz")
         write_atomic(path, buf.getvalue())
         self.files.append(path)

@@ -2,7 +2,8 @@
 (``NAME.####.png``) or a folder per label (``LABEL/NAME_LABEL.####.png``).
 
 The archive is built under a temporary name and renamed when complete. PNG data is
-already compressed, so members are stored, not deflated again.
+already compressed, so members are stored, not deflated again. Member timestamps are
+fixed, so the same render gives the same bytes (farm chunks included).
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ from sam3roto.export.base import Exporter, ExporterInfo, FrameOutput, RenderPlan
 from sam3roto.export.naming import frame_file
 
 ZIP_MODES = ("single", "per_label")
+#: Member timestamp: fixed (the ZIP epoch, as reproducible builds do), so rendering the same
+#: frames twice, or on a farm in chunks, gives byte-identical archives.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def add_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Store ``data`` as ``name`` in ``archive`` with the fixed timestamp."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+    info.compress_type = archive.compression
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
 
 
 def _png(mask: np.ndarray) -> bytes:
@@ -52,12 +64,12 @@ class MaskZip(Exporter):
         try:
             if self.plan.zip_mode == "single":
                 name = frame_file(self.plan.name, frame.number, self.plan.padding, ".png")
-                archive.writestr(name, _png(frame.combined(self.plan.combine)))
+                add_member(archive, name, _png(frame.combined(self.plan.combine)))
                 return
             for obj in self.plan.objects:
                 if obj.id in frame.mattes:
                     name = frame_file(f"{self.plan.name}_{obj.token}", frame.number, self.plan.padding, ".png")
-                    archive.writestr(f"{obj.token}/{name}", _png(frame.mattes[obj.id] > 0.5))
+                    add_member(archive, f"{obj.token}/{name}", _png(frame.mattes[obj.id] > 0.5))
         except OSError as exc:
             raise Sam3RotoError(f"could not write the ZIP ({exc.strerror or exc})", path=self.final) from None
 

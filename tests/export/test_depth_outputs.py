@@ -233,3 +233,16 @@ def test_depth_foreground_post_reads_the_depth_cache(render_shot, tmp_path) -> N
     result = _render(render_shot, tmp_path / "o", cache, outputs=("png-alpha",), objects=(person.id,), bit_depth=8)
     matte = cv2.imread(str(result.folder / "person" / "plate_person.1003.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(matte > 127, near_box)
+
+
+def test_archives_are_byte_identical_when_rendered_again_later(render_shot, depth_cache, tmp_path) -> None:
+    """Farm chunks and re-renders must repeat exactly: no wall-clock time inside ZIP/NPZ."""
+    import time
+
+    first = _render(render_shot, tmp_path / "a", depth_cache, outputs=("mask-zip", "camera-npz"))
+    time.sleep(2.1)  # ZIP times have a 2-second resolution
+    second = _render(render_shot, tmp_path / "b", depth_cache, outputs=("mask-zip", "camera-npz"))
+    for rel in ("plate_masks.zip", "camera/plate_camera.npz"):
+        assert (first.folder / rel).read_bytes() == (second.folder / rel).read_bytes(), rel
+    with np.load(first.folder / "camera" / "plate_camera.npz") as z:
+        assert z["extrinsics"].shape == (8, 4, 4) and str(z["convention"]).startswith("extrinsics")
