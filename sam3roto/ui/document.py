@@ -160,6 +160,32 @@ class Document(QObject):
         others = [p for p in self.prompts() if not isinstance(p, BoxPrompt)]
         self.set_prompts([*others, BoxPrompt(x0, y0, x1, y1)])
 
+    def set_in_out(self, *, in_index: int | None = None, out_index: int | None = None) -> None:
+        """Set the shot's in or out point (tracking and rendering cover in..out)."""
+        def change(p: Project) -> None:
+            shot = p.shot
+            if shot is None:
+                return
+            if in_index is not None:
+                shot.in_index = min(in_index, shot.frame_range.stop - 1)
+            if out_index is not None:
+                shot.out_index = max(out_index, shot.in_index)
+
+        self.undo.push(_ProjectEdit(self, "in/out", change))
+
+    def adopt_objects(self, ids: list[int], name: str) -> None:
+        """Objects a text prompt found (their masks are stored under ``ids``): one object
+        per id not in the project yet, named after the text."""
+        def add(p: Project) -> None:
+            for n, obj_id in enumerate(sorted(ids), start=1):
+                if all(o.id != obj_id for o in p.objects):
+                    p.next_object_id = max(p.next_object_id, obj_id)
+                    p.add_object(f"{name} {n}")
+            if ids:
+                p.active_object = sorted(ids)[0]
+
+        self.undo.push(_ProjectEdit(self, "text prompt", add))
+
     def masks_stored(self) -> None:
         self.masksChanged.emit()
 
@@ -188,6 +214,7 @@ class _ProjectEdit(QUndoCommand):
         self.doc.project.keyframes = restored.keyframes
         self.doc.project.active_object = restored.active_object
         self.doc.project.next_object_id = restored.next_object_id
+        self.doc.project.shot = restored.shot
         self.doc.projectChanged.emit()
         if self.prompts_edit:
             self.doc.promptsChanged.emit()

@@ -46,6 +46,7 @@ class MainWindow(QMainWindow):
         self.jobs: list[JobWorker] = []
         self.doc: Document | None = None
         self.shuttle = 0  # frames per tick: J/K/L and Space
+        self.segment_seq = 0  # interactive requests carry a number; stale ones are dropped
         self.player = QTimer(self)
         self.player.timeout.connect(self._tick)
         self.autosaver = QTimer(self)
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.segment_tab, self.matte_tab, self.export_tab = SegmentTab(doc), MatteTab(doc), ExportTab(doc)
         self.segment_tab.segment.connect(self.segment_frame)
         self.segment_tab.track.connect(self.track)
+        self.segment_tab.text.connect(self.find_text)
         self.matte_tab.edited.connect(self._matte_edited)
         self.export_tab.requested.connect(self.render_outputs)
         self.depth_tab = DepthTab(doc)
@@ -186,6 +188,8 @@ class MainWindow(QMainWindow):
             ("L", lambda: self.shuttle_to(1)), ("F", lambda: self.viewer.fit()),
             ("Ctrl+Return", self.segment_frame), ("Ctrl+Enter", self.segment_frame),
             ("Ctrl+T", lambda: self.track("both")), ("Delete", lambda: self.viewer.delete_selected()),
+            ("I", lambda: self.doc.set_in_out(in_index=self.doc.frame)),  # type: ignore[union-attr]
+            ("O", lambda: self.doc.set_in_out(out_index=self.doc.frame)),  # type: ignore[union-attr]
         ]
         for keys, slot in table:
             shortcut = QShortcut(QKeySequence(keys), self)
@@ -357,11 +361,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("place points or a box on the active object first", 6000)
             return
         snapshot, engine, frame, store = doc.snapshot(), self.segment_tab.engine_name, doc.frame, doc.store
+        self.segment_seq += 1
+        seq = self.segment_seq
 
         def job(token: CancelToken) -> Any:
             from sam3roto.backends.registry import create_engine
             from sam3roto.pipeline.shot import open_shot_media
 
+            if seq != self.segment_seq:  # a newer request is queued behind this one: it wins
+                return None
             yield Progress(0, 1, f"segmenting frame {snapshot.shot.frame_numbers[frame]}")  # type: ignore[union-attr]
             with open_shot_media(snapshot) as source:
                 eng = create_engine(engine)
@@ -376,6 +384,39 @@ class MainWindow(QMainWindow):
             yield Progress(1, 1, "segmented")
 
         self._start("segment", job, self.pools.model)
+
+    def find_text(self, text: str) -> None:
+        """A text prompt on this frame: every instance the engine finds becomes an object."""
+        from sam3roto.core.types import TextPrompt
+
+        doc = self.doc
+        assert doc is not None
+        snapshot, engine, frame, store = doc.snapshot(), self.segment_tab.engine_name, doc.frame, doc.store
+        first = snapshot.next_object_id
+
+        def job(token: CancelToken) -> Any:
+            from sam3roto.backends.registry import create_engine
+            from sam3roto.pipeline.shot import open_shot_media
+
+            yield Progress(0, 1, f"finding every {text!r}")
+            with open_shot_media(snapshot) as source:
+                eng = create_engine(engine)
+                session = eng.open_session(source)
+                try:
+                    masks = session.add_prompt(frame, TextPrompt(text), first)
+                finally:
+                    session.close()
+                    eng.close()
+            for obj_id, mask in masks.items():
+                store.put(obj_id, frame, mask)
+            yield Progress(1, 1, f"found {len(masks)}")
+            return sorted(masks)
+
+        def done(ids: Any) -> None:
+            doc.adopt_objects(list(ids), text)
+            self.statusBar().showMessage(f"{text!r}: {len(ids)} found", 8000)
+
+        self._start("text prompt", job, self.pools.model, done)
 
     def track(self, direction: str) -> None:
         doc = self.doc

@@ -109,7 +109,7 @@ class SegmentTab(QWidget):
 
     segment = Signal()
     track = Signal(str)
-    cancel = Signal()
+    text = Signal(str)
 
     def __init__(self, doc: Document) -> None:
         super().__init__()
@@ -124,6 +124,14 @@ class SegmentTab(QWidget):
         for label, tool in (("Point +", "point+"), ("Point -", "point-"), ("Box", "box")):
             self.tools.addItem(label, tool)
         self.tools.currentIndexChanged.connect(lambda _: setattr(doc, "tool", self.tools.currentData()))
+        self.text_prompt = QLineEdit()
+        self.text_prompt.setPlaceholderText("text prompt, e.g. person: every instance becomes an object")
+        self.find_button = QPushButton("Find all")
+        self.find_button.clicked.connect(self._find)
+        self.text_prompt.returnPressed.connect(self._find)
+        text_row = QHBoxLayout()
+        text_row.addWidget(self.text_prompt, 1)
+        text_row.addWidget(self.find_button)
         seg = QPushButton("Segment frame  (Ctrl+Enter)")
         seg.clicked.connect(self.segment.emit)
         row = QHBoxLayout()
@@ -135,6 +143,7 @@ class SegmentTab(QWidget):
         form.addRow("Engine", self.engine)
         form.addRow(self.note)
         form.addRow("Tool", self.tools)
+        form.addRow("Text", text_row)
         form.addRow(seg)
         form.addRow(row)
         self._engine_changed()
@@ -143,11 +152,21 @@ class SegmentTab(QWidget):
     def engine_name(self) -> str:
         return str(self.engine.currentData())
 
+    def _find(self) -> None:
+        text = self.text_prompt.text().strip()
+        if text and self.find_button.isEnabled():
+            self.text.emit(text)
+
     def _engine_changed(self) -> None:
-        if self.engine_name == "classic":
-            self.note.setText("Points and boxes. No text prompts with this engine (choose SAM3 for text).")
+        from sam3roto.backends.registry import engine_class
+
+        text = engine_class(self.engine_name).capabilities.text
+        self.text_prompt.setEnabled(text)
+        self.find_button.setEnabled(text)
+        if not text:
+            self.note.setText("Points and boxes. This engine takes no text prompts (choose SAM3 for text).")
         else:
-            self.note.setText("Text, points, boxes. Needs the SAM3 weights (Settings > ML tools).")
+            self.note.setText("Text, points, boxes. Needs the SAM3 weights (Edit > Settings > ML tools).")
 
 
 # (setting name, label, minimum, maximum, integer?)

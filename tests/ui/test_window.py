@@ -193,3 +193,66 @@ def test_viewer_zoom_fit_and_display_modes(qtbot, window) -> None:
         window.mode.setCurrentText(mode)
         pixels = viewer.compose_now()
         assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
+
+
+def test_in_out_keys_with_undo(qtbot, window) -> None:
+    doc = window.doc
+    doc.set_frame(3)
+    qtbot.keyClick(window, Qt.Key.Key_I)
+    doc.set_frame(8)
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert doc.project.shot.frame_range == range(3, 9)
+    window.undo()
+    assert doc.project.shot.frame_range == range(3, 12)
+
+
+def test_stale_segment_requests_are_dropped(qtbot, window, clip, monkeypatch) -> None:
+    import threading
+
+    from sam3roto.backends import registry
+
+    doc = window.doc
+    doc.add_object("disc")
+    doc.set_prompts(prompts_from_mask(clip.masks[0]))
+    opened = []
+    real = registry.create_engine
+    monkeypatch.setattr(registry, "create_engine", lambda *a, **k: (opened.append(1), real(*a, **k))[1])
+    gate = threading.Event()
+
+    def blocker(token):
+        gate.wait(10)
+        yield from ()
+
+    window._start("busy", blocker, window.pools.model)  # the model thread is busy
+    for _ in range(3):
+        window.segment_frame()  # three clicks while it is busy
+    gate.set()
+    wait_jobs(qtbot, window)
+    assert len(opened) == 1  # only the newest request ran
+    assert doc.store.get(doc.active().id, 0) is not None
+
+
+def test_text_prompt_needs_an_engine_with_text_and_makes_one_object_per_instance(qtbot, window, monkeypatch) -> None:
+    torch = pytest.importorskip("torch", reason="the ML stack (torch) is not installed")
+    from sam3roto.backends import registry
+    from sam3roto.backends.sam3 import Sam3Engine
+    from tests.backends.sam3_tiny import build_tiny_models
+
+    tab = window.segment_tab
+    assert not tab.find_button.isEnabled() and "no text prompts" in tab.note.text()
+    tab.engine.setCurrentIndex(1)  # SAM3
+    assert tab.find_button.isEnabled() and tab.text_prompt.isEnabled()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("SAM3ROTO_DTYPE", "float32")
+    models = build_tiny_models()
+    monkeypatch.setattr(registry, "create_engine",
+                        lambda name, **k: Sam3Engine(models=models, device="cpu", text_threshold=0.0))
+    tab.text_prompt.setText("disc")
+    tab.find_button.click()
+    wait_jobs(qtbot, window)
+    doc = window.doc
+    names = [o.name for o in doc.project.objects]
+    assert names and all(n.startswith("disc ") for n in names)
+    assert all(doc.store.get(o.id, 0) is not None for o in doc.project.objects)
+    window.undo()
+    assert doc.project.objects == []
