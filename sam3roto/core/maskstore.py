@@ -120,3 +120,20 @@ class MaskStore:
         for frame in self.frames(obj_id):
             self._cache.discard((obj_id, frame))
         shutil.rmtree(self._obj_dir(obj_id), ignore_errors=True)
+
+    def snapshot(self, obj_ids: list[int], target: Path) -> None:
+        """Copy the masks of ``obj_ids`` into ``target`` (for undo of a tracking run)."""
+        target.mkdir(parents=True, exist_ok=True)
+        for obj_id in obj_ids:
+            src = self._obj_dir(obj_id)
+            if src.is_dir():
+                shutil.copytree(src, target / src.name, dirs_exist_ok=True)
+
+    def restore(self, obj_ids: list[int], source: Path) -> None:
+        """Make the masks of ``obj_ids`` exactly those saved by :meth:`snapshot` in ``source``
+        (objects absent there end with no masks)."""
+        for obj_id in obj_ids:
+            self.delete_object(obj_id)
+            saved = source / self._obj_dir(obj_id).name
+            if saved.is_dir():
+                shutil.copytree(saved, self._obj_dir(obj_id))

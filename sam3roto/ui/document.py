@@ -173,6 +173,11 @@ class Document(QObject):
 
         self.undo.push(_ProjectEdit(self, "in/out", change))
 
+    def tracked(self, obj_ids: list[int], before: Path, after: Path) -> None:
+        """Record a finished tracking run (mask snapshots of ``obj_ids`` from before and
+        after it) as one undo step."""
+        self.undo.push(_TrackEdit(self, obj_ids, before, after))
+
     def adopt_objects(self, ids: list[int], name: str) -> None:
         """Objects a text prompt found (their masks are stored under ``ids``): one object
         per id not in the project yet, named after the text."""
@@ -240,3 +245,23 @@ class _ProjectEdit(QUndoCommand):
             self.after = other.after
             return True
         return False
+
+
+class _TrackEdit(QUndoCommand):
+    """Tracking results as an undo step: the tracked objects' mask folders before and after."""
+
+    def __init__(self, doc: Document, obj_ids: list[int], before: Path, after: Path) -> None:
+        super().__init__("track")
+        self.doc, self.obj_ids, self.before, self.after = doc, obj_ids, before, after
+        self.first = True
+
+    def redo(self) -> None:
+        if self.first:
+            self.first = False
+            return
+        self.doc.store.restore(self.obj_ids, self.after)
+        self.doc.masksChanged.emit()
+
+    def undo(self) -> None:
+        self.doc.store.restore(self.obj_ids, self.before)
+        self.doc.masksChanged.emit()

@@ -426,6 +426,9 @@ class MainWindow(QMainWindow):
             return
         snapshot, engine, store = doc.snapshot(), self.segment_tab.engine_name, doc.store
         start = None if direction == "both" else doc.frame
+        ids = [o.id for o in snapshot.objects]
+        step = self._undo_dir() / f"track{len(list(self._undo_dir().iterdir()))}"
+        store.snapshot(ids, step / "before")  # for undo: the masks as they are now
 
         def job(token: CancelToken) -> Any:
             from sam3roto.pipeline.shot import open_shot_media
@@ -435,7 +438,19 @@ class MainWindow(QMainWindow):
                 return (yield from track_job(snapshot, source, store, engine=engine,
                                              direction=direction, start=start))  # type: ignore[arg-type]
 
-        self._start(f"track {direction}", job, self.pools.model)
+        def done(result: Any) -> None:
+            store.snapshot(ids, step / "after")
+            doc.tracked(ids, step / "before", step / "after")
+
+        self._start(f"track {direction}", job, self.pools.model, done)
+
+    def _undo_dir(self) -> Path:
+        """Mask snapshots of tracking runs, for undo; removed when the window closes."""
+        if getattr(self, "_undo_tmp", None) is None:
+            import tempfile
+
+            self._undo_tmp = tempfile.TemporaryDirectory(prefix="sam3roto-undo-")
+        return Path(self._undo_tmp.name)
 
     def render_outputs(self) -> None:
         doc = self.doc

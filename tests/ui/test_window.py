@@ -94,13 +94,19 @@ def test_prompts_segment_track_matte_render_undo(qtbot, window, clip, tmp_path: 
     grown = viewer.compose_now()
     assert (grown > 127).sum() > (plain > 127).sum()
 
-    # undo the slider and the box; redo brings the box back
+    # undo the slider, the tracking run (masks back to the segmented frame only) and the box;
+    # redo brings them back in order
     window.undo()
     assert doc.active().post.get("grow_px", 0) == 0
+    window.undo()
+    assert doc.store.frames(obj.id) == [0]
     window.undo()
     assert not any(isinstance(p, BoxPrompt) for p in doc.prompts())
     window.redo()
     assert any(isinstance(p, BoxPrompt) for p in doc.prompts())
+    window.redo()
+    assert doc.store.frames(obj.id) == list(range(12))
+    assert jaccard(doc.store.get(obj.id, 7), clip.masks[7]) > 0.8
 
     # export PNG alpha through the Export tab
     window.export_tab.bits.setCurrentText("8")
