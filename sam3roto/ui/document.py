@@ -137,6 +137,9 @@ class Document(QObject):
     def rename_object(self, obj_id: int, name: str) -> None:
         self.undo.push(_ProjectEdit(self, "rename object", lambda p: setattr(p.object(obj_id), "name", name)))
 
+    def set_colour(self, obj_id: int, colour: tuple[int, int, int]) -> None:
+        self.undo.push(_ProjectEdit(self, "colour", lambda p: setattr(p.object(obj_id), "color", tuple(colour))))
+
     def set_visible(self, obj_id: int, visible: bool) -> None:
         self.undo.push(_ProjectEdit(self, "visibility", lambda p: setattr(p.object(obj_id), "visible", visible)))
 

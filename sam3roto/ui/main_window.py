@@ -5,6 +5,7 @@ jobs are the same pipeline generators the CLI runs."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,11 @@ class MainWindow(QMainWindow):
         settings = QAction("Settings...", self)
         settings.triggered.connect(self.open_settings)
         edit.addAction(settings)
+
+    def engine_options(self) -> dict[str, Any]:
+        """The device chosen in Settings (``auto`` passes nothing: the engines pick)."""
+        device = str(QSettings("sam3roto", "sam3roto").value("device", "auto"))
+        return {} if device == "auto" else {"device": device}
 
     def open_settings(self) -> Any:
         from sam3roto.ui.settings import SettingsDialog
@@ -361,6 +367,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("place points or a box on the active object first", 6000)
             return
         snapshot, engine, frame, store = doc.snapshot(), self.segment_tab.engine_name, doc.frame, doc.store
+        device = self.engine_options()
         self.segment_seq += 1
         seq = self.segment_seq
 
@@ -372,7 +379,7 @@ class MainWindow(QMainWindow):
                 return None
             yield Progress(0, 1, f"segmenting frame {snapshot.shot.frame_numbers[frame]}")  # type: ignore[union-attr]
             with open_shot_media(snapshot) as source:
-                eng = create_engine(engine)
+                eng = create_engine(engine, **device)
                 session = eng.open_session(source)
                 try:
                     masks = session.set_prompts(frame, obj.id, prompts)
@@ -392,6 +399,7 @@ class MainWindow(QMainWindow):
         doc = self.doc
         assert doc is not None
         snapshot, engine, frame, store = doc.snapshot(), self.segment_tab.engine_name, doc.frame, doc.store
+        device = self.engine_options()
         first = snapshot.next_object_id
 
         def job(token: CancelToken) -> Any:
@@ -400,7 +408,7 @@ class MainWindow(QMainWindow):
 
             yield Progress(0, 1, f"finding every {text!r}")
             with open_shot_media(snapshot) as source:
-                eng = create_engine(engine)
+                eng = create_engine(engine, **device)
                 session = eng.open_session(source)
                 try:
                     masks = session.add_prompt(frame, TextPrompt(text), first)
@@ -427,6 +435,7 @@ class MainWindow(QMainWindow):
         snapshot, engine, store = doc.snapshot(), self.segment_tab.engine_name, doc.store
         start = None if direction == "both" else doc.frame
         ids = [o.id for o in snapshot.objects]
+        device = self.engine_options()
         step = self._undo_dir() / f"track{len(list(self._undo_dir().iterdir()))}"
         store.snapshot(ids, step / "before")  # for undo: the masks as they are now
 
@@ -435,7 +444,7 @@ class MainWindow(QMainWindow):
             from sam3roto.pipeline.track import track_job
 
             with open_shot_media(snapshot) as source:
-                return (yield from track_job(snapshot, source, store, engine=engine,
+                return (yield from track_job(snapshot, source, store, engine=engine, engine_options=device,
                                              direction=direction, start=start))  # type: ignore[arg-type]
 
         def done(result: Any) -> None:
@@ -466,7 +475,8 @@ class MainWindow(QMainWindow):
 
         start = self.export_tab.start.value()
         options = RenderOptions(outputs=outputs, bit_depth=int(self.export_tab.bits.currentText()),
-                                start_frame=None if start < 0 else start)
+                                start_frame=None if start < 0 else start,
+                                name=self.export_tab.name.text().strip() or None)
         snapshot, store, root, path, cache = doc.snapshot(), doc.store, self.export_tab.root(), doc.path, \
             doc.depth_cache()
 
@@ -491,7 +501,7 @@ class MainWindow(QMainWindow):
         if cache is None:
             self.statusBar().showMessage("save the project first", 6000)
             return
-        options = self.depth_tab.options()
+        options = replace(self.depth_tab.options(), **self.engine_options())
         doc.project.settings["depth"] = options.to_dict()
         snapshot = doc.snapshot()
         indices = list(snapshot.shot.frame_range) if snapshot.shot is not None else []

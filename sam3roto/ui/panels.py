@@ -80,12 +80,14 @@ class ObjectsPanel(QWidget):
         self.view.setModel(self.model)
         self.view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.view.clicked.connect(lambda idx: doc.set_active(self.model.data(idx, Qt.ItemDataRole.UserRole)))
-        add, remove = QPushButton("Add"), QPushButton("Remove")
+        add, remove, colour = QPushButton("Add"), QPushButton("Remove"), QPushButton("Colour...")
         add.clicked.connect(lambda: doc.add_object())
         remove.clicked.connect(self._remove)
+        colour.clicked.connect(self.pick_colour)
         buttons = QHBoxLayout()
         buttons.addWidget(add)
         buttons.addWidget(remove)
+        buttons.addWidget(colour)
         layout = QVBoxLayout(self)
         hint = QLabel("Tick to show, double-click to rename, click to make active.")
         hint.setWordWrap(True)
@@ -99,6 +101,16 @@ class ObjectsPanel(QWidget):
         obj = self.doc.active()
         if obj is not None:
             self.doc.remove_object(obj.id)
+
+    def pick_colour(self) -> None:
+        from PySide6.QtWidgets import QColorDialog
+
+        obj = self.doc.active()
+        if obj is None:
+            return
+        chosen = QColorDialog.getColor(QColor(*obj.color), self, f"Colour of {obj.name}")
+        if chosen.isValid():
+            self.doc.set_colour(obj.id, (chosen.red(), chosen.green(), chosen.blue()))
 
     def _select_active(self) -> None:
         ids = [o.id for o in self.doc.project.objects]
@@ -286,9 +298,12 @@ class ExportTab(QWidget):
         self.start.setValue(-1)
         self.bits = QComboBox()
         self.bits.addItems(["16", "8"])
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("file name stem (default: the media's name)")
         self.version = QLabel()
         form.addRow("Start frame", self.start)
         form.addRow("PNG bits", self.bits)
+        form.addRow("Name", self.name)
         form.addRow("Next version", self.version)
         layout.addLayout(form)
         go = QPushButton("Render")

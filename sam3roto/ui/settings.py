@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, Signal
+from PySide6.QtCore import QProcess, QSettings, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -48,9 +48,11 @@ class SettingsDialog(QDialog):
         self.da3_id = QLineEdit("depth-anything/DA3-SMALL")
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.setCurrentText(str(QSettings("sam3roto", "sam3roto").value("device", "auto")))
+        self.device.currentTextChanged.connect(lambda d: QSettings("sam3roto", "sam3roto").setValue("device", d))
         form.addRow("SAM3 model id", self.sam3_id)
         form.addRow("Depth Anything 3 model id", self.da3_id)
-        form.addRow("Device", self.device)
+        form.addRow("Device (segmentation and depth)", self.device)
         self.install = QPushButton("Install / Reinstall ML tools")
         self.install.clicked.connect(self.start_install)
         self.log = QPlainTextEdit()

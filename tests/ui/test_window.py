@@ -262,3 +262,33 @@ def test_text_prompt_needs_an_engine_with_text_and_makes_one_object_per_instance
     assert all(doc.store.get(o.id, 0) is not None for o in doc.project.objects)
     window.undo()
     assert doc.project.objects == []
+
+
+def test_colour_name_stem_and_device_setting(qtbot, window, clip, tmp_path: Path, monkeypatch) -> None:
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog
+
+    from sam3roto.backends import registry
+
+    doc = window.doc
+    doc.add_object("disc")
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor(10, 200, 30)))
+    window.objects.pick_colour()
+    assert doc.active().color == (10, 200, 30)
+    window.undo()
+    assert doc.active().color != (10, 200, 30)
+    dialog = window.open_settings()
+    dialog.device.setCurrentText("cpu")
+    assert window.engine_options() == {"device": "cpu"}
+    seen = []
+    real = registry.create_engine
+    monkeypatch.setattr(registry, "create_engine", lambda name, **k: (seen.append(k), real(name, **k))[1])
+    doc.set_prompts(prompts_from_mask(clip.masks[0]))
+    window.segment_frame()
+    wait_jobs(qtbot, window)
+    assert seen == [{"device": "cpu"}]
+    dialog.device.setCurrentText("auto")
+    window.export_tab.name.setText("hero shot")
+    window.export_tab.requested.emit()
+    wait_jobs(qtbot, window)
+    assert (tmp_path / "renders" / "v001" / "disc" / "hero_shot_disc.1001.png").is_file()

@@ -17,6 +17,7 @@ from sam3roto.core.evaluation import jaccard, prompts_from_mask
 from sam3roto.core.types import PointPrompt
 from sam3roto.ui.document import Document
 from sam3roto.ui.main_window import MainWindow
+from sam3roto.ui.viewer import Viewer
 from tests.conftest import make_synthetic
 from tests.test_cli_depth import weights  # noqa: F401  (module fixture: a random da3-small folder)
 from tests.ui.test_window import wait_jobs
@@ -95,7 +96,6 @@ def test_viewer_pixel_snapshot_with_overlays(qtbot, tmp_path: Path) -> None:
     for i, frame in enumerate(clip.frames):
         cv2.imwrite(str(plate / f"s.{i + 1}.png"), frame[..., ::-1])
     doc = Document.open_media(plate / "s.#.png", tmp_path / "s.sam3roto")
-    win = _window(qtbot, doc, (900, 600))
     doc.add_object("disc")
     doc.add_object("band")
     doc.store.put(1, 0, clip.masks[0])
@@ -104,8 +104,13 @@ def test_viewer_pixel_snapshot_with_overlays(qtbot, tmp_path: Path) -> None:
     doc.store.put(2, 0, band)
     doc.set_active(1)
     doc.set_prompts([p for p in prompts_from_mask(clip.masks[0]) if isinstance(p, PointPrompt)][:3])
-    win.viewer.fit()
-    grabbed = win.viewer.grab().toImage()
+    viewer = Viewer(doc)  # on its own, at a fixed size: the snapshot does not depend on the window's layout
+    qtbot.addWidget(viewer)
+    viewer.setFixedSize(480, 360)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    viewer.fit()
+    grabbed = viewer.grab().toImage()
     image = grabbed.convertToFormat(grabbed.Format.Format_RGB888)
     rows = np.array(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
     shot = rows[:, : image.width() * 3].reshape(image.height(), image.width(), 3)
@@ -120,7 +125,7 @@ def test_viewer_pixel_snapshot_with_overlays(qtbot, tmp_path: Path) -> None:
     assert (diff > 24).mean() < 0.002, f"{(diff > 24).mean():.4f} of the pixels differ"
     # and the overlays are there: the band's rows are tinted by its colour, the rows above are not
     colour = np.array(doc.project.object(2).color, np.float32)
-    scale, origin = win.viewer.scale, win.viewer.origin
+    scale, origin = viewer.scale, viewer.origin
     inside = shot[int((90 - origin.y()) * scale), int((80 - origin.x()) * scale)].astype(np.float32)
     frame_px = clip.frames[0][90, 80].astype(np.float32)
     np.testing.assert_allclose(inside, frame_px * 0.55 + colour * 0.45, atol=6)
