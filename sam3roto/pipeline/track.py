@@ -11,7 +11,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sam3roto.backends.base import Direction, SegmentationSession, frame_range
+from sam3roto.backends.base import Direction, Engine, SegmentationSession, frame_range
 from sam3roto.backends.registry import DEFAULT_ENGINE, create_engine
 from sam3roto.core.jobs import Progress
 from sam3roto.core.maskstore import MaskStore
@@ -76,13 +76,15 @@ def track_job(
     session: SegmentationSession | None = None,
     objects: set[int] | None = None,
     chunk: int = 0,
+    engine_instance: Engine | None = None,
 ) -> Generator[Progress, None, TrackResult]:
     """Track every object of ``project`` over its shot range and store the masks.
 
     ``start``/``end`` default to the shot's in/out range (``start`` is where a forward or
     backward run begins). Pass an open ``session`` to reuse a loaded model (the GUI does);
-    otherwise the engine is created and closed here. ``objects`` limits tracking to those
-    object ids (a farm tracks objects on separate machines).
+    otherwise the engine is created and closed here (or ``engine_instance`` is used and left
+    open: the window keeps its loaded models). ``objects`` limits tracking to those object
+    ids (a farm tracks objects on separate machines).
 
     ``chunk`` (frames, 0 = off) bounds memory on long shots for any engine: the frames are
     tracked in runs of ``chunk``, each in a fresh session that gets the keyframes inside it
@@ -102,7 +104,8 @@ def track_job(
     own = session is None
     if chunk and not own:
         raise ValueError("chunked tracking opens its own sessions; do not pass one")
-    eng = create_engine(engine, **(engine_options or {})) if own else None
+    borrowed = engine_instance is not None
+    eng = engine_instance if borrowed else create_engine(engine, **(engine_options or {})) if own else None
     spans = _chunks(frames, chunk) if chunk else [frames]
     done = 0
     try:
@@ -131,7 +134,7 @@ def track_job(
                 if own:
                     sess.close()
     finally:
-        if eng is not None:
+        if eng is not None and not borrowed:
             eng.close()
     return result
 

@@ -48,6 +48,9 @@ class MainWindow(QMainWindow):
         self.doc: Document | None = None
         self.shuttle = 0  # frames per tick: J/K/L and Space
         self.segment_seq = 0  # interactive requests carry a number; stale ones are dropped
+        # loaded models, used only on the model thread (one at a time): loaded once, kept
+        self._engines: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+        self._estimators: dict[tuple[Any, ...], Any] = {}
         self.player = QTimer(self)
         self.player.timeout.connect(self._tick)
         self.autosaver = QTimer(self)
@@ -99,6 +102,7 @@ class MainWindow(QMainWindow):
         self.segment_tab.segment.connect(self.segment_frame)
         self.segment_tab.track.connect(self.track)
         self.segment_tab.text.connect(self.find_text)
+        self.segment_tab.load.connect(self.load_model)
         self.matte_tab.edited.connect(self._matte_edited)
         self.export_tab.requested.connect(self.render_outputs)
         self.depth_tab = DepthTab(doc)
@@ -163,6 +167,36 @@ class MainWindow(QMainWindow):
         settings = QAction("Settings...", self)
         settings.triggered.connect(self.open_settings)
         edit.addAction(settings)
+
+    def loaded_engine(self, name: str, options: dict[str, Any]) -> Any:
+        """The segmentation engine ``name``, loaded on first use and kept (model thread only)."""
+        from sam3roto.backends.registry import create_engine
+
+        key = (name, tuple(sorted(options.items())))
+        if key not in self._engines:
+            self._engines[key] = create_engine(name, **options)
+        return self._engines[key]
+
+    def loaded_estimator(self, options: Any) -> Any:
+        """The Depth Anything 3 estimator for ``options``, loaded once and kept (model thread only)."""
+        from sam3roto.backends.da3 import Da3Estimator
+
+        key = (options.preset, options.model_dir, options.device, options.process_res)
+        if key not in self._estimators:
+            self._estimators[key] = Da3Estimator(options.preset, model_dir=options.model_dir, device=options.device,
+                                                 process_res=options.process_res)
+        return self._estimators[key]
+
+    def load_model(self) -> None:
+        """Load the chosen engine's model now (on the model thread), not on the first click."""
+        engine, options = self.segment_tab.engine_name, self.engine_options()
+
+        def job(token: CancelToken) -> Any:
+            yield Progress(0, 1, f"loading the {engine} engine")
+            self.loaded_engine(engine, options)
+            yield Progress(1, 1, f"{engine} engine loaded")
+
+        self._start(f"load {engine}", job, self.pools.model)
 
     def engine_options(self) -> dict[str, Any]:
         """The device chosen in Settings (``auto`` passes nothing: the engines pick)."""
@@ -372,20 +406,17 @@ class MainWindow(QMainWindow):
         seq = self.segment_seq
 
         def job(token: CancelToken) -> Any:
-            from sam3roto.backends.registry import create_engine
             from sam3roto.pipeline.shot import open_shot_media
 
             if seq != self.segment_seq:  # a newer request is queued behind this one: it wins
                 return None
             yield Progress(0, 1, f"segmenting frame {snapshot.shot.frame_numbers[frame]}")  # type: ignore[union-attr]
             with open_shot_media(snapshot) as source:
-                eng = create_engine(engine, **device)
-                session = eng.open_session(source)
+                session = self.loaded_engine(engine, device).open_session(source)
                 try:
                     masks = session.set_prompts(frame, obj.id, prompts)
                 finally:
                     session.close()
-                    eng.close()
             for obj_id, mask in masks.items():
                 store.put(obj_id, frame, mask)
             yield Progress(1, 1, "segmented")
@@ -403,18 +434,15 @@ class MainWindow(QMainWindow):
         first = snapshot.next_object_id
 
         def job(token: CancelToken) -> Any:
-            from sam3roto.backends.registry import create_engine
             from sam3roto.pipeline.shot import open_shot_media
 
             yield Progress(0, 1, f"finding every {text!r}")
             with open_shot_media(snapshot) as source:
-                eng = create_engine(engine, **device)
-                session = eng.open_session(source)
+                session = self.loaded_engine(engine, device).open_session(source)
                 try:
                     masks = session.add_prompt(frame, TextPrompt(text), first)
                 finally:
                     session.close()
-                    eng.close()
             for obj_id, mask in masks.items():
                 store.put(obj_id, frame, mask)
             yield Progress(1, 1, f"found {len(masks)}")
@@ -444,8 +472,8 @@ class MainWindow(QMainWindow):
             from sam3roto.pipeline.track import track_job
 
             with open_shot_media(snapshot) as source:
-                return (yield from track_job(snapshot, source, store, engine=engine, engine_options=device,
-                                             direction=direction, start=start))  # type: ignore[arg-type]
+                return (yield from track_job(snapshot, source, store, direction=direction,  # type: ignore[arg-type]
+                                             start=start, engine_instance=self.loaded_engine(engine, device)))
 
         def done(result: Any) -> None:
             store.snapshot(ids, step / "after")
@@ -507,18 +535,13 @@ class MainWindow(QMainWindow):
         indices = list(snapshot.shot.frame_range) if snapshot.shot is not None else []
 
         def job(token: CancelToken) -> Any:
-            from sam3roto.backends.da3 import Da3Estimator
             from sam3roto.pipeline.depth import depth_job
             from sam3roto.pipeline.shot import open_shot_media
 
             yield Progress(0, 0, f"loading Depth Anything 3 {options.preset}")
-            estimator = Da3Estimator(options.preset, model_dir=options.model_dir, device=options.device,
-                                     process_res=options.process_res)
-            try:
-                with open_shot_media(snapshot) as source:
-                    return (yield from depth_job(source, cache, indices, estimator, options, cancel=token))
-            finally:
-                estimator.close()
+            estimator = self.loaded_estimator(options)
+            with open_shot_media(snapshot) as source:
+                return (yield from depth_job(source, cache, indices, estimator, options, cancel=token))
 
         def done(result: Any) -> None:
             self.depth_tab.refresh()

@@ -124,6 +124,7 @@ class SegmentTab(QWidget):
     segment = Signal()
     track = Signal(str)
     text = Signal(str)
+    load = Signal()
 
     def __init__(self, doc: Document) -> None:
         super().__init__()
@@ -153,8 +154,14 @@ class SegmentTab(QWidget):
             b = QPushButton(label)
             b.clicked.connect(lambda _=False, d=direction: self.track.emit(d))
             row.addWidget(b)
+        load = QPushButton("Load model")
+        load.setToolTip("load the engine's weights now (otherwise on the first Segment frame)")
+        load.clicked.connect(self.load.emit)
+        engine_row = QHBoxLayout()
+        engine_row.addWidget(self.engine, 1)
+        engine_row.addWidget(load)
         form = QFormLayout(self)
-        form.addRow("Engine", self.engine)
+        form.addRow("Engine", engine_row)
         form.addRow(self.note)
         form.addRow("Tool", self.tools)
         form.addRow("Text", text_row)

@@ -220,9 +220,12 @@ def test_stale_segment_requests_are_dropped(qtbot, window, clip, monkeypatch) ->
     doc = window.doc
     doc.add_object("disc")
     doc.set_prompts(prompts_from_mask(clip.masks[0]))
-    opened = []
-    real = registry.create_engine
-    monkeypatch.setattr(registry, "create_engine", lambda *a, **k: (opened.append(1), real(*a, **k))[1])
+    from sam3roto.backends.classic import ClassicEngine
+
+    created, opened = [], []
+    real_create, real_open = registry.create_engine, ClassicEngine.open_session
+    monkeypatch.setattr(registry, "create_engine", lambda *a, **k: (created.append(1), real_create(*a, **k))[1])
+    monkeypatch.setattr(ClassicEngine, "open_session", lambda self, src: (opened.append(1), real_open(self, src))[1])
     gate = threading.Event()
 
     def blocker(token):
@@ -236,6 +239,10 @@ def test_stale_segment_requests_are_dropped(qtbot, window, clip, monkeypatch) ->
     wait_jobs(qtbot, window)
     assert len(opened) == 1  # only the newest request ran
     assert doc.store.get(doc.active().id, 0) is not None
+    window.segment_tab.load.emit()  # Load model: already loaded, nothing new
+    window.segment_frame()
+    wait_jobs(qtbot, window)
+    assert len(created) == 1 and len(opened) == 2  # the model is loaded once and kept
 
 
 def test_text_prompt_needs_an_engine_with_text_and_makes_one_object_per_instance(qtbot, window, monkeypatch) -> None:
