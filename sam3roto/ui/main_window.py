@@ -30,7 +30,7 @@ from sam3roto.core.jobs import CancelToken, Progress
 from sam3roto.errors import Sam3RotoError
 from sam3roto.ui.compose import MODES
 from sam3roto.ui.document import Document
-from sam3roto.ui.panels import DepthTab, ExportTab, MatteTab, ObjectsPanel, SegmentTab
+from sam3roto.ui.panels import MATTE_CONTROLS, RGB_CONTROLS, DepthTab, ExportTab, ObjectsPanel, PostTab, SegmentTab
 from sam3roto.ui.timeline import Timeline
 from sam3roto.ui.viewer import Viewer
 from sam3roto.ui.workers import JobWorker, Pools
@@ -98,18 +98,21 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(centre)
         self.objects = ObjectsPanel(doc)
         self._dock("Objects", self.objects, Qt.DockWidgetArea.LeftDockWidgetArea, 240)
-        self.segment_tab, self.matte_tab, self.export_tab = SegmentTab(doc), MatteTab(doc), ExportTab(doc)
+        self.segment_tab, self.export_tab = SegmentTab(doc), ExportTab(doc)
+        self.matte_tab, self.rgb_tab = PostTab(doc, MATTE_CONTROLS), PostTab(doc, RGB_CONTROLS)
         self.segment_tab.segment.connect(self.segment_frame)
         self.segment_tab.track.connect(self.track)
         self.segment_tab.text.connect(self.find_text)
         self.segment_tab.load.connect(self.load_model)
-        self.matte_tab.edited.connect(self._matte_edited)
+        self.matte_tab.edited.connect(lambda: self._post_edited("matte"))
+        self.rgb_tab.edited.connect(lambda: self._post_edited("rgba"))
         self.export_tab.requested.connect(self.render_outputs)
         self.depth_tab = DepthTab(doc)
         self.depth_tab.requested.connect(self.run_depth)
         tabs = QTabWidget()
         tabs.addTab(self.segment_tab, "Segment")
-        tabs.addTab(self.matte_tab, "Matte / RGB")
+        tabs.addTab(self.matte_tab, "Matte")
+        tabs.addTab(self.rgb_tab, "RGB / Comp")
         tabs.addTab(self.depth_tab, "Depth / Camera")
         tabs.addTab(self.export_tab, "Export")
         self.tabs = tabs
@@ -137,9 +140,9 @@ class MainWindow(QMainWindow):
         assert self.doc is not None
         self.frame_label.setText(f"frame {self.doc.frame_number(index)}  ({index + 1}/{self.doc.frame_count})")
 
-    def _matte_edited(self) -> None:
+    def _post_edited(self, view: str) -> None:
         if self.viewer.mode not in ("matte", "rgba"):
-            self.mode.setCurrentText("matte")
+            self.mode.setCurrentText(view)
         self.viewer.update()
 
     # -- menus and keys ---------------------------------------------------------------------

@@ -22,6 +22,9 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider, QLabeledSlider
 
+from sam3roto.post.matte import REFINE_METHODS
+from sam3roto.post.rgb import DESPILL_MODES, EDGE_EXTEND_METHODS
+from sam3roto.post.settings import DEPTH_MODES
 from sam3roto.ui.document import Document
 
 Index = QModelIndex | QPersistentModelIndex
@@ -190,53 +193,65 @@ class SegmentTab(QWidget):
             self.note.setText("Text, points, boxes. Needs the SAM3 weights (Edit > Settings > ML tools).")
 
 
-# (setting name, label, minimum, maximum, integer?)
-MATTE_SLIDERS = (
-    ("remove_dots_px", "Remove dots (px²)", 0, 5000, True),
-    ("fill_holes_px", "Fill holes (px²)", 0, 5000, True),
-    ("grow_px", "Grow / shrink (px)", -50, 50, True),
-    ("refine_band_px", "Edge refine band (px)", 0, 60, True),
-    ("feather_px", "Feather (px)", 0, 30, False),
-    ("temporal_pct", "Temporal smoothing (%)", 0, 100, False),
+# Controls of the post settings, by tab: ("slider", name, label, min, max, integer?),
+# ("choice", name, label, choices) or ("check", name, label).
+MATTE_CONTROLS: tuple[tuple[Any, ...], ...] = (
+    ("choice", "depth_mode", "Depth foreground", DEPTH_MODES),
+    ("slider", "remove_dots_px", "Remove dots (px²)", 0, 5000, True),
+    ("slider", "fill_holes_px", "Fill holes (px²)", 0, 5000, True),
+    ("slider", "border_fix_px", "Border fix (px)", 0, 50, True),
+    ("slider", "grow_px", "Grow / shrink (px)", -50, 50, True),
+    ("slider", "refine_band_px", "Edge refine band (px)", 0, 60, True),
+    ("choice", "refine_method", "Refine method", REFINE_METHODS),
+    ("slider", "refine_softness", "Refine softness", 0, 1, False),
+    ("slider", "feather_px", "Feather (px)", 0, 30, False),
+    ("slider", "temporal_pct", "Temporal smoothing (%)", 0, 100, False),
+    ("slider", "motion_blur_shutter", "Motion blur (shutter)", 0, 1, False),
 )
-RGB_CHOICES = (("despill", ("off", "green", "blue", "physical")), ("edge_extend", ("off", "ml", "push")))
+RGB_CONTROLS: tuple[tuple[Any, ...], ...] = (
+    ("choice", "despill", "Despill", ("off", *DESPILL_MODES)),
+    ("slider", "despill_strength", "Despill strength", 0, 1, False),
+    ("slider", "luminance_restore", "Luminance restore", 0, 1, False),
+    ("choice", "edge_extend", "Edge extend", ("off", *EDGE_EXTEND_METHODS)),
+    ("check", "premultiply", "Premultiply (otherwise straight)"),
+)
 
 
-class MatteTab(QWidget):
-    """Matte refinement and RGB cleanup of the active object, previewed live on the frame
-    (the viewer switches to the matte view while a slider moves)."""
+class PostTab(QWidget):
+    """Post settings of the active object (the Matte tab or the RGB/Comp tab), previewed
+    live on the frame (the viewer switches to the matte or RGBA view while one changes).
+    Every change is one undo step per object (consecutive slider moves merge)."""
 
     edited = Signal()
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, controls: tuple[tuple[Any, ...], ...]) -> None:
         super().__init__()
         self.doc = doc
         self.widgets: dict[str, Any] = {}
         form = QFormLayout(self)
-        for name, label, lo, hi, integer in MATTE_SLIDERS:
-            slider = QLabeledSlider(Qt.Orientation.Horizontal) if integer else \
-                QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-            slider.setRange(lo, hi)
-            slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # frame keys stay with the window
-            slider.valueChanged.connect(self._changed)
-            self.widgets[name] = slider
-            form.addRow(label, slider)
-        for name, choices in RGB_CHOICES:
-            combo = QComboBox()
-            combo.addItems(list(choices))
-            combo.currentIndexChanged.connect(self._changed)
-            self.widgets[name] = combo
-            form.addRow(name.replace("_", " ").capitalize(), combo)
-        lum = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-        lum.setRange(0, 1)
-        lum.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        lum.valueChanged.connect(self._changed)
-        self.widgets["luminance_restore"] = lum
-        form.addRow("Luminance restore", lum)
-        pre = QCheckBox("Premultiply")
-        pre.toggled.connect(self._changed)
-        self.widgets["premultiply"] = pre
-        form.addRow(pre)
+        for kind, name, label, *rest in controls:
+            widget: Any
+            if kind == "slider":
+                lo, hi, integer = rest
+                widget = QLabeledSlider(Qt.Orientation.Horizontal) if integer else \
+                    QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+                widget.setRange(lo, hi)
+                widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # frame keys stay with the window
+                widget.valueChanged.connect(self._changed)
+            elif kind == "choice":
+                widget = QComboBox()
+                widget.addItems(list(rest[0]))
+                widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+                widget.currentIndexChanged.connect(self._changed)
+            else:
+                widget = QCheckBox(label)
+                widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+                widget.toggled.connect(self._changed)
+            self.widgets[name] = widget
+            if kind == "check":
+                form.addRow(widget)
+            else:
+                form.addRow(label, widget)
         self._loading = False
         doc.activeChanged.connect(self.load)
         doc.projectChanged.connect(self.load)

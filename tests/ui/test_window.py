@@ -299,3 +299,37 @@ def test_colour_name_stem_and_device_setting(qtbot, window, clip, tmp_path: Path
     window.export_tab.requested.emit()
     wait_jobs(qtbot, window)
     assert (tmp_path / "renders" / "v001" / "disc" / "hero_shot_disc.1001.png").is_file()
+
+
+def test_rgb_tab_previews_on_the_checkerboard(qtbot, window, clip) -> None:
+    doc = window.doc
+    doc.add_object("disc")
+    doc.store.put(doc.active().id, 0, clip.masks[0])
+    window.rgb_tab.widgets["premultiply"].setChecked(True)
+    assert window.viewer.mode == "rgba" and doc.active().post["premultiply"] is True
+    window.rgb_tab.widgets["despill"].setCurrentText("green")
+    assert doc.active().post["despill"] == "green"
+    shown = window.viewer.compose_now()
+    assert shown.dtype == np.uint8 and len(np.unique(shown.reshape(-1, 3), axis=0)) > 50
+
+
+def test_autosave_and_recovery_prompt(qtbot, window, tmp_path: Path, monkeypatch) -> None:
+    import os
+    import time
+
+    from PySide6.QtWidgets import QMessageBox
+
+    doc = window.doc
+    window.save()
+    doc.add_object("unsaved hero")  # an edit after the save
+    window._autosave()
+    autosave = tmp_path / "shot.sam3roto.autosave"
+    assert autosave.is_file()
+    later = time.time() + 5
+    os.utime(autosave, (later, later))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: (asked.append(a[2]), QMessageBox.StandardButton.Yes)[1]))
+    window.open_project(tmp_path / "shot.sam3roto")
+    assert asked and "autosave" in asked[0]
+    assert [o.name for o in window.doc.project.objects] == ["unsaved hero"]
