@@ -25,6 +25,7 @@ from superqt import QLabeledDoubleSlider, QLabeledSlider
 from sam3roto.post.matte import REFINE_METHODS
 from sam3roto.post.rgb import DESPILL_MODES, EDGE_EXTEND_METHODS
 from sam3roto.post.settings import DEPTH_MODES
+from sam3roto.post.sources import CHANNELS, STAGE_OPS
 from sam3roto.ui.document import Document
 
 Index = QModelIndex | QPersistentModelIndex
@@ -196,6 +197,7 @@ class SegmentTab(QWidget):
 # Controls of the post settings, by tab: ("slider", name, label, min, max, integer?),
 # ("choice", name, label, choices) or ("check", name, label).
 MATTE_CONTROLS: tuple[tuple[Any, ...], ...] = (
+    ("stages", "thresholds", "Thresholds in the mask"),
     ("choice", "depth_mode", "Depth foreground", DEPTH_MODES),
     ("slider", "remove_dots_px", "Remove dots (px²)", 0, 5000, True),
     ("slider", "fill_holes_px", "Fill holes (px²)", 0, 5000, True),
@@ -215,6 +217,85 @@ RGB_CONTROLS: tuple[tuple[Any, ...], ...] = (
     ("choice", "edge_extend", "Edge extend", ("off", *EDGE_EXTEND_METHODS)),
     ("check", "premultiply", "Premultiply (otherwise straight)"),
 )
+
+
+class StagesEditor(QWidget):
+    """Threshold stages inside the object's mask, applied in order (seed 001): channel,
+    low/high in [0, 1], invert, and what the stage does to the result so far."""
+
+    changed = Signal()
+    COLUMNS = ("channel", "low", "high", "invert", "op")
+
+    def __init__(self) -> None:
+        super().__init__()
+        from PySide6.QtWidgets import QTableWidget
+
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMaximumHeight(130)
+        add, remove = QPushButton("Add stage"), QPushButton("Remove last")
+        add.clicked.connect(self._add_stage)
+        remove.clicked.connect(self._remove_last)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(remove)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addLayout(row)
+
+    def _add_row(self, stage: dict[str, Any]) -> None:
+        from PySide6.QtWidgets import QDoubleSpinBox
+
+        r = self.table.rowCount()
+        self.table.insertRow(r)
+        channel, op = QComboBox(), QComboBox()
+        channel.addItems(list(CHANNELS))
+        channel.setCurrentText(str(stage.get("channel", "luma")))
+        op.addItems(list(STAGE_OPS))
+        op.setCurrentText(str(stage.get("op", "keep")))
+        low, high = QDoubleSpinBox(), QDoubleSpinBox()
+        for spin, value in ((low, stage.get("low", 0.5)), (high, stage.get("high", 1.0))):
+            spin.setRange(0.0, 1.0)
+            spin.setSingleStep(0.02)
+            spin.setDecimals(3)
+            spin.setValue(float(value))
+            spin.valueChanged.connect(self._emit)
+        invert = QCheckBox()
+        invert.setChecked(bool(stage.get("invert", False)))
+        channel.currentIndexChanged.connect(self._emit)
+        op.currentIndexChanged.connect(self._emit)
+        invert.toggled.connect(self._emit)
+        for c, widget in enumerate((channel, low, high, invert, op)):
+            self.table.setCellWidget(r, c, widget)
+
+    def _add_stage(self) -> None:
+        self._add_row({})
+        self.changed.emit()
+
+    def _emit(self, *args: object) -> None:
+        self.changed.emit()
+
+    def _remove_last(self) -> None:
+        if self.table.rowCount():
+            self.table.removeRow(self.table.rowCount() - 1)
+            self.changed.emit()
+
+    def set_stages(self, stages: list[dict[str, Any]]) -> None:
+        self.table.setRowCount(0)
+        for stage in stages:
+            self._add_row(stage)
+
+    def stages(self) -> list[dict[str, Any]]:
+        out = []
+        for r in range(self.table.rowCount()):
+            cells: list[Any] = [self.table.cellWidget(r, c) for c in range(len(self.COLUMNS))]
+            channel, low, high, invert, op = cells
+            lo, hi = sorted((low.value(), high.value()))
+            out.append({"channel": channel.currentText(), "low": lo, "high": hi, "invert": invert.isChecked(),
+                        "op": op.currentText()})
+        return out
 
 
 class PostTab(QWidget):
@@ -238,6 +319,9 @@ class PostTab(QWidget):
                 widget.setRange(lo, hi)
                 widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # frame keys stay with the window
                 widget.valueChanged.connect(self._changed)
+            elif kind == "stages":
+                widget = StagesEditor()
+                widget.changed.connect(self._changed)
             elif kind == "choice":
                 widget = QComboBox()
                 widget.addItems(list(rest[0]))
@@ -248,7 +332,9 @@ class PostTab(QWidget):
                 widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
                 widget.toggled.connect(self._changed)
             self.widgets[name] = widget
-            if kind == "check":
+            if kind in ("check", "stages"):
+                if kind == "stages":
+                    form.addRow(QLabel(label))
                 form.addRow(widget)
             else:
                 form.addRow(label, widget)
@@ -266,7 +352,10 @@ class PostTab(QWidget):
         self._loading = True
         try:
             for name, widget in self.widgets.items():
-                if isinstance(widget, QComboBox):
+                if isinstance(widget, StagesEditor):
+                    if widget.stages() != values[name]:  # never rebuild the row being edited
+                        widget.set_stages(values[name])
+                elif isinstance(widget, QComboBox):
                     widget.setCurrentText(str(values[name]))
                 elif isinstance(widget, QCheckBox):
                     widget.setChecked(bool(values[name]))
@@ -278,7 +367,9 @@ class PostTab(QWidget):
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, widget in self.widgets.items():
-            if isinstance(widget, QComboBox):
+            if isinstance(widget, StagesEditor):
+                out[name] = widget.stages()
+            elif isinstance(widget, QComboBox):
                 out[name] = widget.currentText()
             elif isinstance(widget, QCheckBox):
                 out[name] = widget.isChecked()

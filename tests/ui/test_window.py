@@ -333,3 +333,23 @@ def test_autosave_and_recovery_prompt(qtbot, window, tmp_path: Path, monkeypatch
     window.open_project(tmp_path / "shot.sam3roto")
     assert asked and "autosave" in asked[0]
     assert [o.name for o in window.doc.project.objects] == ["unsaved hero"]
+
+
+def test_threshold_stages_in_the_matte_tab(qtbot, window, clip) -> None:
+    """Seed 001: a threshold inside the object's mask, editable in the window."""
+    doc = window.doc
+    doc.add_object("disc")
+    obj = doc.active()
+    doc.store.put(obj.id, 0, clip.masks[0])
+    window.mode.setCurrentText("matte")
+    full = int((window.viewer.compose_now() > 127).sum())
+    editor = window.matte_tab.widgets["thresholds"]
+    qtbot.mouseClick(editor.findChildren(type(window.cancel_button))[0], Qt.MouseButton.LeftButton)  # Add stage
+    spin = editor.table.cellWidget(0, 1)
+    spin.setValue(0.6)  # luma >= 0.6 inside the disc only
+    assert editor.table.cellWidget(0, 1) is spin  # the row being edited is not rebuilt under the user
+    stages = doc.active().post["thresholds"]
+    assert stages == [{"channel": "luma", "low": 0.6, "high": 1.0, "invert": False, "op": "keep"}]
+    assert 0 < int((window.viewer.compose_now() > 127).sum()) < full
+    window.undo()
+    assert doc.active().post.get("thresholds", []) == []
