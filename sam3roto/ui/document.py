@@ -66,13 +66,14 @@ class Document(QObject):
     def save(self, path: str | Path | None = None) -> Path:
         """Save atomically (to ``path`` when given: Save As moves the mask store along)."""
         if path is not None and Path(path) != self.path:
+            import shutil
+
             target = Path(path)
             new_store = open_mask_store(target)
-            for obj in self.project.objects:
-                for index in self.store.frames(obj.id):
-                    mask = self.store.get(obj.id, index)
-                    if mask is not None:
-                        new_store.put(obj.id, index, mask)
+            if self.store.root.is_dir():  # masks, key masks included
+                shutil.copytree(self.store.root, new_store.root, dirs_exist_ok=True)
+            if self.path is not None and depth_cache_dir(self.path).is_dir():
+                shutil.copytree(depth_cache_dir(self.path), depth_cache_dir(target), dirs_exist_ok=True)
             self.path, self.store = target, new_store
         if self.path is None:
             raise ValueError("the project has no file yet: save it as")

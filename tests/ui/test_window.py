@@ -353,3 +353,14 @@ def test_threshold_stages_in_the_matte_tab(qtbot, window, clip) -> None:
     assert 0 < int((window.viewer.compose_now() > 127).sum()) < full
     window.undo()
     assert doc.active().post.get("thresholds", []) == []
+
+
+def test_save_as_carries_masks_and_key_masks(qtbot, window, clip, tmp_path: Path) -> None:
+    doc = window.doc
+    doc.add_object("disc")
+    doc.store.put(1, 0, clip.masks[0])
+    doc.store.key_masks().put(1, 2, clip.masks[2])
+    window.save(tmp_path / "elsewhere" / "copy.sam3roto")
+    assert doc.path == tmp_path / "elsewhere" / "copy.sam3roto" and not doc.dirty
+    assert (doc.store.get(1, 0) == clip.masks[0]).all()
+    assert (doc.store.key_masks().get(1, 2) == clip.masks[2]).all()
