@@ -156,6 +156,13 @@ class SegmentationSession(ABC):
         frames; everything yielded so far stays valid.
         """
 
+    def segment_everything(self, frame: int) -> np.ndarray:
+        """Candidate regions of ``frame`` for the artist to pick by click, as ``int32 (H, W)``
+        region numbers (0..n-1, largest first); only engines whose capabilities say
+        ``everything``."""
+        raise EngineError(f"the {self.engine_name} engine does not offer segment everything",
+                          hint="use points, boxes or text on the objects instead")
+
     @abstractmethod
     def remove_object(self, obj_id: int) -> None:
         """Forget ``obj_id``'s prompts and state."""

@@ -90,13 +90,15 @@ def compose(
     matte: np.ndarray | None = None,
     rgb: np.ndarray | None = None,
     colour_image: np.ndarray | None = None,
+    regions: tuple[np.ndarray, set[int], tuple[int, int, int]] | None = None,
 ) -> np.ndarray:
     """``uint8 (view.height, view.width, 3)`` RGB for ``mode``.
 
     ``masks``: ``(bool (H, W), colour)`` of every visible object (overlay). ``matte``:
     the active object's ``float32 (H, W)`` matte (matte, rgba); ``rgb``: its cleaned RGB
     (rgba; the plate when None). ``colour_image``: a ``uint8 (H, W, 3)`` false-colour image
-    (depth, normals)."""
+    (depth, normals). ``regions``: ``(int32 (H, W) labels, picked labels, colour)`` of a
+    segment-everything result: boundaries in white, picked regions tinted (any mode)."""
     if mode not in MODES:
         raise ValueError(f"display mode must be one of {', '.join(MODES)}, got {mode!r}")
     if view.empty:
@@ -106,6 +108,8 @@ def compose(
             return (_fit(to_display_uint8(frame), view) // 3).astype(np.uint8)  # dimmed: nothing to show
         return _fit(colour_image, view)
     base = _fit(to_display_uint8(frame), view)
+    if regions is not None:
+        return _regions(base, view, *regions)
     if mode == "image":
         return base
     if mode == "overlay":
@@ -125,3 +129,19 @@ def compose(
     board = checkerboard(view.height, view.width).astype(np.float32)
     a = np.clip(alpha, 0, 1)[..., None]
     return (fg.astype(np.float32) * a + board * (1 - a)).astype(np.uint8)
+
+
+def _regions(base: np.ndarray, view: View, labels: np.ndarray, picked: set[int],
+             colour: tuple[int, int, int]) -> np.ndarray:
+    small = _fit(labels, view, nearest=True)
+    out = base.copy()
+    if picked:
+        inside = np.isin(small, list(picked)).astype(np.uint8)
+        paint = np.empty_like(base)
+        paint[:] = colour
+        cv2.copyTo(cv2.addWeighted(out, 0.4, paint, 0.6, 0), inside, out)
+    edge = np.zeros(small.shape, bool)
+    edge[:, 1:] |= small[:, 1:] != small[:, :-1]
+    edge[1:, :] |= small[1:, :] != small[:-1, :]
+    out[edge] = (255, 255, 255)
+    return out

@@ -182,6 +182,18 @@ class Document(QObject):
         after it) as one undo step."""
         self.undo.push(_TrackEdit(self, obj_ids, before, after))
 
+    def use_key_mask(self, mask: np.ndarray) -> None:
+        """``mask`` (``bool (H, W)``) becomes the active object's key mask on this frame
+        (a new object when none is active); tracking anchors on it."""
+        if self.active() is None:
+            self.add_object()
+        obj_id, frame = self.project.active_object, self.frame
+        assert obj_id is not None
+        self.store.key_masks().put(obj_id, frame, mask)
+        self.store.put(obj_id, frame, mask)
+        self.undo.push(_ProjectEdit(self, "key mask", lambda p: p.set_key_mask(obj_id, frame), prompts=True))
+        self.masksChanged.emit()
+
     def adopt_objects(self, ids: list[int], name: str) -> None:
         """Objects a text prompt found (their masks are stored under ``ids``): one object
         per id not in the project yet, named after the text."""

@@ -104,6 +104,8 @@ class MainWindow(QMainWindow):
         self.segment_tab.track.connect(self.track)
         self.segment_tab.text.connect(self.find_text)
         self.segment_tab.load.connect(self.load_model)
+        self.segment_tab.everything.connect(self.segment_everything)
+        self.segment_tab.use_regions.connect(self.use_regions)
         self.matte_tab.edited.connect(lambda: self._post_edited("matte"))
         self.rgb_tab.edited.connect(lambda: self._post_edited("rgba"))
         self.export_tab.requested.connect(self.render_outputs)
@@ -231,6 +233,7 @@ class MainWindow(QMainWindow):
             ("L", lambda: self.shuttle_to(1)), ("F", lambda: self.viewer.fit()),
             ("Ctrl+Return", self.segment_frame), ("Ctrl+Enter", self.segment_frame),
             ("Ctrl+T", lambda: self.track("both")), ("Delete", lambda: self.viewer.delete_selected()),
+            ("Escape", lambda: self.viewer.set_regions(None)),
             ("I", lambda: self.doc.set_in_out(in_index=self.doc.frame)),  # type: ignore[union-attr]
             ("O", lambda: self.doc.set_in_out(out_index=self.doc.frame)),  # type: ignore[union-attr]
         ]
@@ -425,6 +428,42 @@ class MainWindow(QMainWindow):
             yield Progress(1, 1, "segmented")
 
         self._start("segment", job, self.pools.model)
+
+    def segment_everything(self) -> None:
+        """Cut this frame into candidate regions (model thread); the viewer shows them and
+        clicks pick them."""
+        doc = self.doc
+        assert doc is not None
+        snapshot, engine, frame, device = doc.snapshot(), self.segment_tab.engine_name, doc.frame, \
+            self.engine_options()
+
+        def job(token: CancelToken) -> Any:
+            from sam3roto.pipeline.shot import open_shot_media
+
+            yield Progress(0, 1, "segmenting everything")
+            with open_shot_media(snapshot) as source:
+                session = self.loaded_engine(engine, device).open_session(source)
+                try:
+                    labels = session.segment_everything(frame)
+                finally:
+                    session.close()
+            yield Progress(1, 1, f"{int(labels.max()) + 1} regions: click to pick")
+            return labels
+
+        def done(labels: Any) -> None:
+            self.viewer.set_regions(labels, frame)
+            self.statusBar().showMessage(f"{int(labels.max()) + 1} regions: click regions to pick them, then "
+                                         "'Use picked regions'", 10000)
+
+        self._start("segment everything", job, self.pools.model, done)
+
+    def use_regions(self) -> None:
+        mask = self.viewer.picked_mask()
+        if mask is None or self.doc is None:
+            self.statusBar().showMessage("pick regions first (Segment everything, then click them)", 6000)
+            return
+        self.doc.use_key_mask(mask)
+        self.viewer.set_regions(None)
 
     def find_text(self, text: str) -> None:
         """A text prompt on this frame: every instance the engine finds becomes an object."""

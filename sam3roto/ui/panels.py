@@ -129,6 +129,8 @@ class SegmentTab(QWidget):
     track = Signal(str)
     text = Signal(str)
     load = Signal()
+    everything = Signal()
+    use_regions = Signal()
 
     def __init__(self, doc: Document) -> None:
         super().__init__()
@@ -171,6 +173,15 @@ class SegmentTab(QWidget):
         form.addRow("Text", text_row)
         form.addRow(seg)
         form.addRow(row)
+        self.everything_button = QPushButton("Segment everything")
+        self.everything_button.setToolTip("cut the frame into regions; click regions to pick them (again to drop)")
+        self.everything_button.clicked.connect(self.everything.emit)
+        self.use_button = QPushButton("Use picked regions as the key mask")
+        self.use_button.clicked.connect(self.use_regions.emit)
+        regions = QHBoxLayout()
+        regions.addWidget(self.everything_button)
+        regions.addWidget(self.use_button)
+        form.addRow(regions)
         self._engine_changed()
 
     @property
@@ -185,7 +196,10 @@ class SegmentTab(QWidget):
     def _engine_changed(self) -> None:
         from sam3roto.backends.registry import engine_class
 
-        text = engine_class(self.engine_name).capabilities.text
+        caps = engine_class(self.engine_name).capabilities
+        text = caps.text
+        if hasattr(self, "everything_button"):
+            self.everything_button.setEnabled(caps.everything)
         self.text_prompt.setEnabled(text)
         self.find_button.setEnabled(text)
         if not text:

@@ -38,6 +38,9 @@ class Viewer(QWidget):
         self._drag: dict[str, Any] | None = None
         self._matte_cache: tuple[Any, Any] | None = None
         self.last_display: np.ndarray | None = None
+        self.regions: np.ndarray | None = None  # segment everything: region labels of ``regions_frame``
+        self.regions_frame = -1
+        self.picked: set[int] = set()
         if doc is not None:
             self.set_document(doc)
 
@@ -137,6 +140,9 @@ class Viewer(QWidget):
             kwargs["matte"], kwargs["rgb"] = self._matte(doc.active())
         elif self.mode in ("depth", "normals"):
             kwargs["colour_image"] = self._colour_image()
+        if self.regions is not None and self.regions_frame == doc.frame:
+            obj = doc.active()
+            kwargs["regions"] = (self.regions, self.picked, tuple(obj.color) if obj is not None else (255, 200, 0))
         pixels = compose(doc.image(), view, self.mode, **kwargs)
         self._view = view
         return pixels
@@ -210,6 +216,10 @@ class Viewer(QWidget):
             return
         self.selected = None
         src = self.to_source(pos)
+        if self.regions is not None and self.regions_frame == self.doc.frame and \
+                event.button() == Qt.MouseButton.LeftButton:
+            self.toggle_region(src.x(), src.y())
+            return
         if self.doc.tool == "box" and event.button() == Qt.MouseButton.LeftButton:
             self._drag = {"kind": "box", "start": pos, "now": pos}
         elif event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
@@ -265,6 +275,27 @@ class Viewer(QWidget):
             corners[ky] += dy
             prompts[index] = BoxPrompt(**corners)
         self.doc.set_prompts(prompts)
+
+    def set_regions(self, labels: np.ndarray | None, frame: int = -1) -> None:
+        """Show segment-everything regions on ``frame`` (None: hide them)."""
+        self.regions, self.regions_frame, self.picked = labels, frame, set()
+        self.update()
+
+    def toggle_region(self, x: float, y: float) -> None:
+        """Add the region under source point ``(x, y)`` to the picked ones, or take it out."""
+        if self.regions is None:
+            return
+        h, w = self.regions.shape
+        if 0 <= x < w and 0 <= y < h:
+            label = int(self.regions[int(y), int(x)])
+            self.picked ^= {label}
+            self.update()
+
+    def picked_mask(self) -> np.ndarray | None:
+        """``bool (H, W)``: the union of the picked regions (None when nothing is picked)."""
+        if self.regions is None or not self.picked:
+            return None
+        return np.isin(self.regions, list(self.picked))
 
     def delete_selected(self) -> bool:
         if self.doc is None or self.selected is None:

@@ -187,3 +187,18 @@ def test_object_motion_follows_the_object_not_an_occluder():
     t = object_motion(mask, flow, previous=np.array([[1.0, 0, 5], [0, 1, 0]]))
     assert np.allclose(t, [[1, 0, 5], [0, 1, 0]])
 
+
+
+def test_segment_everything_cuts_the_frame_into_pickable_regions() -> None:
+    clip = moving_object_clip(n=2)
+    session = create_engine("classic").open_session(ArraySource(clip.frames))
+    labels = session.segment_everything(0)
+    assert labels.shape == clip.masks[0].shape and labels.dtype == np.int32
+    counts = np.bincount(labels.ravel())
+    assert 2 <= counts.size <= 200 and (counts > 0).all()  # specks merged: every region >= 0.2% of the frame
+    assert counts.min() >= 0.002 * labels.size * 0.5
+    assert (np.diff(counts) <= 0).all()  # numbered largest first
+    picks = [i for i in range(counts.size) if clip.masks[0][labels == i].mean() > 0.5]
+    assert 1 <= len(picks) <= 6  # a few clicks
+    assert jaccard(np.isin(labels, picks), clip.masks[0]) > 0.8
+    np.testing.assert_array_equal(session.segment_everything(0), labels)  # repeatable

@@ -364,3 +364,31 @@ def test_save_as_carries_masks_and_key_masks(qtbot, window, clip, tmp_path: Path
     assert doc.path == tmp_path / "elsewhere" / "copy.sam3roto" and not doc.dirty
     assert (doc.store.get(1, 0) == clip.masks[0]).all()
     assert (doc.store.key_masks().get(1, 2) == clip.masks[2]).all()
+
+
+def test_segment_everything_pick_regions_then_track_from_the_key_mask(qtbot, window, clip) -> None:
+    """Seed 001: the frame cut into regions, the artist clicks the ones that make the object."""
+    doc, viewer = window.doc, window.viewer
+    doc.add_object("disc")
+    assert window.segment_tab.everything_button.isEnabled()
+    window.segment_tab.everything.emit()
+    wait_jobs(qtbot, window)
+    labels = viewer.regions
+    assert labels is not None and labels.shape == clip.masks[0].shape
+    before = viewer.compose_now().copy()
+    picks = [i for i in range(int(labels.max()) + 1) if clip.masks[0][labels == i].mean() > 0.5]
+    for i in picks:  # click inside each region of the disc
+        ys, xs = np.nonzero(labels == i)
+        k = len(ys) // 2
+        click_source(qtbot, viewer, xs[k] + 0.5, ys[k] + 0.5)
+    assert viewer.picked == set(picks) and not doc.prompts()  # clicks picked, they made no points
+    assert not np.array_equal(viewer.compose_now(), before)  # picked regions are tinted
+    window.segment_tab.use_regions.emit()
+    obj = doc.active()
+    key = doc.store.key_masks().get(obj.id, 0)
+    assert jaccard(key, clip.masks[0]) > 0.8 and doc.project.keyframe(obj.id, 0).mask
+    assert viewer.regions is None
+    doc.project.shot.out_index = 5
+    window.track("forward")
+    wait_jobs(qtbot, window)
+    assert np.mean([jaccard(doc.store.get(obj.id, i), clip.masks[i]) for i in range(1, 6)]) > 0.75

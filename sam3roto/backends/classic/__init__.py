@@ -27,13 +27,14 @@ from sam3roto.backends.base import (
     frame_range,
 )
 from sam3roto.backends.classic.appearance import Appearance
+from sam3roto.backends.classic.everything import candidate_labels
 from sam3roto.backends.classic.segment import mask_from_prompts, motion_residual, prompt_box
 from sam3roto.backends.classic.track import move_mask, object_motion, refit, warp_mask
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.media.source import FrameSource
 from sam3roto.post.flow import dense_flow, to_gray
 
-CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=False)
+CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=True)
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -230,6 +231,11 @@ class ClassicSession(SegmentationSession):
                 expected = xs.size if expected == 0.0 else 0.7 * expected + 0.3 * xs.size
             prev = f
             yield f, mask
+
+    def segment_everything(self, frame: int) -> np.ndarray:
+        """Candidate regions of the frame at source resolution (see ``everything.py``)."""
+        self.check_frame(frame)
+        return candidate_labels(to_uint8(self.source.read(frame)))
 
     def propagate(
         self, start: int, direction: Direction = "forward", end: int | None = None
