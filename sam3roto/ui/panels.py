@@ -362,7 +362,10 @@ class PostTab(QWidget):
 
         obj = self.doc.active()
         self.setEnabled(obj is not None)
-        values = PostSettings.from_dict(obj.post if obj is not None else {}).to_dict()
+        try:
+            values = PostSettings.from_dict(obj.post if obj is not None else {}).to_dict()
+        except (TypeError, ValueError):  # a hand-edited project: show the defaults, keep the file's values
+            values = PostSettings().to_dict()
         self._loading = True
         try:
             for name, widget in self.widgets.items():
@@ -466,7 +469,10 @@ class DepthTab(QWidget):
         from sam3roto.pipeline.depth import DepthOptions
 
         self.doc = doc
-        saved = DepthOptions(**doc.project.settings.get("depth", {}))
+        try:
+            saved = DepthOptions(**doc.project.settings.get("depth", {}))
+        except (TypeError, ValueError):  # settings from another version: start from the defaults
+            saved = DepthOptions()
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
         self.preset.setCurrentText(saved.preset)
