@@ -38,6 +38,7 @@ class Viewer(QWidget):
         self._drag: dict[str, Any] | None = None
         self._matte_cache: tuple[Any, Any] | None = None
         self.last_display: np.ndarray | None = None
+        self.preview_error = ""  # why the matte preview cannot be shown (painted on the view)
         self.regions: np.ndarray | None = None  # segment everything: region labels of ``regions_frame``
         self.regions_frame = -1
         self.picked: set[int] = set()
@@ -102,11 +103,20 @@ class Viewer(QWidget):
         if self._matte_cache is not None and self._matte_cache[0] == key:
             return self._matte_cache[1]
         mask = doc.store.get(obj.id, doc.frame)
-        if mask is None:
-            result: tuple[Any, Any] = (None, None)
-        else:
-            post = apply(doc.image(), mask, PostSettings.from_dict(obj.post))
-            result = (post.matte, post.rgb)
+        self.preview_error = ""
+        result: tuple[Any, Any] = (None, None)
+        if mask is not None:
+            try:
+                settings = PostSettings.from_dict(obj.post)
+                depth = None
+                cache = doc.depth_cache()
+                if settings.depth_mode != "off" and cache is not None and doc.frame in cache.frames():
+                    depth = cache.get(doc.frame).depth.copy()
+                    depth[~(depth > 0)] = 0.0 if settings.depth_near_is_large else float(depth.max(initial=1.0))
+                post = apply(doc.image(), mask, settings, depth=depth)
+                result = (post.matte, post.rgb)
+            except (ValueError, TypeError) as exc:  # e.g. a depth foreground without depth: say so
+                self.preview_error = str(exc)
         self._matte_cache = (key, result)
         return result
 
@@ -156,6 +166,11 @@ class Viewer(QWidget):
             if pixels.size:
                 painter.drawImage(self._view.left, self._view.top, to_qimage(pixels))
             self._paint_prompts(painter)
+            if self.preview_error and self.mode in ("matte", "rgba"):
+                painter.setPen(QColor(255, 120, 90))
+                painter.drawText(self.rect().adjusted(12, 12, -12, -12),
+                                 int(Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap),
+                                 f"preview: {self.preview_error}")
         painter.end()
         self.painted.emit()
 

@@ -392,3 +392,14 @@ def test_segment_everything_pick_regions_then_track_from_the_key_mask(qtbot, win
     window.track("forward")
     wait_jobs(qtbot, window)
     assert np.mean([jaccard(doc.store.get(obj.id, i), clip.masks[i]) for i in range(1, 6)]) > 0.75
+
+
+def test_matte_preview_with_a_depth_foreground_but_no_depth_says_why(qtbot, window, clip) -> None:
+    doc = window.doc
+    doc.add_object("disc")
+    doc.store.put(doc.active().id, 0, clip.masks[0])
+    window.matte_tab.widgets["depth_mode"].setCurrentText("replace")
+    assert window.viewer.mode == "matte"
+    window.viewer.compose_now()
+    assert "depth" in window.viewer.preview_error
+    window.viewer.repaint()  # paints the message instead of failing
