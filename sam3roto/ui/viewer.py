@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent,
 from PySide6.QtWidgets import QWidget
 
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
+from sam3roto.errors import Sam3RotoError
 from sam3roto.ui.compose import MODES, compose, visible_view
 from sam3roto.ui.document import Document
 from sam3roto.ui.qimage import to_qimage
@@ -161,7 +162,15 @@ class Viewer(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(38, 38, 40))
         if self.doc is not None:
-            pixels = self.compose_now()
+            try:
+                pixels = self.compose_now()
+            except (Sam3RotoError, ValueError, OSError) as exc:  # a damaged frame or cache: say it, keep going
+                painter.setPen(QColor(255, 120, 90))
+                painter.drawText(self.rect().adjusted(12, 12, -12, -12),
+                                 int(Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap), str(exc))
+                painter.end()
+                self.painted.emit()
+                return
             self.last_display = pixels
             if pixels.size:
                 painter.drawImage(self._view.left, self._view.top, to_qimage(pixels))
