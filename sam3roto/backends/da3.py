@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from sam3roto.backends.device import pick_device, pick_dtype, set_threads
+from sam3roto.core.pixels import to_uint8
 from sam3roto.errors import DeviceMemoryError, EngineError, ModelNotInstalledError
 
 INSTALL_HINT = "run ./install_models.sh --da3-id REPO_ID, or pass --da3-dir DIR (config.json + model.safetensors)"
@@ -157,14 +158,6 @@ def process_size(width: int, height: int, process_res: int) -> tuple[int, int]:
     return max(PATCH, round(w / PATCH) * PATCH), max(PATCH, round(h / PATCH) * PATCH)
 
 
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    if rgb.dtype == np.uint8:
-        return rgb
-    if rgb.dtype == np.uint16:
-        return (rgb >> 8).astype(np.uint8)
-    return (np.clip(np.nan_to_num(rgb), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 def default_intrinsics(width: int, height: int) -> np.ndarray:
     """``float64 (3, 3)``: the intrinsics used when a preset estimates no camera: focal
     length equal to the longer side (about 53 degrees across it), centred principal point."""
@@ -265,7 +258,7 @@ class Da3Estimator:
         w, h = process_size(width, height, self.process_res)
         batch = np.empty((len(frames), 3, h, w), dtype=np.float32)
         for i, f in enumerate(frames):
-            small = cv2.resize(_to_uint8(f), (w, h), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(to_uint8(f), (w, h), interpolation=cv2.INTER_AREA)
             batch[i] = ((small.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
         return torch.from_numpy(batch)[None].to(self.device)
 

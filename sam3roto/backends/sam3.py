@@ -130,7 +130,7 @@ class Sam3Session(SegmentationSession):
             dtype=self.dtype)
 
     def _pixels(self, index: int) -> Any:
-        from sam3roto.backends.classic import to_uint8
+        from sam3roto.core.pixels import to_uint8
 
         rgb = to_uint8(self.source.read(index))
         vp = self.models.tracker_processor.video_processor
@@ -269,7 +269,7 @@ class Sam3Session(SegmentationSession):
 
         if self.models.detector is None:
             raise ModelNotInstalledError("the SAM3 text model is not loaded", hint=INSTALL_HINT)
-        from sam3roto.backends.classic import to_uint8
+        from sam3roto.core.pixels import to_uint8
 
         rgb = to_uint8(self.source.read(frame))
         proc = self.models.detector_processor

@@ -29,14 +29,14 @@ def validate(template: dict[str, Any]) -> str | None:
 
 
 def cmd_farm(args: argparse.Namespace) -> int:
-    from sam3roto.core.project_io import atomic_write_text
+    from sam3roto.core.project_io import atomic_write_text, renders_dir
     from sam3roto.export.naming import existing_versions
     from sam3roto.export.registry import parse_outputs
     from sam3roto.pipeline.farm import job_template
 
     project, _ = project_and_store(args.project)
     path = Path(args.project)
-    renders = Path(args.renders) if args.renders else path.resolve().parent / "renders"
+    renders = Path(args.renders) if args.renders else renders_dir(path)
     version = args.version if args.version is not None else max(existing_versions(renders), default=0) + 1
     if args.bundle and args.template:
         print("error: give --bundle or --template, not both", file=sys.stderr)

@@ -57,9 +57,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.exr_rgb:
         changes["exr_rgb"] = True
     if args.publish:
+        from sam3roto.core.project_io import renders_dir
         from sam3roto.pipeline.render import publish_parts
 
-        root = Path(args.out) if args.out else Path(args.project).resolve().parent / "renders"
+        root = Path(args.out) if args.out else renders_dir(args.project)
         expected = changes.get("indices") or tuple(project.shot.frame_range)
         final = publish_parts(root, args.version, expected)
         print(f"published {final.name} ({len(expected)} frames) to {final}")
@@ -75,11 +76,11 @@ def run_render(project_path: Path, project: Any, store: Any, options: Any, out: 
     """Render ``options`` for the project at ``project_path`` (into ``out`` or ``renders/``
     beside the project) with a progress bar, and print what was written."""
     from sam3roto.core.depthcache import DepthCache
-    from sam3roto.core.project_io import depth_cache_dir
+    from sam3roto.core.project_io import depth_cache_dir, renders_dir
     from sam3roto.pipeline.render import render_job
     from sam3roto.pipeline.shot import open_shot_media
 
-    root = Path(out) if out else project_path.resolve().parent / "renders"
+    root = Path(out) if out else renders_dir(project_path)
     with open_shot_media(project) as source:
         total = len(options.indices) if options.indices is not None else len(project.shot.frame_range)
         job = render_job(project, source, store, root, options, project_path=project_path,

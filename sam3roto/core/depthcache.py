@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,15 @@ class DepthCache:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self._cameras: dict[str, np.ndarray] | None = None
+        self._meta: dict[str, Any] | None = None
+        # the last frames read: a render reads each frame for post and for its outputs
+        self._recent: OrderedDict[int, DepthFrame] = OrderedDict()
 
     # -- run description ------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         """``meta.json`` as a dict (empty when the cache is empty)."""
+        if self._meta is not None:
+            return dict(self._meta)
         path = self.root / "meta.json"
         if not path.is_file():
             return {}
@@ -78,7 +84,8 @@ class DepthCache:
                                hint="delete the folder and run depth again") from None
         if not isinstance(data, dict):
             raise ProjectError("depth cache description is not a JSON object", path=path)
-        return data
+        self._meta = data
+        return dict(data)
 
     def start(self, meta: dict[str, Any]) -> None:
         """Begin a run described by ``meta``: the cache is cleared first, because each run
@@ -86,6 +93,7 @@ class DepthCache:
         self.clear()
         payload = json.dumps(meta, indent=1).encode()
         _atomic(self.root / "meta.json", lambda fh: fh.write(payload))
+        self._meta = dict(meta)
 
     def update_meta(self, **values: Any) -> None:
         """Add ``values`` to ``meta.json`` (what a run learns as it goes: metric, cameras)."""
@@ -93,10 +101,13 @@ class DepthCache:
         meta.update(values)
         payload = json.dumps(meta, indent=1).encode()
         _atomic(self.root / "meta.json", lambda fh: fh.write(payload))
+        self._meta = meta
 
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
         self._cameras = None
+        self._meta = None
+        self._recent.clear()
 
     # -- frames ---------------------------------------------------------------------------
     def path(self, index: int) -> Path:
@@ -112,6 +123,7 @@ class DepthCache:
         d = depth.astype(np.float32, copy=False)
         c = np.clip(confidence, 0.0, 65504.0).astype(np.float16)
         _atomic(self.path(index), lambda fh: np.savez(fh, depth=d, confidence=c))
+        self._recent.pop(index, None)
 
     def frames(self) -> list[int]:
         """Frame indices with depth stored, ascending."""
@@ -125,6 +137,8 @@ class DepthCache:
                     near: np.ndarray, far: np.ndarray) -> None:
         """Add or replace the cameras and depth ranges of ``indices``."""
         table = {int(i): (intrinsics[k], extrinsics[k], near[k], far[k]) for k, i in enumerate(indices)}
+        for i in table:
+            self._recent.pop(i, None)
         old = self.cameras()
         for k, i in enumerate(old["indices"]):
             table.setdefault(int(i), (old["intrinsics"][k], old["extrinsics"][k], old["near"][k], old["far"][k]))
@@ -161,7 +175,11 @@ class DepthCache:
         return [i for i in indices if i not in have]
 
     def get(self, index: int) -> DepthFrame:
-        """One frame; :class:`ProjectError` naming the file when it is missing or damaged."""
+        """One frame (treat its arrays as read-only); :class:`ProjectError` naming the file
+        when it is missing or damaged."""
+        if index in self._recent:
+            self._recent.move_to_end(index)
+            return self._recent[index]
         meta = self.meta()
         path = self.path(index)
         cams = self.cameras()
@@ -176,8 +194,12 @@ class DepthCache:
             raise ProjectError(f"stored depth is damaged ({exc})", path=path,
                                hint="run depth again for that frame") from None
         k = int(where[0])
-        return DepthFrame(index, depth, conf, cams["intrinsics"][k], cams["extrinsics"][k],
-                          bool(meta.get("is_metric", False)), bool(meta.get("has_camera", True)))
+        frame = DepthFrame(index, depth, conf, cams["intrinsics"][k], cams["extrinsics"][k],
+                           bool(meta.get("is_metric", False)), bool(meta.get("has_camera", True)))
+        self._recent[index] = frame
+        while len(self._recent) > 4:
+            self._recent.popitem(last=False)
+        return frame
 
     def depth_range(self, indices: list[int]) -> tuple[float, float]:
         """The ``(near, far)`` covering ``indices`` (from each frame's robust range)."""

@@ -42,6 +42,11 @@ def depth_cache_dir(project_path: str | Path) -> Path:
     return path.with_name(path.stem + ".depth")
 
 
+def renders_dir(project_path: str | Path) -> Path:
+    """Where a project's render versions go by default: ``renders/`` beside the project."""
+    return Path(project_path).resolve().parent / "renders"
+
+
 def open_mask_store(project_path: str | Path, cache_bytes: int = 256 * 1024**2) -> MaskStore:
     """The :class:`MaskStore` belonging to the project at ``project_path``."""
     return MaskStore(mask_store_dir(project_path), cache_bytes=cache_bytes)

@@ -17,18 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sam3roto.core.pixels import to_uint8
 from sam3roto.errors import Sam3RotoError
 from sam3roto.export.base import DepthPlan, Exporter, ExporterInfo, FrameOutput, RenderPlan, write_atomic
 from sam3roto.geometry.camera import points_to_gl
 from sam3roto.geometry.pointcloud import PointSet, frame_points
-
-
-def _plate_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype == np.uint16:
-        return (image >> 8).astype(np.uint8)
-    return (np.clip(np.nan_to_num(image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def write_ply(path: Path, points: PointSet) -> None:
@@ -65,7 +58,7 @@ class PointCloud(Exporter):
         s = self.settings
         d = frame.depth_frame()
         matte = frame.combined(self.plan.combine).astype(np.float32) if s.ply_keep != "all" else None
-        pts = frame_points(d.depth, d.intrinsics, d.extrinsics, rgb=_plate_uint8(frame.image),
+        pts = frame_points(d.depth, d.intrinsics, d.extrinsics, rgb=to_uint8(frame.image),
                            confidence=d.confidence, min_confidence=s.ply_min_confidence, stride=s.ply_stride,
                            matte=matte, keep=s.ply_keep)  # type: ignore[arg-type]  # checked by RenderOptions
         pts = pts.limit(self.quota, seed=frame.index)

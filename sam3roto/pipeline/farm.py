@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.core.project import Project
+from sam3roto.core.project_io import renders_dir
 from sam3roto.errors import Sam3RotoError
 from sam3roto.export.registry import exporter_class
 
@@ -84,7 +85,7 @@ def job_template(
     per_frame = [c.info.id for c in classes if c.info.parallel]
     whole = [c.info.id for c in classes if not c.info.parallel]
     project_path = Path(project_path).resolve()
-    renders = Path(renders).resolve() if renders is not None else project_path.parent / "renders"
+    renders = Path(renders).resolve() if renders is not None else renders_dir(project_path)
     run_py = Path(run_py).resolve() if run_py is not None else Path(__file__).resolve().parents[2] / "run.py"
     base = Path(template_dir).resolve() if template_dir is not None else project_path.parent
     numbers = [shot.frame_numbers[i] for i in shot.frame_range]

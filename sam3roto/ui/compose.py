@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from sam3roto.core.pixels import to_uint8
+
 MODES = ("image", "overlay", "matte", "rgba", "depth", "normals")
 OVERLAY_OPACITY = 0.45
 
@@ -48,15 +50,6 @@ def visible_view(frame_w: int, frame_h: int, scale: float, origin_x: float, orig
     left = round((x0 - origin_x) * scale)
     top = round((y0 - origin_y) * scale)
     return View(x0, y0, x1, y1, left, top, round((x1 - x0) * scale), round((y1 - y0) * scale))
-
-
-def to_display_uint8(frame: np.ndarray) -> np.ndarray:
-    """Any delivered frame as ``uint8`` RGB (16-bit shifted, float clipped to [0, 1])."""
-    if frame.dtype == np.uint8:
-        return frame
-    if frame.dtype == np.uint16:
-        return (frame >> 8).astype(np.uint8)
-    return (np.clip(np.nan_to_num(frame), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def _fit(array: np.ndarray, view: View, nearest: bool = False) -> np.ndarray:
@@ -105,9 +98,9 @@ def compose(
         return np.zeros((max(0, view.height), max(0, view.width), 3), np.uint8)
     if mode in ("depth", "normals"):
         if colour_image is None:
-            return (_fit(to_display_uint8(frame), view) // 3).astype(np.uint8)  # dimmed: nothing to show
+            return (_fit(to_uint8(frame), view) // 3).astype(np.uint8)  # dimmed: nothing to show
         return _fit(colour_image, view)
-    base = _fit(to_display_uint8(frame), view)
+    base = _fit(to_uint8(frame), view)
     if regions is not None:
         return _regions(base, view, *regions)
     if mode == "image":
@@ -125,7 +118,7 @@ def compose(
     if mode == "matte":
         grey = (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
-    fg = base if rgb is None else _fit(to_display_uint8(rgb), view)
+    fg = base if rgb is None else _fit(to_uint8(rgb), view)
     board = checkerboard(view.height, view.width).astype(np.float32)
     a = np.clip(alpha, 0, 1)[..., None]
     return (fg.astype(np.float32) * a + board * (1 - a)).astype(np.uint8)

@@ -587,6 +587,7 @@ class MainWindow(QMainWindow):
 
         def done(result: Any) -> None:
             self.depth_tab.refresh()
+            self.viewer.depth_changed()
             self.mode.setCurrentText("depth")
 
         self._start("depth", job, self.pools.model, done)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider, QLabeledSlider
 
+from sam3roto.core.project_io import renders_dir
 from sam3roto.post.matte import REFINE_METHODS
 from sam3roto.post.rgb import DESPILL_MODES, EDGE_EXTEND_METHODS
 from sam3roto.post.settings import DEPTH_MODES
@@ -446,7 +447,7 @@ class ExportTab(QWidget):
         return tuple(k for k, box in self.checks.items() if box.isChecked())
 
     def root(self) -> Any:
-        return self.doc.path.resolve().parent / "renders" if self.doc.path is not None else None
+        return renders_dir(self.doc.path) if self.doc.path is not None else None
 
     def refresh(self) -> None:
         from sam3roto.export.naming import existing_versions, version_name

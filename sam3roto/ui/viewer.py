@@ -38,6 +38,7 @@ class Viewer(QWidget):
         self.selected: int | None = None  # index into the active prompts
         self._drag: dict[str, Any] | None = None
         self._matte_cache: tuple[Any, Any] | None = None
+        self._colour_cache: tuple[Any, np.ndarray | None] | None = None
         self.last_display: np.ndarray | None = None
         self.preview_error = ""  # why the matte preview cannot be shown (painted on the view)
         self.regions: np.ndarray | None = None  # segment everything: region labels of ``regions_frame``
@@ -122,10 +123,28 @@ class Viewer(QWidget):
         return result
 
     def _colour_image(self) -> np.ndarray | None:
+        """Depth or normals false colour of this frame, computed once per frame and mode
+        (zoom, pan and overlays repaint without recomputing normals at 4K)."""
+        doc = self.doc
+        assert doc is not None
+        key = (doc.frame, self.mode, doc.path)
+        if self._colour_cache is not None and self._colour_cache[0] == key:
+            return self._colour_cache[1]
+        image = self._make_colour_image()
+        if image is not None:  # none yet (depth still running): look again on the next paint
+            self._colour_cache = (key, image)
+        return image
+
+    def depth_changed(self) -> None:
+        """The depth cache was rewritten: recompute the depth and normals views."""
+        self._colour_cache = None
+        self.update()
+
+    def _make_colour_image(self) -> np.ndarray | None:
         doc = self.doc
         assert doc is not None
         cache = doc.depth_cache()
-        if cache is None or doc.frame not in cache.frames():
+        if cache is None or not cache.path(doc.frame).is_file():
             return None
         from sam3roto.geometry.normals import normals_from_depth, to_gl
         from sam3roto.geometry.preview import depth_preview, normals_preview

@@ -150,9 +150,9 @@ def test_cache_reports_damage_and_missing_frames(tmp_path) -> None:
     cache.put(0, np.ones((4, 4), np.float32), np.ones((4, 4), np.float32))
     cache.put_cameras([0], np.eye(3)[None], np.eye(4)[None], np.array([1.0]), np.array([2.0]))
     assert cache.get(0).depth.shape == (4, 4)
-    cache.path(0).write_bytes(b"garbage")
+    cache.path(0).write_bytes(b"garbage")  # damaged outside sam3roto: a fresh reader sees it
     with pytest.raises(Sam3RotoError, match="damaged"):
-        cache.get(0)
+        DepthCache(cache.root).get(0)
     cache.start({"preset": "base"})  # a new run replaces the old one
     assert cache.frames() == [] and cache.meta() == {"preset": "base"}
 

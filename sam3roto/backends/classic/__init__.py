@@ -30,20 +30,12 @@ from sam3roto.backends.classic.appearance import Appearance
 from sam3roto.backends.classic.everything import candidate_labels
 from sam3roto.backends.classic.segment import mask_from_prompts, motion_residual, prompt_box
 from sam3roto.backends.classic.track import move_mask, object_motion, refit, warp_mask
+from sam3roto.core.pixels import to_uint8
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.media.source import FrameSource
 from sam3roto.post.flow import dense_flow, to_gray
 
 CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=True)
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """Any source frame (uint8, uint16, float) as ``uint8 (H, W, 3)``."""
-    if rgb.dtype == np.uint8:
-        return rgb
-    if rgb.dtype == np.uint16:
-        return (rgb >> 8).astype(np.uint8)
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 class ClassicSession(SegmentationSession):
