@@ -47,6 +47,15 @@ class DepthFrame:
     has_camera: bool
 
 
+def known_depth(depth: np.ndarray, near_is_large: bool = False) -> np.ndarray:
+    """A copy of ``depth`` with unknown pixels (0, NaN) set to the far end (the largest
+    depth, or 0 for inverse depth), so an Otsu foreground never picks them as near."""
+    out = np.array(depth, dtype=np.float32, copy=True)
+    unknown = ~(out > 0)
+    out[unknown] = 0.0 if near_is_large else float(np.nanmax(out, initial=1.0))
+    return out
+
+
 def _atomic(target: Path, write: Any) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)

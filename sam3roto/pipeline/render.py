@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sam3roto import __version__
-from sam3roto.core.depthcache import DepthCache
+from sam3roto.core.depthcache import DepthCache, known_depth
 from sam3roto.core.jobs import CancelToken, Job, Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project, RotoObject
@@ -187,9 +187,7 @@ def _post_stream(
             mask = store.get(obj_id, index)
             d = None
             if depth is not None and settings.depth_mode != "off":
-                d = depth.get(index).depth.copy()
-                unknown = ~(d > 0)
-                d[unknown] = 0.0 if settings.depth_near_is_large else float(d.max(initial=1.0))
+                d = known_depth(depth.get(index).depth, settings.depth_near_is_large)
             yield image, (mask if mask is not None else np.zeros(image.shape[:2], dtype=bool)), d
 
     return zip(span, apply_sequence(feed(), settings, always_rgb=rgb), strict=True)

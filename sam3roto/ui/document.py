@@ -43,6 +43,7 @@ class Document(QObject):
         self.frame = project.shot.in_index if project.shot is not None else 0
         self.tool = "point+"
         self.undo = QUndoStack(self)
+        self._depth: DepthCache | None = None
         self.dirty = False
         self.undo.cleanChanged.connect(lambda clean: setattr(self, "dirty", not clean))
         if project.active_object is None and project.objects:
@@ -115,7 +116,18 @@ class Document(QObject):
         self.activeChanged.emit()
 
     def depth_cache(self) -> DepthCache | None:
-        return DepthCache(depth_cache_dir(self.path)) if self.path is not None else None
+        """The project's depth cache (one instance per project file, so what it has read
+        stays cached); None before the project has a file."""
+        if self.path is None:
+            return None
+        root = depth_cache_dir(self.path)
+        if self._depth is None or self._depth.root != root:
+            self._depth = DepthCache(root)
+        return self._depth
+
+    def depth_rewritten(self) -> None:
+        """A depth run replaced the cache on disk: forget what the reader holds."""
+        self._depth = None
 
     def prompts(self, obj_id: int | None = None, index: int | None = None) -> list[Prompt]:
         obj = self.project.active_object if obj_id is None else obj_id

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sam3roto.core.depthcache import DepthCache
 from sam3roto.core.jobs import CancelToken, Progress
 from sam3roto.errors import Sam3RotoError
 from sam3roto.ui.compose import MODES
@@ -547,8 +548,10 @@ class MainWindow(QMainWindow):
         options = RenderOptions(outputs=outputs, bit_depth=int(self.export_tab.bits.currentText()),
                                 start_frame=None if start < 0 else start,
                                 name=self.export_tab.name.text().strip() or None)
-        snapshot, store, root, path, cache = doc.snapshot(), doc.store, self.export_tab.root(), doc.path, \
-            doc.depth_cache()
+        # jobs get their own depth-cache reader: the window's is read on the GUI thread
+        snapshot, store, root, path = doc.snapshot(), doc.store, self.export_tab.root(), doc.path
+        shown = doc.depth_cache()
+        cache = DepthCache(shown.root) if shown is not None else None
 
         def job(token: CancelToken) -> Any:
             from sam3roto.pipeline.render import render_job
@@ -567,10 +570,11 @@ class MainWindow(QMainWindow):
     def run_depth(self) -> None:
         doc = self.doc
         assert doc is not None
-        cache = doc.depth_cache()
-        if cache is None:
+        shown = doc.depth_cache()
+        if shown is None:
             self.statusBar().showMessage("save the project first", 6000)
             return
+        cache = DepthCache(shown.root)  # the job's own writer; the window's reader is reset when it is done
         options = replace(self.depth_tab.options(), **self.engine_options())
         doc.project.settings["depth"] = options.to_dict()
         snapshot = doc.snapshot()
@@ -586,6 +590,7 @@ class MainWindow(QMainWindow):
                 return (yield from depth_job(source, cache, indices, estimator, options, cancel=token))
 
         def done(result: Any) -> None:
+            doc.depth_rewritten()
             self.depth_tab.refresh()
             self.viewer.depth_changed()
             self.mode.setCurrentText("depth")

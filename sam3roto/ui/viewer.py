@@ -13,6 +13,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
+from sam3roto.core.depthcache import known_depth
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import Sam3RotoError
 from sam3roto.ui.compose import MODES, compose, visible_view
@@ -112,9 +113,8 @@ class Viewer(QWidget):
                 settings = PostSettings.from_dict(obj.post)
                 depth = None
                 cache = doc.depth_cache()
-                if settings.depth_mode != "off" and cache is not None and doc.frame in cache.frames():
-                    depth = cache.get(doc.frame).depth.copy()
-                    depth[~(depth > 0)] = 0.0 if settings.depth_near_is_large else float(depth.max(initial=1.0))
+                if settings.depth_mode != "off" and cache is not None and cache.path(doc.frame).is_file():
+                    depth = known_depth(cache.get(doc.frame).depth, settings.depth_near_is_large)
                 post = apply(doc.image(), mask, settings, depth=depth)
                 result = (post.matte, post.rgb)
             except (ValueError, TypeError) as exc:  # e.g. a depth foreground without depth: say so
