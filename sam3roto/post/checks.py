@@ -63,16 +63,22 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
-def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Any source frame (``uint8``, ``uint16``, float) as ``float32 (H, W, 3)`` in [0, 1] for
-    integer input (float input is passed through as float32)."""
+def check_rgb_source(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """``image`` must be a source frame: ``(H, W, 3)`` uint8, uint16 or float."""
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", None)
         raise ValueError(f"{name} must be an (H, W, 3) RGB array, got shape {shape}")
+    if image.dtype not in (np.uint8, np.uint16, np.float16, np.float32, np.float64):
+        raise TypeError(f"{name} has dtype {image.dtype}; expected uint8, uint16 or float")
+    return image
+
+
+def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any source frame (``uint8``, ``uint16``, float) as ``float32 (H, W, 3)`` in [0, 1] for
+    integer input (float input is passed through as float32)."""
+    check_rgb_source(image, name)
     if image.dtype == np.uint8:
         return np.multiply(image, np.float32(1.0 / 255.0), dtype=np.float32)
     if image.dtype == np.uint16:
         return np.multiply(image, np.float32(1.0 / 65535.0), dtype=np.float32)
-    if image.dtype in (np.float16, np.float32, np.float64):
-        return image.astype(np.float32, copy=False)
-    raise TypeError(f"{name} has dtype {image.dtype}; expected uint8, uint16 or float")
+    return image.astype(np.float32, copy=False)

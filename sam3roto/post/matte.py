@@ -10,7 +10,8 @@ import math
 import cv2
 import numpy as np
 
-from sam3roto.post.checks import check_mask, check_matte, check_range, check_rgb, check_same_size
+from sam3roto.post import kernels as K
+from sam3roto.post.checks import check_mask, check_matte, check_range, check_rgb, check_same_size, to_float_rgb
 from sam3roto.post.roi import Roi, matte_roi, roi_around
 
 #: Largest radius / width / band accepted, in pixels (a 4K frame is 4096 wide).
@@ -20,6 +21,8 @@ MAX_AREA_PX = 8192 * 8192
 #: Up to this radius grow/shrink uses a disc kernel, beyond it the distance transform.
 SMALL_RADIUS_PX = 8
 REFINE_METHODS = ("colour", "guided", "closed_form")
+#: Largest block size (px) of the guided refinement's reduced grid; a power of two.
+MAX_SUBSAMPLE = 8
 
 
 def _paste(shape: tuple[int, ...], roi: Roi, values: np.ndarray) -> np.ndarray:
@@ -53,7 +56,13 @@ def grow_shrink(mask: np.ndarray, *, radius_px: int) -> np.ndarray:
     roi = roi_around(mask, abs(r) + 2)
     if roi is None:
         return mask.copy()
-    crop = mask[roi.slices]
+    return _paste(mask.shape, roi, grow_crop(mask[roi.slices], r))
+
+
+def grow_crop(crop: np.ndarray, r: int) -> np.ndarray:
+    """:func:`grow_shrink` on a crop with at least ``abs(r) + 2`` px around the mask."""
+    if r == 0:
+        return crop.copy()
     if abs(r) <= SMALL_RADIUS_PX:
         # An exact disc kernel: for small radii OpenCV's morphology beats a distance transform.
         yy, xx = np.mgrid[-abs(r) : abs(r) + 1, -abs(r) : abs(r) + 1]
@@ -66,12 +75,7 @@ def grow_shrink(mask: np.ndarray, *, radius_px: int) -> np.ndarray:
         out = _distance_to(crop) <= r
     else:
         out = _distance_to(~crop) > -r
-    return _paste(mask.shape, roi, out)
-
-
-def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    _count, labels, stats, _ = cv2.connectedComponentsWithStats(_u8(mask), connectivity=8)
-    return labels, stats
+    return out
 
 
 def remove_dots(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
@@ -81,10 +85,17 @@ def remove_dots(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
     roi = roi_around(mask, 1)
     if max_area_px == 0 or roi is None:
         return mask.copy()
-    labels, stats = _components(mask[roi.slices])
-    keep = stats[:, cv2.CC_STAT_AREA] > max_area_px
+    return _paste(mask.shape, roi, remove_dots_crop(mask[roi.slices], max_area_px))
+
+
+def remove_dots_crop(crop: np.ndarray, max_area_px: int) -> np.ndarray:
+    """:func:`remove_dots` on a crop with the mask's islands inside it (no parameter checks)."""
+    count, labels = cv2.connectedComponents(_u8(crop), connectivity=8)
+    keep = K.count_labels(labels, count) > max_area_px
     keep[0] = False
-    return _paste(mask.shape, roi, keep[labels])
+    if count <= 1 or keep[1:].all():
+        return crop.copy()
+    return K.relabel(labels, keep)
 
 
 def fill_holes(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
@@ -99,19 +110,19 @@ def fill_holes(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
     roi = roi_around(mask, 1)
     if max_area_px == 0 or roi is None:
         return mask.copy()
-    crop = mask[roi.slices]
-    _count, labels, stats, _ = cv2.connectedComponentsWithStats(_u8(~crop), connectivity=4)
-    h, w = crop.shape
-    small = stats[:, cv2.CC_STAT_AREA] <= max_area_px
-    touches = (
-        (stats[:, cv2.CC_STAT_LEFT] == 0)
-        | (stats[:, cv2.CC_STAT_TOP] == 0)
-        | (stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] == w)
-        | (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] == h)
-    )
-    hole = small & ~touches
+    return _paste(mask.shape, roi, fill_holes_crop(mask[roi.slices], max_area_px))
+
+
+def fill_holes_crop(crop: np.ndarray, max_area_px: int) -> np.ndarray:
+    """:func:`fill_holes` on a crop with at least 1 px of background around the mask."""
+    count, labels = cv2.connectedComponents(_u8(~crop), connectivity=4)
+    hole = K.count_labels(labels, count) <= max_area_px
     hole[0] = False  # label 0 is the mask itself
-    return _paste(mask.shape, roi, crop | hole[labels])
+    # Background touching the crop's edge is outside: the crop has a margin around the mask.
+    hole[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = False
+    if not hole.any():
+        return crop.copy()
+    return crop | K.relabel(labels, hole)
 
 
 def border_fix(mask: np.ndarray, *, width_px: int) -> np.ndarray:
@@ -149,17 +160,27 @@ def feather(matte: np.ndarray, *, radius_px: float) -> np.ndarray:
     check_range("radius_px", radius_px, 0, MAX_RADIUS_PX)
     if radius_px == 0:
         return matte.copy()
-    sigma = radius_px / 2.0
-    k = 2 * math.ceil(3 * sigma) + 1
-    roi = matte_roi(matte, k)
+    roi = matte_roi(matte, feather_margin_px(radius_px))
     if roi is None:
         return matte.copy()
-    crop = cv2.GaussianBlur(matte[roi.slices], (k, k), sigma, borderType=cv2.BORDER_REPLICATE)
-    # The float kernel does not sum to exactly 1: solid areas must stay exactly 0 and 1.
-    crop[crop < 1e-6] = 0.0
-    crop[crop > 1.0 - 1e-6] = 1.0
     out = matte.copy()
-    out[roi.slices] = crop
+    out[roi.slices] = feather_crop(matte[roi.slices], radius_px)
+    return out
+
+
+def feather_margin_px(radius_px: float) -> int:
+    """How far (px) feathering by ``radius_px`` reaches beyond the matte."""
+    return 0 if radius_px == 0 else 2 * math.ceil(3 * radius_px / 2.0) + 1
+
+
+def feather_crop(crop: np.ndarray, radius_px: float) -> np.ndarray:
+    """:func:`feather` on a crop with ``feather_margin_px`` of zeros around the matte."""
+    if radius_px == 0:
+        return crop.copy()
+    k = feather_margin_px(radius_px)
+    out = cv2.GaussianBlur(crop, (k, k), radius_px / 2.0, borderType=cv2.BORDER_REPLICATE)
+    # The float kernel does not sum to exactly 1: solid areas must stay exactly 0 and 1.
+    K.snap(out, 1e-6)
     return out
 
 
@@ -176,14 +197,15 @@ def trimap(mask: np.ndarray, *, band_px: int) -> np.ndarray:
     return out
 
 
+def _band_crop(crop: np.ndarray, band_px: int) -> np.ndarray:
+    # One exact distance to the mask's edge (its boundary pixels on both sides) instead of one
+    # per side, limited to the band.
+    return K.edge_band(crop, band_px / 2.0)
+
+
 def _trimap_crop(crop: np.ndarray, band_px: int) -> np.ndarray:
-    # One distance transform to the mask's edge (its 4-connected boundary pixels, both
-    # sides) instead of one per side; the band needs no sub-pixel exactness.
-    edge = crop ^ cv2.erode(_u8(crop), np.ones((3, 3), np.uint8)).view(bool)
-    edge |= ~crop & cv2.dilate(_u8(crop), np.ones((3, 3), np.uint8)).view(bool)
-    unknown = cv2.distanceTransform(_u8(~edge), cv2.DIST_L2, cv2.DIST_MASK_5) <= band_px / 2.0
     tri = np.where(crop, np.uint8(255), np.uint8(0))
-    tri[unknown] = 128
+    tri[_band_crop(crop, band_px)] = 128
     return tri
 
 
@@ -227,14 +249,13 @@ def _guided_models(guide: np.ndarray, src: np.ndarray, r: int, eps: float) -> tu
 def _reduce(
     guide: np.ndarray, src: np.ndarray, radius_px: int, subsample: int
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The guide (any sample type) and source reduced to their ``subsample`` x ``subsample``
+    block means (float32, [0, 1]) and the radius on that grid; unreduced when too small."""
     h, w = src.shape
     s = int(subsample)
     if s > 1 and min(h, w) // s >= 4:
-        size = (max(1, w // s), max(1, h // s))
-        g = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
-        p = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
-        return g, p, max(1, round(radius_px / s)), s
-    return guide, src, int(radius_px), 1
+        return K.block_mean(guide, s), K.block_mean(src, s), max(1, round(radius_px / s)), s
+    return to_float_rgb(guide, "guide"), src, int(radius_px), 1
 
 
 def _check_guided(guide: np.ndarray, src: np.ndarray, radius_px: int, eps: float, subsample: int) -> None:
@@ -249,15 +270,22 @@ def _check_guided(guide: np.ndarray, src: np.ndarray, radius_px: int, eps: float
 def guided_filter(guide: np.ndarray, src: np.ndarray, *, radius_px: int, eps: float, subsample: int = 1) -> np.ndarray:
     """Colour guided filter (He, Sun and Tang): ``src`` (``float32 (h, w)``) smoothed so its
     edges follow those of ``guide`` (``float32 (h, w, 3)``). ``subsample`` > 1 fits the local
-    linear models on a reduced copy and applies them at full size (the fast guided filter)."""
+    linear models on ``subsample`` x ``subsample`` block means and interpolates them
+    bilinearly back to full size (the fast guided filter)."""
     _check_guided(guide, src, radius_px, eps, subsample)
-    h, w = src.shape
+    return _guided_at(guide, src, np.ones(src.shape, bool), radius_px, eps, subsample, clip=False)
+
+
+def _guided_at(
+    guide: np.ndarray, src: np.ndarray, where: np.ndarray, radius_px: int, eps: float, subsample: int, *, clip: bool
+) -> np.ndarray:
+    """``src`` (``float32 (h, w)``) with the guided filter's output at ``where``; ``guide``
+    may be uint8/uint16/float."""
     g, p, r, s = _reduce(guide, src, radius_px, subsample)
     a, b = _guided_models(g, p, r, eps)
-    if s > 1:
-        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-    return (np.einsum("hwc,hwc->hw", a, guide) + b).astype(np.float32)
+    out = src.copy()
+    K.guided_band(out, where, guide, a, b, s, clip=clip)
+    return out
 
 
 def _lookup(values: np.ndarray, ys: np.ndarray, xs: np.ndarray, full: tuple[int, int]) -> np.ndarray:
@@ -285,12 +313,7 @@ def guided_filter_at(
     """``guided_filter(...)[where]``, computing the full-size output only at the pixels
     ``where`` (``bool (h, w)``): a trimap band is a small fraction of its bounding box."""
     _check_guided(guide, src, radius_px, eps, subsample)
-    h, w = src.shape
-    g, p, r, _s = _reduce(guide, src, radius_px, subsample)
-    a, b = _guided_models(g, p, r, eps)
-    ys, xs = np.nonzero(where)
-    av, bv = _lookup(a, ys, xs, (h, w)), _lookup(b, ys, xs, (h, w))
-    return (np.einsum("nc,nc->n", av, guide[ys, xs]) + bv).astype(np.float32)
+    return _guided_at(guide, src, where, radius_px, eps, subsample, clip=False)[where]
 
 
 def _colour_alpha(
@@ -363,25 +386,44 @@ def refine_edges(
         raise ValueError(f"method must be one of {', '.join(REFINE_METHODS)}; got {method!r}")
     if band_px == 0:
         return mask.astype(np.float32)
-    radius = max(1, band_px // 2)
-    roi = roi_around(mask, band_px + radius + 2)
+    roi = refine_roi(mask, refine_margin_px(band_px))
     if roi is None:
         return np.zeros(mask.shape, np.float32)
-    crop = mask[roi.slices]
-    img = image[roi.slices]
+    return _paste(mask.shape, roi, refine_crop(mask[roi.slices], image[roi.slices], band_px, method, softness))
+
+
+def refine_roi(mask: np.ndarray, margin_px: int) -> Roi | None:
+    """The crop refinement works on: the mask's box grown by ``margin_px``, its corner on
+    the frame's grid of ``MAX_SUBSAMPLE`` blocks, so the guided filter's block means are the
+    same whatever the crop (the result does not depend on the region of interest)."""
+    roi = roi_around(mask, margin_px)
+    return None if roi is None else roi.aligned(MAX_SUBSAMPLE)
+
+
+def refine_margin_px(band_px: int) -> int:
+    """How far (px) beyond the mask edge refinement with ``band_px`` reads the image."""
+    return 0 if band_px == 0 else band_px + max(1, band_px // 2) + 2
+
+
+def refine_crop(crop: np.ndarray, img: np.ndarray, band_px: int, method: str, softness: float) -> np.ndarray:
+    """:func:`refine_edges` on a crop with ``refine_margin_px`` around the mask; ``img`` is
+    the same crop of the frame, uint8/uint16/float."""
+    radius = max(1, band_px // 2)
+    if method == "guided":
+        eps = 10.0 ** (-5.0 + 4.0 * softness)
+        # Blocks of the power of two nearest half the radius, up to MAX_SUBSAMPLE.
+        sub = 1 << round(math.log2(min(MAX_SUBSAMPLE, max(1.0, radius / 2))))
+        return _guided_at(img, crop.astype(np.float32), _band_crop(crop, band_px), radius, eps, sub, clip=True)
+    img = to_float_rgb(img)
     tri = _trimap_crop(crop, band_px)
     unknown = tri == 128
     out = crop.astype(np.float32)
     if method == "colour":
         out[unknown] = _colour_alpha(img, crop, tri, unknown, band_px, softness)
-    elif method == "guided":
-        eps = 10.0 ** (-5.0 + 4.0 * softness)
-        sub = max(1, min(8, radius // 2))
-        out[unknown] = guided_filter_at(img, out, unknown, radius_px=radius, eps=eps, subsample=sub)
     else:
         from pymatting import estimate_alpha_cf  # imported on use: numba start-up is ~1 s
 
         alpha = estimate_alpha_cf(img.astype(np.float64), tri.astype(np.float64) / 255.0)
         out[unknown] = alpha[unknown]
     np.clip(out, 0.0, 1.0, out=out)
-    return _paste(mask.shape, roi, out)
+    return out

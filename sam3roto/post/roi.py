@@ -27,6 +27,11 @@ class Roi:
             return self
         return Roi(min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
 
+    def aligned(self, step: int) -> Roi:
+        """The region with its top-left corner moved up and left to multiples of ``step``, so
+        that block grids laid from the corner line up with the frame's."""
+        return Roi(self.y0 - self.y0 % step, self.y1, self.x0 - self.x0 % step, self.x1)
+
     def grown(self, margin_px: int, shape: tuple[int, ...]) -> Roi:
         h, w = shape[:2]
         m = max(0, int(margin_px))

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sam3roto.post import kernels as K
 from sam3roto.post import matte as M
 from sam3roto.post import rgb as R
-from sam3roto.post.checks import check_mask, check_same_size, to_float_rgb
+from sam3roto.post.checks import check_mask, check_rgb_source, check_same_size, to_float_rgb
 from sam3roto.post.flow import flow_between
-from sam3roto.post.roi import Roi, matte_roi, roi_around
+from sam3roto.post.roi import Roi, bbox, matte_roi, roi_around
 from sam3roto.post.settings import PostSettings
 from sam3roto.post.sources import depth_foreground, threshold_stages
 from sam3roto.post.temporal import FLOW_MAX_SIDE_PX, motion_blur, temporal_smooth
@@ -35,7 +36,8 @@ def _float_crop(image: np.ndarray, roi: Roi) -> np.ndarray:
     return to_float_rgb(np.ascontiguousarray(image[roi.slices]))
 
 
-def _mask_stage(image: np.ndarray, mask: np.ndarray, settings: PostSettings, depth: np.ndarray | None) -> np.ndarray:
+def _sources(image: np.ndarray, mask: np.ndarray, settings: PostSettings, depth: np.ndarray | None) -> np.ndarray:
+    """The mask sources that read the frame or the depth: depth foreground, thresholds."""
     if settings.depth_mode != "off":
         if depth is None:
             raise ValueError(f"depth_mode {settings.depth_mode!r} needs a depth map for this frame; run depth first")
@@ -53,10 +55,7 @@ def _mask_stage(image: np.ndarray, mask: np.ndarray, settings: PostSettings, dep
         if roi is not None:
             out[roi.slices] = threshold_stages(_float_crop(image, roi), settings.thresholds, mask[roi.slices])
         mask = out
-    mask = M.remove_dots(mask, max_area_px=settings.remove_dots_px)
-    mask = M.fill_holes(mask, max_area_px=settings.fill_holes_px)
-    mask = M.border_fix(mask, width_px=settings.border_fix_px)
-    return M.grow_shrink(mask, radius_px=settings.grow_px)
+    return mask
 
 
 def refine(
@@ -68,21 +67,47 @@ def refine(
     ``depth``: ``float (H, W)``, needed when ``settings.depth_mode`` is not off.
     Returns ``float32 (H, W)`` in [0, 1].
     """
+    return _refine(image, mask, settings, depth)[0]
+
+
+def _refine(
+    image: np.ndarray, mask: np.ndarray, settings: PostSettings, depth: np.ndarray | None
+) -> tuple[np.ndarray, Roi | None]:
+    """:func:`refine`, and the region outside which the matte is 0 (None: all 0).
+
+    Every step after the mask sources runs on one crop, the mask's box with the margin
+    all of them together need, so that the frame is read and written once. Each crop step
+    is the same function the full-frame ``matte`` operation uses.
+    """
     check_mask(mask)
     check_same_size(mask, "mask", image, "image")
-    mask = _mask_stage(image, mask, settings, depth)
+    mask = _sources(image, mask, settings, depth)
+    cleaned = False
+    if settings.border_fix_px > 0:  # the border fix needs the frame's edges: clean up first on the frame
+        mask = M.fill_holes(M.remove_dots(mask, max_area_px=settings.remove_dots_px),
+                            max_area_px=settings.fill_holes_px)
+        mask = M.border_fix(mask, width_px=settings.border_fix_px)
+        cleaned = True
+    margin = (abs(settings.grow_px) + 2 + M.refine_margin_px(settings.refine_band_px)
+              + M.feather_margin_px(settings.feather_px))
+    roi = M.refine_roi(mask, margin)
+    matte = np.zeros(mask.shape, np.float32)
+    if roi is None:
+        return matte, None
+    crop = mask[roi.slices]
+    if not cleaned:
+        if settings.remove_dots_px > 0:
+            crop = M.remove_dots_crop(crop, settings.remove_dots_px)
+        if settings.fill_holes_px > 0:
+            crop = M.fill_holes_crop(crop, settings.fill_holes_px)
+    crop = M.grow_crop(crop, settings.grow_px)
     if settings.refine_band_px > 0:
-        band = settings.refine_band_px
-        roi = roi_around(mask, band + band // 2 + 4)
-        matte = np.zeros(mask.shape, np.float32)
-        if roi is not None:
-            matte[roi.slices] = M.refine_edges(
-                np.ascontiguousarray(mask[roi.slices]), _float_crop(image, roi), band_px=band,
-                method=settings.refine_method, softness=settings.refine_softness,
-            )
+        values = M.refine_crop(crop, image[roi.slices], settings.refine_band_px, settings.refine_method,
+                                settings.refine_softness)
     else:
-        matte = mask.astype(np.float32)
-    return M.feather(matte, radius_px=settings.feather_px)
+        values = crop.astype(np.float32)
+    matte[roi.slices] = M.feather_crop(values, settings.feather_px)
+    return matte, roi
 
 
 def finish_rgb(
@@ -95,31 +120,44 @@ def finish_rgb(
     estimated from this frame's background for physical despill when not given.
     """
     check_same_size(matte, "matte", image, "image")
-    if settings.premultiply:
-        out = np.zeros((*image.shape[:2], 3), np.float32)
-    else:
-        out = to_float_rgb(image)
-        if out is image:  # float32 input passes through: never write into the caller's frame
-            out = out.copy()
-    roi = matte_roi(matte, RGB_MARGIN_PX)
-    if roi is None:
+    return _finish_rgb(image, matte, settings, screen_colour, matte_roi(matte, RGB_MARGIN_PX))
+
+
+def _finish_rgb(
+    image: np.ndarray, matte: np.ndarray, settings: PostSettings, screen_colour: np.ndarray | None, roi: Roi | None
+) -> np.ndarray:
+    check_rgb_source(image)
+    h, w = image.shape[:2]
+    # Despill and luminance restore go with the conversion to float, in one pass over the
+    # frame (``kernels.rgb_finish``: the arithmetic of ``rgb.despill`` + ``rgb.luminance_restore``).
+    out = np.zeros((h, w, 3), np.float32) if settings.premultiply else np.empty((h, w, 3), np.float32)
+    box = (0, 0, 0, 0) if roi is None else (roi.y0, roi.y1, roi.x0, roi.x1)
+    screen = screen_colour
+    if roi is not None and settings.despill == "physical" and screen is None:
+        screen = R.estimate_screen_colour(to_float_rgb(image[::4, ::4]), np.ascontiguousarray(matte[::4, ::4]))
+    mode = "off" if roi is None else settings.despill
+    K.rgb_finish(image, out, box, whole=not settings.premultiply, mode=mode, strength=settings.despill_strength,
+                 screen=screen, amount=settings.luminance_restore, luma=R.LUMA_709)
+    if roi is None or (settings.edge_extend == "off" and not settings.premultiply):
         return out
-    img = out[roi.slices] if not settings.premultiply else _float_crop(image, roi)
     alpha = np.ascontiguousarray(matte[roi.slices])
-    rgb = img
-    if settings.despill != "off":
-        screen = screen_colour
-        if settings.despill == "physical" and screen is None:
-            screen = R.estimate_screen_colour(to_float_rgb(image[:: 4, :: 4]), np.ascontiguousarray(matte[:: 4, :: 4]))
-        rgb = R.despill(img, mode=settings.despill, strength=settings.despill_strength, screen_colour=screen)
-        if settings.luminance_restore > 0:
-            rgb = R.luminance_restore(img, rgb, amount=settings.luminance_restore)
+    rgb = np.ascontiguousarray(out[roi.slices])
     if settings.edge_extend != "off":
         rgb = R.edge_extend(rgb, alpha, method=settings.edge_extend, margin_px=RGB_MARGIN_PX)
     if settings.premultiply:
         rgb = R.premultiply(rgb, alpha)
     out[roi.slices] = rgb
     return out
+
+
+def _roi_within(matte: np.ndarray, area: Roi | None, margin_px: int) -> Roi | None:
+    """``matte_roi(matte, margin_px)`` when the matte is 0 outside ``area``, reading only ``area``."""
+    if area is None:
+        return None
+    box = bbox(matte[area.slices] > 0)
+    if box is None:
+        return None
+    return Roi(box.y0 + area.y0, box.y1 + area.y0, box.x0 + area.x0, box.x1 + area.x0).grown(margin_px, matte.shape)
 
 
 def apply(
@@ -137,14 +175,19 @@ def apply(
     motion blur with ``velocity`` (px per frame, ``float32 (H, W, 2)``), then the RGB
     cleanup. Without neighbours or velocity those two steps are skipped; use
     :func:`apply_sequence` for shots."""
-    if settings.changes_rgb and not settings.premultiply:
-        image = to_float_rgb(image)  # once, shared by the matte and the RGB steps
-    matte = refine(image, mask, settings, depth=depth)
+    matte, area = _refine(image, mask, settings, depth)
+    moved = False
     if settings.temporal_pct > 0 and neighbours:
-        matte = temporal_smooth(matte, image, neighbours, strength=settings.temporal_pct / 100.0)
+        image_f = to_float_rgb(image)
+        matte = temporal_smooth(matte, image_f, neighbours, strength=settings.temporal_pct / 100.0)
+        moved = True
     if settings.motion_blur_shutter > 0 and velocity is not None:
         matte = motion_blur(matte, velocity, shutter=settings.motion_blur_shutter)
-    rgb = finish_rgb(image, matte, settings, screen_colour=screen_colour) if settings.changes_rgb else None
+        moved = True
+    rgb = None
+    if settings.changes_rgb:
+        roi = matte_roi(matte, RGB_MARGIN_PX) if moved else _roi_within(matte, area, RGB_MARGIN_PX)
+        rgb = _finish_rgb(image, matte, settings, screen_colour, roi)
     return PostResult(matte, rgb, settings.premultiply and rgb is not None)
 
 
