@@ -152,71 +152,51 @@ def _off_edge(mask):  # pragma: no cover - compiled
 
 
 @nb.njit(parallel=True, cache=True)
-def _edge_band(mask, limit):  # pragma: no cover - compiled
+def _edge_band(mask, limit, parts):  # pragma: no cover - compiled
     h, w = mask.shape
     edge = _off_edge(mask)
     # Vertical distance to the nearest edge pixel in each column, capped just beyond the
-    # band (columns in chunks, so that the sweeps run along rows in memory).
-    far = np.int16(min(int(limit) + 2, 32000))
-    vert = np.empty((h, w), np.int16)
-    step = 256
-    for chunk in nb.prange((w + step - 1) // step):
-        lo = chunk * step
+    # band: sweeps down and up whole row slices (one slice per thread), which vectorise.
+    far = np.int32(limit) + 2
+    vert = np.empty((h, w), np.int32)
+    step = (w + parts - 1) // parts
+    for part in nb.prange(parts):
+        lo = part * step
         hi = min(w, lo + step)
         for x in range(lo, hi):
-            vert[0, x] = far * edge[0, x]
+            vert[0, x] = far * np.int32(edge[0, x])
         for y in range(1, h):
-            for x in range(lo, hi):
-                vert[y, x] = min(vert[y - 1, x] + np.int16(1), far) * edge[y, x]
+            above = vert[y - 1, lo:hi]
+            here = vert[y, lo:hi]
+            flag = edge[y, lo:hi]
+            for i in range(hi - lo):
+                here[i] = min(above[i] + 1, far) * np.int32(flag[i])
         for y in range(h - 2, -1, -1):
-            for x in range(lo, hi):
-                vert[y, x] = min(vert[y, x], vert[y + 1, x] + np.int16(1))
+            below = vert[y + 1, lo:hi]
+            here = vert[y, lo:hi]
+            for i in range(hi - lo):
+                here[i] = min(here[i], below[i] + 1)
     out = np.zeros((h, w), np.bool_)
     limit2 = limit * limit
     for y in nb.prange(h):
-        # Felzenszwalb-Huttenlocher lower envelope of the parabolas (x - q)^2 + vert[q]^2
-        # over the columns whose vertical distance is inside the band.
+        # A column q at vertical distance v puts in the band the pixels of this row with
+        # (x - q)^2 + v^2 <= limit^2: an interval around q. The band is their union, marked
+        # with a difference array and a running sum.
         row = vert[y]
-        lo = -1
-        hi = -1
+        diff = np.zeros(w + 1, np.int32)
+        found = False
         for q in range(w):
-            if row[q] < far:
-                if lo < 0:
-                    lo = q
-                hi = q
-        if lo < 0:
-            continue
-        v = np.empty(hi - lo + 1, np.int64)
-        z = np.empty(hi - lo + 2, np.float64)
-        k = -1
-        for q in range(lo, hi + 1):
-            if row[q] >= far:
-                continue
-            fq = float(row[q]) ** 2 + q * q
-            while k >= 0:
-                p = v[k]
-                sx = (fq - (float(row[p]) ** 2 + p * p)) / (2.0 * (q - p))
-                if sx <= z[k]:
-                    k -= 1
-                else:
-                    break
-            k += 1
-            v[k] = q
-            if k == 0:
-                z[k] = -1e30
-            else:
-                p = v[k - 1]
-                z[k] = (fq - (float(row[p]) ** 2 + p * p)) / (2.0 * (q - p))
-            z[k + 1] = 1e30
-        j = 0
-        x0 = max(0, lo - int(limit) - 1)
-        x1 = min(w, hi + int(limit) + 2)
-        for x in range(x0, x1):
-            while z[j + 1] < x:
-                j += 1
-            p = v[j]
-            d2 = (x - p) * (x - p) + float(row[p]) ** 2
-            out[y, x] = d2 <= limit2
+            v = row[q]
+            if v < far and v * v <= limit2:
+                half = math.floor(math.sqrt(limit2 - v * v))
+                diff[max(0, q - half)] += 1
+                diff[min(w, q + half + 1)] -= 1
+                found = True
+        if found:
+            run = 0
+            for x in range(w):
+                run += diff[x]
+                out[y, x] = run > 0
     return out
 
 
@@ -224,7 +204,7 @@ def edge_band(mask: np.ndarray, half_width_px: float) -> np.ndarray:
     """``bool (h, w)``: the pixels within ``half_width_px`` (exact Euclidean distance) of an
     edge pixel of ``mask`` (:func:`off_edge`): the unknown band of a trimap."""
     with _LOCK:
-        return _edge_band(np.ascontiguousarray(mask).view(np.uint8), float(half_width_px))
+        return _edge_band(np.ascontiguousarray(mask).view(np.uint8), float(half_width_px), nb.get_num_threads())
 
 
 def off_edge(mask: np.ndarray) -> np.ndarray:
@@ -245,19 +225,24 @@ def _relabel(labels, table):  # pragma: no cover - compiled
     return out
 
 
-@nb.njit(cache=True)
-def _count_labels(labels, count):  # pragma: no cover - compiled
-    out = np.zeros(count, np.int64)
-    flat = labels.ravel()
-    for i in range(flat.size):
-        out[flat[i]] += 1
-    return out
+@nb.njit(parallel=True, cache=True)
+def _count_labels(labels, count, parts):  # pragma: no cover - compiled
+    h = labels.shape[0]
+    hist = np.zeros((parts, count), np.int64)
+    step = (h + parts - 1) // parts
+    for part in nb.prange(parts):
+        mine = hist[part]
+        for y in range(part * step, min(h, (part + 1) * step)):
+            row = labels[y]
+            for x in range(row.size):
+                mine[row[x]] += 1
+    return hist.sum(axis=0)
 
 
 def count_labels(labels: np.ndarray, count: int) -> np.ndarray:
     """``np.bincount(labels.ravel(), minlength=count)`` for an ``int32`` label image."""
     with _LOCK:
-        return _count_labels(np.ascontiguousarray(labels), int(count))
+        return _count_labels(np.ascontiguousarray(labels), int(count), nb.get_num_threads())
 
 
 def relabel(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
