@@ -246,3 +246,20 @@ def apply_sequence(
     while done < first + len(window):
         yield finish(done - first)
         done += 1
+
+
+def warm_up() -> None:
+    """Run the stack once on tiny frames of each source sample type, so that the compiled
+    loops (``kernels``) are built, or loaded from numba's on-disk cache, before the first
+    real frame. The first run after an install compiles them (about 20 s on 2 cores); the
+    window does this in the background when it opens."""
+    mask = np.zeros((24, 32), bool)
+    mask[6:18, 8:24] = True
+    mask[1, 1] = True
+    settings = PostSettings(remove_dots_px=4, fill_holes_px=4, grow_px=1, refine_band_px=8, feather_px=1.0,
+                            despill="green", luminance_restore=1.0)
+    for dtype in (np.uint8, np.uint16, np.float32):
+        image = np.zeros((24, 32, 3), dtype)
+        apply(image, mask, settings)
+        apply(image, mask, settings.with_values(premultiply=True))
+

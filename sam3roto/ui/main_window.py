@@ -5,6 +5,7 @@ jobs are the same pipeline generators the CLI runs."""
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -615,6 +616,11 @@ def _recent(settings: QSettings) -> list[str]:
 def run_gui(argv: list[str] | None = None) -> int:
     """Open the window (with a media or project path as the first argument, if given)."""
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    # The post stack's compiled loops: built (first run after an install) or loaded from
+    # numba's cache in the background, so the first matte preview does not wait for them.
+    from sam3roto.post.stack import warm_up
+
+    threading.Thread(target=warm_up, name="post-warm-up", daemon=True).start()
     window = MainWindow()
     args = (sys.argv if argv is None else argv)[1:]
     if args:

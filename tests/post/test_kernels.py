@@ -135,3 +135,12 @@ def test_apply_rgb_matches_the_steps() -> None:
     crop = plain[y0:y1, x0:x1]
     want[y0:y1, x0:x1] = R.luminance_restore(crop, R.despill(crop, mode="green"), amount=0.7)
     np.testing.assert_allclose(result.rgb, want, atol=2e-6)
+
+
+def test_warm_up_runs_every_source_type() -> None:
+    from sam3roto.post.stack import warm_up
+
+    warm_up()  # compiles or loads the loops for uint8, uint16 and float32 frames
+    for loop in (K._rgb_finish, K._guided_band, K._block_mean3, K._edge_band, K._count_labels, K._snap):
+        assert len(loop.signatures) >= 1, loop
+    assert len(K._rgb_finish.signatures) >= 3  # one per source sample type
