@@ -47,6 +47,20 @@ def estimate_screen_colour(image: np.ndarray, alpha: np.ndarray | None = None) -
     return np.median(chosen, axis=0).astype(np.float32)
 
 
+def check_screen_colour(screen_colour: np.ndarray | None) -> np.ndarray:
+    """``float32 (3,)``: a screen colour physical despill can use (finite, non-negative, one
+    channel above the others), else ValueError."""
+    if screen_colour is None:
+        raise ValueError("despill mode 'physical' needs screen_colour; see estimate_screen_colour")
+    screen = np.asarray(screen_colour, np.float32).reshape(3)
+    if not np.all(np.isfinite(screen)) or screen.min() < 0:
+        raise ValueError(f"screen_colour must be 3 finite non-negative values, got {screen_colour!r}")
+    ordered = np.sort(screen)
+    if ordered[2] - ordered[1] <= 1e-4:
+        raise ValueError(f"screen_colour {screen.tolist()} has no dominant channel to remove")
+    return screen
+
+
 def despill(
     image: np.ndarray, *, mode: str, strength: float = 1.0, screen_colour: np.ndarray | None = None
 ) -> np.ndarray:
@@ -74,16 +88,10 @@ def despill(
     elif mode == "blue":
         out[..., 2] = np.minimum(b, (r + g) * np.float32(0.5))
     else:
-        if screen_colour is None:
-            raise ValueError("despill mode 'physical' needs screen_colour; see estimate_screen_colour")
-        screen = np.asarray(screen_colour, np.float32).reshape(3)
-        if not np.all(np.isfinite(screen)) or screen.min() < 0:
-            raise ValueError(f"screen_colour must be 3 finite non-negative values, got {screen_colour!r}")
+        screen = check_screen_colour(screen_colour)
         key = int(np.argmax(screen))
         others = [c for c in range(3) if c != key]
         screen_excess = float(screen[key] - screen[others].max())
-        if screen_excess <= 1e-4:
-            raise ValueError(f"screen_colour {screen.tolist()} has no dominant channel to remove")
         excess = image[..., key] - np.maximum(image[..., others[0]], image[..., others[1]])
         amount = np.maximum(excess, 0.0) / np.float32(screen_excess)
         out -= amount[..., None] * screen

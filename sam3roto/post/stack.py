@@ -135,6 +135,8 @@ def _finish_rgb(
     screen = screen_colour
     if roi is not None and settings.despill == "physical" and screen is None:
         screen = R.estimate_screen_colour(to_float_rgb(image[::4, ::4]), np.ascontiguousarray(matte[::4, ::4]))
+    if roi is not None and settings.despill == "physical":
+        screen = R.check_screen_colour(screen)
     mode = "off" if roi is None else settings.despill
     K.rgb_finish(image, out, box, whole=not settings.premultiply, mode=mode, strength=settings.despill_strength,
                  screen=screen, amount=settings.luminance_restore, luma=R.LUMA_709)

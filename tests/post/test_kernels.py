@@ -144,3 +144,14 @@ def test_warm_up_runs_every_source_type() -> None:
     for loop in (K._rgb_finish, K._guided_band, K._block_mean3, K._edge_band, K._count_labels, K._snap):
         assert len(loop.signatures) >= 1, loop
     assert len(K._rgb_finish.signatures) >= 3  # one per source sample type
+
+
+def test_apply_refuses_a_screen_colour_without_a_dominant_channel() -> None:
+    image, mask = _model_mask(np.random.default_rng(6), (60, 80))
+    s = PostSettings(despill="physical")
+    with pytest.raises(ValueError, match="no dominant channel"):
+        apply(image, mask, s, screen_colour=np.float32([0.5, 0.5, 0.2]))
+    with pytest.raises(ValueError, match="finite non-negative"):
+        apply(image, mask, s, screen_colour=np.float32([0.1, np.nan, 0.2]))
+    result = apply(image, mask, s, screen_colour=np.float32([0.15, 0.7, 0.2]))
+    assert result.rgb is not None and np.isfinite(result.rgb).all()
