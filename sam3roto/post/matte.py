@@ -6,6 +6,7 @@ array; a parameter of 0 is the identity.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -78,14 +79,19 @@ def grow_crop(crop: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-def remove_dots(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
-    """Remove islands of ``mask`` (8-connected) of at most ``max_area_px`` pixels."""
+def _by_area(mask: np.ndarray, max_area_px: int, crop_step: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
+    """Check the parameters, then run a crop step by area on the mask's box plus 1 px."""
     check_mask(mask)
     check_range("max_area_px", max_area_px, 0, MAX_AREA_PX, integer=True)
     roi = roi_around(mask, 1)
     if max_area_px == 0 or roi is None:
         return mask.copy()
-    return _paste(mask.shape, roi, remove_dots_crop(mask[roi.slices], max_area_px))
+    return _paste(mask.shape, roi, crop_step(mask[roi.slices], int(max_area_px)))
+
+
+def remove_dots(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
+    """Remove islands of ``mask`` (8-connected) of at most ``max_area_px`` pixels."""
+    return _by_area(mask, max_area_px, remove_dots_crop)
 
 
 def remove_dots_crop(crop: np.ndarray, max_area_px: int) -> np.ndarray:
@@ -105,12 +111,7 @@ def fill_holes(mask: np.ndarray, *, max_area_px: int) -> np.ndarray:
     the frame edge is never a hole (the gap between a person's legs cut by the bottom of
     the frame stays open).
     """
-    check_mask(mask)
-    check_range("max_area_px", max_area_px, 0, MAX_AREA_PX, integer=True)
-    roi = roi_around(mask, 1)
-    if max_area_px == 0 or roi is None:
-        return mask.copy()
-    return _paste(mask.shape, roi, fill_holes_crop(mask[roi.slices], max_area_px))
+    return _by_area(mask, max_area_px, fill_holes_crop)
 
 
 def fill_holes_crop(crop: np.ndarray, max_area_px: int) -> np.ndarray:
