@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -41,21 +42,29 @@ def _native(src: np.ndarray) -> np.ndarray:
 
 @nb.njit(parallel=True, cache=True)
 def _block_mean3(src, s, scale):  # pragma: no cover - compiled
-    h, w = src.shape[0] // s, src.shape[1] // s
+    # ``src``: the RGB pixels as rows of ``3 * width`` samples (a crop's rows need not be
+    # contiguous with each other).
+    h, w = src.shape[0] // s, src.shape[1] // (3 * s)
     out = np.empty((h, w, 3), np.float32)
-    inv = scale / (s * s)
+    inv = np.float32(scale / (s * s))
+    n = 3 * w * s
     for y in nb.prange(h):
+        # The block's rows summed first, along the flat rows (a loop the compiler
+        # vectorises), then each block's columns.
+        acc = np.zeros(n, np.float32)
+        for dy in range(s):
+            row = src[y * s + dy]
+            for i in range(n):
+                acc[i] += np.float32(row[i])
         for x in range(w):
-            a0 = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            for dy in range(s):
-                row = y * s + dy
-                for dx in range(s):
-                    col = x * s + dx
-                    a0 += src[row, col, 0]
-                    a1 += src[row, col, 1]
-                    a2 += src[row, col, 2]
+            a0 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            a2 = np.float32(0.0)
+            for dx in range(s):
+                i = 3 * (x * s + dx)
+                a0 += acc[i]
+                a1 += acc[i + 1]
+                a2 += acc[i + 2]
             out[y, x, 0] = a0 * inv
             out[y, x, 1] = a1 * inv
             out[y, x, 2] = a2 * inv
@@ -66,15 +75,19 @@ def _block_mean3(src, s, scale):  # pragma: no cover - compiled
 def _block_mean1(src, s):  # pragma: no cover - compiled
     h, w = src.shape[0] // s, src.shape[1] // s
     out = np.empty((h, w), np.float32)
-    inv = 1.0 / (s * s)
+    inv = np.float32(1.0 / (s * s))
+    n = w * s
     for y in nb.prange(h):
+        acc = np.zeros(n, np.float32)
+        for dy in range(s):
+            row = src[y * s + dy]
+            for i in range(n):
+                acc[i] += row[i]
         for x in range(w):
-            acc = 0.0
-            for dy in range(s):
-                row = y * s + dy
-                for dx in range(s):
-                    acc += src[row, x * s + dx]
-            out[y, x] = acc * inv
+            total = np.float32(0.0)
+            for dx in range(s):
+                total += acc[x * s + dx]
+            out[y, x] = total * inv
     return out
 
 
@@ -86,7 +99,8 @@ def block_mean(src: np.ndarray, s: int) -> np.ndarray:
     with _LOCK:
         if src.ndim == 3:
             src = _native(src)
-            return _block_mean3(src, int(s), pixel_scale(src.dtype))
+            # (h, 3 * w): a view for a crop of a frame, whose pixels are contiguous in a row.
+            return _block_mean3(src.reshape(src.shape[0], -1), int(s), pixel_scale(src.dtype))
         return _block_mean1(src, int(s))
 
 
@@ -95,28 +109,41 @@ def _guided_band(out, band, guide, scale, a, b, s, clip):  # pragma: no cover - 
     h, w = out.shape
     hs, ws = b.shape
     inv = 1.0 / s
+    # Each column's two neighbouring block centres and weight, once for all rows.
+    left = np.empty(w, np.int64)
+    right = np.empty(w, np.int64)
+    wxs = np.empty(w, np.float64)
+    for x in range(w):
+        fx = min(max((x + 0.5) * inv - 0.5, 0.0), ws - 1.0)
+        left[x] = math.floor(fx)
+        right[x] = min(left[x] + 1, ws - 1)
+        wxs[x] = fx - left[x]
     for y in nb.prange(h):
         fy = (y + 0.5) * inv - 0.5
         fy = min(max(fy, 0.0), hs - 1.0)
         y0 = math.floor(fy)
         y1 = min(y0 + 1, hs - 1)
         wy = fy - y0
+        b0 = b[y0]
+        b1 = b[y1]
+        a0 = a[y0]
+        a1 = a[y1]
+        in_band = band[y]
+        g = guide[y]
         for x in range(w):
-            if not band[y, x]:
+            if not in_band[x]:
                 continue
-            fx = (x + 0.5) * inv - 0.5
-            fx = min(max(fx, 0.0), ws - 1.0)
-            x0 = math.floor(fx)
-            x1 = min(x0 + 1, ws - 1)
-            wx = fx - x0
+            x0 = left[x]
+            x1 = right[x]
+            wx = wxs[x]
             w00 = (1.0 - wy) * (1.0 - wx)
             w01 = (1.0 - wy) * wx
             w10 = wy * (1.0 - wx)
             w11 = wy * wx
-            v = w00 * b[y0, x0] + w01 * b[y0, x1] + w10 * b[y1, x0] + w11 * b[y1, x1]
+            v = w00 * b0[x0] + w01 * b0[x1] + w10 * b1[x0] + w11 * b1[x1]
             for c in range(3):
-                ac = w00 * a[y0, x0, c] + w01 * a[y0, x1, c] + w10 * a[y1, x0, c] + w11 * a[y1, x1, c]
-                v += ac * (guide[y, x, c] * scale)
+                ac = w00 * a0[x0, c] + w01 * a0[x1, c] + w10 * a1[x0, c] + w11 * a1[x1, c]
+                v += ac * (g[x, c] * scale)
             out[y, x] = min(max(v, 0.0), 1.0) if clip else v
 
 
@@ -131,6 +158,84 @@ def guided_band(
     guide = _native(guide)
     with _LOCK:
         _guided_band(out, band, guide, np.float32(pixel_scale(guide.dtype)), a, b, int(s), bool(clip))
+
+
+@nb.njit(parallel=True, cache=True)
+def _guided_terms(guide, src):  # pragma: no cover - compiled
+    h, w = src.shape
+    out = np.empty((h, w, 13), np.float32)
+    for y in nb.prange(h):
+        for x in range(w):
+            r = guide[y, x, 0]
+            g = guide[y, x, 1]
+            b = guide[y, x, 2]
+            p = src[y, x]
+            t = out[y, x]
+            t[0] = r
+            t[1] = g
+            t[2] = b
+            t[3] = p
+            t[4] = r * p
+            t[5] = g * p
+            t[6] = b * p
+            t[7] = r * r
+            t[8] = r * g
+            t[9] = r * b
+            t[10] = g * g
+            t[11] = g * b
+            t[12] = b * b
+    return out
+
+
+def guided_terms(guide: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """``float32 (h, w, 13)``: the per-pixel terms whose local means fit the guided filter's
+    linear models: the guide (3), the source, guide x source (3) and the guide's products
+    rr, rg, rb, gg, gb, bb. ``guide``: ``float32 (h, w, 3)``, ``src``: ``float32 (h, w)``."""
+    with _LOCK:
+        return _guided_terms(guide, src)
+
+
+@nb.njit(parallel=True, cache=True)
+def _guided_solve(means, eps):  # pragma: no cover - compiled
+    h, w = means.shape[:2]
+    out = np.empty((h, w, 4), np.float32)
+    for y in nb.prange(h):
+        for x in range(w):
+            m = means[y, x]
+            mr, mg, mb, mp = m[0], m[1], m[2], m[3]
+            cr = m[4] - mr * mp
+            cg = m[5] - mg * mp
+            cb = m[6] - mb * mp
+            vrr = m[7] - mr * mr + eps
+            vrg = m[8] - mr * mg
+            vrb = m[9] - mr * mb
+            vgg = m[10] - mg * mg + eps
+            vgb = m[11] - mg * mb
+            vbb = m[12] - mb * mb + eps
+            # The inverse of the symmetric 3x3 covariance by cofactors.
+            c00 = vgg * vbb - vgb * vgb
+            c01 = vgb * vrb - vrg * vbb
+            c02 = vrg * vgb - vgg * vrb
+            c11 = vrr * vbb - vrb * vrb
+            c12 = vrb * vrg - vrr * vgb
+            c22 = vrr * vgg - vrg * vrg
+            det = vrr * c00 + vrg * c01 + vrb * c02
+            a0 = (c00 * cr + c01 * cg + c02 * cb) / det
+            a1 = (c01 * cr + c11 * cg + c12 * cb) / det
+            a2 = (c02 * cr + c12 * cg + c22 * cb) / det
+            o = out[y, x]
+            o[0] = a0
+            o[1] = a1
+            o[2] = a2
+            o[3] = mp - (a0 * mr + a1 * mg + a2 * mb)
+    return out
+
+
+def guided_solve(means: np.ndarray, eps: float) -> np.ndarray:
+    """``float32 (h, w, 4)``: each pixel's linear model ``(a_r, a_g, a_b, b)`` of the guided
+    filter, from the local means of :func:`guided_terms` and the regulariser ``eps``."""
+    with _LOCK:
+        return _guided_solve(means, np.float32(eps))
 
 
 @nb.njit(parallel=True, cache=True)
@@ -269,63 +374,130 @@ def snap(matte: np.ndarray, tolerance: float) -> None:
         _snap(matte, np.float32(tolerance), np.float32(1.0 - tolerance))
 
 
+@nb.njit(cache=True)
+def _convert_span(src, out, scale):  # pragma: no cover - compiled
+    for i in range(src.size):  # a flat loop the compiler vectorises
+        out[i] = np.float32(src[i]) * scale
+
+
+def _average_span_for(key: int, o1: int, o2: int) -> Any:
+    """The green (``key`` 1) or blue (2) average despill of a flat span of RGB pixels.
+    Only the spill channel changes, so the restored luminance is its loss times its
+    weight. The channel offsets are constants of the compiled loop (numba keys its cache
+    on them) and the options are selects, so the loop vectorises."""
+
+    @nb.njit(cache=True)
+    def span(src, out, scale, strength, amount, luma_key):  # pragma: no cover - compiled
+        half = np.float32(0.5)
+        zero = np.float32(0.0)
+        blend = strength < 1.0
+        restore = amount > 0.0
+        for x in range(src.size // 3):
+            i = 3 * x
+            c = np.float32(src[i + key]) * scale
+            a = np.float32(src[i + o1]) * scale
+            b = np.float32(src[i + o2]) * scale
+            d = min(c, (a + b) * half)
+            blended = c + strength * (d - c)
+            d = blended if blend else d
+            lost = amount * (luma_key * (c - d))
+            out[i + o1] = max(a + lost, zero) if restore else a
+            out[i + key] = max(d + lost, zero) if restore else d
+            out[i + o2] = max(b + lost, zero) if restore else b
+
+    return span
+
+
+_green_span = _average_span_for(1, 0, 2)
+_blue_span = _average_span_for(2, 0, 1)
+
+
+def _physical_span_for(key: int) -> Any:
+    """Physical despill of a flat span of RGB pixels for a screen whose dominant channel is
+    ``key``: the screen colour's share of each pixel, from its excess of that channel over
+    the others, is subtracted. ``key`` is a constant of the compiled loop, as above."""
+
+    @nb.njit(cache=True)
+    def span(src, out, scale, strength, screen, amount, luma):  # pragma: no cover - compiled
+        zero = np.float32(0.0)
+        s0, s1, s2 = screen[0], screen[1], screen[2]
+        if key == 0:
+            screen_excess = s0 - max(s1, s2)
+        elif key == 1:
+            screen_excess = s1 - max(s0, s2)
+        else:
+            screen_excess = s2 - max(s0, s1)
+        blend = strength < 1.0
+        restore = amount > 0.0
+        for x in range(src.size // 3):
+            i = 3 * x
+            r = np.float32(src[i]) * scale
+            g = np.float32(src[i + 1]) * scale
+            b = np.float32(src[i + 2]) * scale
+            if key == 0:
+                excess = r - max(g, b)
+            elif key == 1:
+                excess = g - max(r, b)
+            else:
+                excess = b - max(r, g)
+            k = max(excess, zero) / screen_excess
+            d0 = max(r - k * s0, zero)
+            d1 = max(g - k * s1, zero)
+            d2 = max(b - k * s2, zero)
+            if key == 0:
+                d0 = min(d0, max(d1, d2))
+            elif key == 1:
+                d1 = min(d1, max(d0, d2))
+            else:
+                d2 = min(d2, max(d0, d1))
+            d0 = r + strength * (d0 - r) if blend else d0
+            d1 = g + strength * (d1 - g) if blend else d1
+            d2 = b + strength * (d2 - b) if blend else d2
+            lost = amount * (luma[0] * (r - d0) + luma[1] * (g - d1) + luma[2] * (b - d2))
+            out[i] = max(d0 + lost, zero) if restore else d0
+            out[i + 1] = max(d1 + lost, zero) if restore else d1
+            out[i + 2] = max(d2 + lost, zero) if restore else d2
+
+    return span
+
+
+_red_screen_span = _physical_span_for(0)
+_green_screen_span = _physical_span_for(1)
+_blue_screen_span = _physical_span_for(2)
+
+
 @nb.njit(parallel=True, cache=True)
 def _rgb_finish(src, scale, out, y0, y1, x0, x1, whole, mode, strength, screen, amount, luma):  # pragma: no cover
     h = src.shape[0]
-    key = 1 if mode == 1 else 2
-    if mode == 3:
-        key = 0
-        for c in range(1, 3):
-            if screen[c] > screen[key]:
-                key = c
-    o1 = 1 if key == 0 else 0
-    o2 = 1 if key == 2 else 2
-    screen_excess = screen[key] - max(screen[o1], screen[o2]) if mode == 3 else 1.0
+    key = 0  # the screen's dominant channel, for physical despill
+    for c in range(1, 3):
+        if screen[c] > screen[key]:
+            key = c
     for y in nb.prange(h):
-        row_in = y0 <= y < y1
-        if whole:  # the plain conversion, a flat loop the compiler vectorises
-            s_row = src[y].reshape(-1)
-            o_row = out[y].reshape(-1)
-            for i in range(s_row.size):
-                o_row[i] = np.float32(s_row[i]) * scale
-        if not row_in:
+        s_row = src[y].reshape(-1)
+        o_row = out[y].reshape(-1)
+        if not y0 <= y < y1:
+            if whole:
+                _convert_span(s_row, o_row, scale)
             continue
-        for x in range(x0, x1):
-            r = np.float32(src[y, x, 0]) * scale
-            g = np.float32(src[y, x, 1]) * scale
-            b = np.float32(src[y, x, 2]) * scale
-            if mode != 0:
-                p = (r, g, b)
-                d0, d1, d2 = r, g, b
-                if mode == 1:
-                    d1 = min(g, (r + b) * np.float32(0.5))
-                elif mode == 2:
-                    d2 = min(b, (r + g) * np.float32(0.5))
-                else:
-                    excess = p[key] - max(p[o1], p[o2])
-                    k = max(excess, np.float32(0.0)) / screen_excess
-                    d0 = max(r - k * screen[0], np.float32(0.0))
-                    d1 = max(g - k * screen[1], np.float32(0.0))
-                    d2 = max(b - k * screen[2], np.float32(0.0))
-                    if key == 0:
-                        d0 = min(d0, max(d1, d2))
-                    elif key == 1:
-                        d1 = min(d1, max(d0, d2))
-                    else:
-                        d2 = min(d2, max(d0, d1))
-                if strength < 1.0:
-                    d0 = r + strength * (d0 - r)
-                    d1 = g + strength * (d1 - g)
-                    d2 = b + strength * (d2 - b)
-                if amount > 0.0:
-                    lost = amount * (luma[0] * (r - d0) + luma[1] * (g - d1) + luma[2] * (b - d2))
-                    d0 = max(d0 + lost, np.float32(0.0))
-                    d1 = max(d1 + lost, np.float32(0.0))
-                    d2 = max(d2 + lost, np.float32(0.0))
-                r, g, b = d0, d1, d2
-            out[y, x, 0] = r
-            out[y, x, 1] = g
-            out[y, x, 2] = b
+        if whole:  # spans are passed as slices: loops from 0 vectorise, offset ones did not
+            _convert_span(s_row[: 3 * x0], o_row[: 3 * x0], scale)
+            _convert_span(s_row[3 * x1 :], o_row[3 * x1 :], scale)
+        s_in = s_row[3 * x0 : 3 * x1]
+        o_in = o_row[3 * x0 : 3 * x1]
+        if mode == 0:
+            _convert_span(s_in, o_in, scale)
+        elif mode == 3:
+            if key == 0:
+                _red_screen_span(s_in, o_in, scale, strength, screen, amount, luma)
+            elif key == 1:
+                _green_screen_span(s_in, o_in, scale, strength, screen, amount, luma)
+            else:
+                _blue_screen_span(s_in, o_in, scale, strength, screen, amount, luma)
+        elif mode == 1:
+            _green_span(s_in, o_in, scale, strength, amount, luma[1])
+        else:
+            _blue_span(s_in, o_in, scale, strength, amount, luma[2])
 
 
 def rgb_finish(

@@ -28,6 +28,11 @@ def test_block_mean_is_the_mean_of_each_block() -> None:
     plane = rng.random((37, 50), dtype=np.float32)
     np.testing.assert_allclose(K.block_mean(plane, 4), plane[:36, :48].reshape(9, 4, 12, 4).mean(axis=(1, 3)),
                                atol=1e-6)
+    # A crop of a bigger frame (rows not contiguous with each other), 16-bit.
+    frame = rng.integers(0, 65536, (60, 90, 3), dtype=np.uint16)
+    crop = frame[5:45, 11:75]
+    want = crop.astype(np.float64).reshape(5, 8, 8, 8, 3).mean(axis=(1, 3)) / 65535
+    np.testing.assert_allclose(K.block_mean(crop, 8), want, atol=1e-6)
 
 
 def test_edge_band_is_the_exact_distance_to_the_edge() -> None:
@@ -57,30 +62,87 @@ def test_label_counts_relabel_and_snap() -> None:
     assert matte.tolist() == [[0.0, 0.0, np.float32(0.3)], [1.0, 1.0, np.float32(0.99)]]
 
 
+def test_dots_and_holes_from_contours_equal_labelling_every_pixel() -> None:
+    """The contour path decides most islands and holes from their boxes and areas; it must
+    agree with labelling and counting the pixels, on masks with noise, thin diagonal lines
+    (8-connected islands, 4-connected holes) and regions touching the crop's edge."""
+    rng = np.random.default_rng(12)
+    decided = [0, 0]
+    for n in range(400):
+        h, w = (int(v) for v in rng.integers(12, 90, 2))
+        mask = _blobs(rng, h, w, float(rng.uniform(1, 5)))
+        mask ^= rng.random((h, w)) < rng.uniform(0, 0.06)
+        if n % 3 == 0:
+            y, x = (int(v) for v in rng.integers(0, min(h, w) - 10, 2))
+            mask[y + np.arange(10), x + np.arange(10)] = True
+        if n % 2:
+            mask = np.pad(mask, 1)
+        area = int(rng.integers(0, 200))
+        assert (M.remove_dots_crop(mask, area) == M._remove_dots_labelled(mask, area)).all(), n
+        assert (M.fill_holes_crop(mask, area) == M._fill_holes_labelled(mask, area)).all(), n
+        decided[0] += M._by_contours(mask, area, holes=False) is not None
+        decided[1] += M._by_contours(mask, area, holes=True) is not None
+    assert min(decided) > 100, decided  # the contour path itself was exercised
+
+
+def _guided_models_numpy(guide: np.ndarray, src: np.ndarray, r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """He et al.'s guided filter coefficients, written plainly: per window, a = (cov(I) +
+    eps)^-1 cov(I, p), b = mean(p) - a . mean(I), both box-averaged."""
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+
+    g = guide.astype(np.float64)
+    p = src.astype(np.float64)
+    mean_i, mean_p = box(g), box(p)
+    cov_ip = box(g * p[..., None]) - mean_i * mean_p[..., None]
+    var = np.empty((*p.shape, 3, 3))
+    for i in range(3):
+        for j in range(3):
+            var[..., i, j] = box(g[..., i] * g[..., j]) - mean_i[..., i] * mean_i[..., j] + (eps if i == j else 0)
+    a = np.linalg.solve(var, cov_ip[..., None])[..., 0]
+    b = mean_p - (a * mean_i).sum(-1)
+    return box(a), box(b)
+
+
+def test_guided_models_are_the_guided_filter_coefficients() -> None:
+    rng = np.random.default_rng(13)
+    for r, eps in ((1, 1e-1), (3, 1e-3), (5, 1e-4)):
+        guide = rng.random((41, 57, 3), dtype=np.float32)
+        src = _blobs(rng, 41, 57).astype(np.float32)
+        a, b = M._guided_models(guide, src, r, eps)
+        want_a, want_b = _guided_models_numpy(guide, src, r, eps)
+        np.testing.assert_allclose(a, want_a, atol=2e-4 / eps ** 0.25)
+        np.testing.assert_allclose(b, want_b, atol=2e-4 / eps ** 0.25)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
-@pytest.mark.parametrize(("mode", "strength", "amount"),
-                         [("green", 1.0, 1.0), ("blue", 0.6, 0.5), ("physical", 1.0, 1.0), ("physical", 0.3, 0.0),
-                          ("off", 1.0, 1.0)])
-def test_rgb_finish_is_despill_then_luminance_restore(dtype, mode: str, strength: float, amount: float) -> None:
+@pytest.mark.parametrize(("mode", "strength", "amount", "screen"),
+                         [("green", 1.0, 1.0, None), ("blue", 0.6, 0.5, None), ("green", 0.5, 0.0, None),
+                          ("physical", 1.0, 1.0, (0.15, 0.75, 0.2)), ("physical", 0.3, 0.0, (0.15, 0.75, 0.2)),
+                          ("physical", 1.0, 0.5, (0.2, 0.25, 0.8)), ("physical", 0.8, 1.0, (0.7, 0.2, 0.3)),
+                          ("off", 1.0, 1.0, None)])
+def test_rgb_finish_is_despill_then_luminance_restore(dtype, mode: str, strength: float, amount: float,
+                                                     screen: tuple[float, float, float] | None) -> None:
     rng = np.random.default_rng(3)
     top = 255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1.0
     image = (rng.random((40, 50, 3)) * top).astype(dtype)
-    image[..., 1] = np.maximum(image[..., 1], image[..., 0])  # some spill everywhere
-    screen = np.float32([0.15, 0.75, 0.2])
+    key = int(np.argmax(screen)) if screen else 2 if mode == "blue" else 1
+    image[..., key] = np.maximum(image[..., key], image[..., 0 if key else 1])  # some spill everywhere
+    colour = None if screen is None else np.float32(screen)
     roi = (5, 31, 7, 44)
     out = np.full((40, 50, 3), -1, np.float32)
-    K.rgb_finish(image, out, roi, whole=True, mode=mode, strength=strength, screen=screen, amount=amount,
+    K.rgb_finish(image, out, roi, whole=True, mode=mode, strength=strength, screen=colour, amount=amount,
                  luma=R.LUMA_709)
     plain = to_float_rgb(image)
     want = plain.copy()
     crop = plain[5:31, 7:44]
     if mode != "off":
-        d = R.despill(crop, mode=mode, strength=strength, screen_colour=screen)
+        d = R.despill(crop, mode=mode, strength=strength, screen_colour=colour)
         want[5:31, 7:44] = R.luminance_restore(crop, d, amount=amount) if amount else d
     np.testing.assert_allclose(out, want, atol=2e-6)
     # Not whole: only the region is written.
     part = np.full((40, 50, 3), -1, np.float32)
-    K.rgb_finish(image, part, roi, whole=False, mode=mode, strength=strength, screen=screen, amount=amount,
+    K.rgb_finish(image, part, roi, whole=False, mode=mode, strength=strength, screen=colour, amount=amount,
                  luma=R.LUMA_709)
     assert (part[:5] == -1).all() and (part[:, 44:] == -1).all()
     np.testing.assert_allclose(part[5:31, 7:44], want[5:31, 7:44], atol=2e-6)
@@ -141,7 +203,8 @@ def test_warm_up_runs_every_source_type() -> None:
     from sam3roto.post.stack import warm_up
 
     warm_up()  # compiles or loads the loops for uint8, uint16 and float32 frames
-    for loop in (K._rgb_finish, K._guided_band, K._block_mean3, K._edge_band, K._count_labels, K._snap):
+    for loop in (K._rgb_finish, K._guided_band, K._block_mean3, K._edge_band, K._guided_terms, K._guided_solve,
+                 K._snap):
         assert len(loop.signatures) >= 1, loop
     assert len(K._rgb_finish.signatures) >= 3  # one per source sample type
 
