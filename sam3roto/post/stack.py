@@ -11,6 +11,7 @@ import numpy as np
 from sam3roto.post import kernels as K
 from sam3roto.post import matte as M
 from sam3roto.post import rgb as R
+from sam3roto.post.buffers import RGB as RGB_ARRAYS
 from sam3roto.post.checks import check_mask, check_rgb_source, check_same_size, to_float_rgb
 from sam3roto.post.flow import flow_between
 from sam3roto.post.roi import Roi, bbox, matte_roi, roi_around
@@ -130,7 +131,8 @@ def _finish_rgb(
     h, w = image.shape[:2]
     # Despill and luminance restore go with the conversion to float, in one pass over the
     # frame (``kernels.rgb_finish``: the arithmetic of ``rgb.despill`` + ``rgb.luminance_restore``).
-    out = np.zeros((h, w, 3), np.float32) if settings.premultiply else np.empty((h, w, 3), np.float32)
+    # Straight, every pixel is written: a released earlier result's array will do (``buffers``).
+    out = np.zeros((h, w, 3), np.float32) if settings.premultiply else RGB_ARRAYS.empty((h, w, 3), np.float32)
     box = (0, 0, 0, 0) if roi is None else (roi.y0, roi.y1, roi.x0, roi.x1)
     screen = screen_colour
     if roi is not None and settings.despill == "physical" and screen is None:
