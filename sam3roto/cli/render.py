@@ -50,7 +50,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         changes["combine"] = object_ids(project, args.combine, args.project)
     if args.frames:
         changes["indices"] = tuple(indices_of(args.frames, project.shot.frame_numbers, args.project))
-    for name in ("start_frame", "name", "bit_depth", "exr_compression", "zip_mode", "workers", "version",
+    for name in ("combine_op", "start_frame", "name", "bit_depth", "exr_compression", "zip_mode", "workers", "version",
                  "depth_encoding", "ply_keep", "ply_stride", "ply_min_confidence", "ply_max_points"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
@@ -109,6 +109,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", help="folder holding the versions (default: renders/ beside the project)")
     p.add_argument("--objects", help="objects by name or id, comma-separated (default: every visible object)")
     p.add_argument("--combine", help="objects merged into combined/Postshot/ZIP mattes (default: --objects)")
+    p.add_argument("--combine-op", dest="combine_op", choices=("union", "intersection", "difference", "xor"),
+                   help="how the --combine objects merge (default union; difference: the first minus the others)")
     p.add_argument("--frames", help="frame numbers, e.g. 1001-1100 (default: the shot's in/out range)")
     p.add_argument("--start-frame", type=int, dest="start_frame", help="number the first frame (e.g. 1001)")
     p.add_argument("--name", help="file name stem (default: the media's name)")

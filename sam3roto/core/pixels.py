@@ -13,3 +13,27 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype == np.uint16:
         return (rgb >> 8).astype(np.uint8)
     return (np.clip(np.nan_to_num(rgb), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+#: How masks of several objects combine into one.
+COMBINE_OPS = ("union", "intersection", "difference", "xor")
+
+
+def combine_masks(masks: list[np.ndarray], op: str) -> np.ndarray:
+    """``bool (H, W)``: the ``union``, ``intersection``, ``difference`` (the first minus all
+    the others) or ``xor`` of ``masks`` (at least one ``bool (H, W)``, all one size)."""
+    if op not in COMBINE_OPS:
+        raise ValueError(f"op must be one of {', '.join(COMBINE_OPS)}; got {op!r}")
+    if not masks:
+        raise ValueError("combine needs at least one mask")
+    out = masks[0].copy()
+    for m in masks[1:]:
+        if op == "union":
+            out |= m
+        elif op == "intersection":
+            out &= m
+        elif op == "difference":
+            out &= ~m
+        else:
+            out ^= m
+    return out

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from sam3roto.core.depthcache import DepthFrame
+from sam3roto.core.pixels import combine_masks
 from sam3roto.errors import Sam3RotoError
 from sam3roto.export.naming import frame_file
 from sam3roto.geometry.normals import normals_from_depth, to_gl
@@ -86,7 +87,8 @@ class RenderPlan:
 
     ``numbers``: output frame numbers in render order. ``fps`` as ``(num, den)``.
     ``source_dtype``: dtype name of the media's frames (``uint8``, ``uint16``, ``float32``).
-    ``combine``: ids of the objects merged into combined mattes (seed 003).
+    ``combine``: ids of the objects merged into combined mattes (seed 003), by
+    ``combine_op`` (``core.pixels.COMBINE_OPS``).
     """
 
     name: str
@@ -98,6 +100,7 @@ class RenderPlan:
     objects: tuple[ObjectOut, ...]
     combine: tuple[int, ...]
     source_dtype: str
+    combine_op: str = "union"
     bit_depth: int = 16
     exr_compression: str = "zip"
     exr_rgb: bool = False
@@ -140,13 +143,13 @@ class FrameOutput:
         d = self.depth_frame()
         return to_gl(normals_from_depth(d.depth, d.intrinsics))
 
-    def combined(self, ids: tuple[int, ...]) -> np.ndarray:
-        """``bool (H, W)``: the union of the chosen objects' mattes, each above one half."""
-        out = np.zeros(self.image.shape[:2], dtype=bool)
-        for obj_id in ids:
-            if obj_id in self.mattes:
-                out |= self.mattes[obj_id] > 0.5
-        return out
+    def combined(self, ids: tuple[int, ...], op: str = "union") -> np.ndarray:
+        """``bool (H, W)``: the chosen objects' mattes, each above one half, combined by
+        ``op`` in the order of ``ids`` (difference: the first minus the others)."""
+        masks = [self.mattes[obj_id] > 0.5 for obj_id in ids if obj_id in self.mattes]
+        if not masks:
+            return np.zeros(self.image.shape[:2], dtype=bool)
+        return combine_masks(masks, op)
 
 
 class Exporter(ABC):
@@ -158,6 +161,10 @@ class Exporter(ABC):
         self.folder = folder
         self.plan = plan
         self.files: list[Path] = []
+
+    def combined(self, frame: FrameOutput) -> np.ndarray:
+        """``bool (H, W)``: the frame's combined matte of the plan's objects (seed 003)."""
+        return frame.combined(self.plan.combine, self.plan.combine_op)
 
     def frame_path(self, subfolder: str, stem: str, number: int, suffix: str | None = None) -> Path:
         """``folder/subfolder/stem.####.suffix``, creating ``subfolder``."""

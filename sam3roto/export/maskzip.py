@@ -64,7 +64,7 @@ class MaskZip(Exporter):
         try:
             if self.plan.zip_mode == "single":
                 name = frame_file(self.plan.name, frame.number, self.plan.padding, ".png")
-                add_member(archive, name, _png(frame.combined(self.plan.combine)))
+                add_member(archive, name, _png(self.combined(frame)))
                 return
             for obj in self.plan.objects:
                 if obj.id in frame.mattes:

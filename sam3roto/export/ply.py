@@ -57,7 +57,7 @@ class PointCloud(Exporter):
     def write(self, frame: FrameOutput) -> None:
         s = self.settings
         d = frame.depth_frame()
-        matte = frame.combined(self.plan.combine).astype(np.float32) if s.ply_keep != "all" else None
+        matte = self.combined(frame).astype(np.float32) if s.ply_keep != "all" else None
         pts = frame_points(d.depth, d.intrinsics, d.extrinsics, rgb=to_uint8(frame.image),
                            confidence=d.confidence, min_confidence=s.ply_min_confidence, stride=s.ply_stride,
                            matte=matte, keep=s.ply_keep)  # type: ignore[arg-type]  # checked by RenderOptions

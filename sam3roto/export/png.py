@@ -78,7 +78,7 @@ class PngCombined(Exporter):
 
     def write(self, frame: FrameOutput) -> None:
         path = self.frame_path("combined", f"{self.plan.name}_combined", frame.number)
-        encode_png(path, frame.combined(self.plan.combine).view(np.uint8) * np.uint8(255))
+        encode_png(path, self.combined(frame).view(np.uint8) * np.uint8(255))
         self.files.append(path)
 
 
@@ -92,7 +92,7 @@ class Postshot(Exporter):
 
     def write(self, frame: FrameOutput) -> None:
         bits = 8 if frame.image.dtype == np.uint8 else 16
-        alpha = frame.combined(self.plan.combine).astype(np.float32)
+        alpha = self.combined(frame).astype(np.float32)
         path = self.frame_path("postshot", self.plan.name, frame.number)
         encode_png(path, rgba_uint(frame.image, alpha, bits, bgra=True), bgr=True)
         self.files.append(path)

@@ -31,6 +31,7 @@ from sam3roto import __version__
 from sam3roto.core.depthcache import DepthCache, known_depth
 from sam3roto.core.jobs import CancelToken, Job, Progress
 from sam3roto.core.maskstore import MaskStore
+from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.core.project import Project, RotoObject
 from sam3roto.errors import Sam3RotoError
 from sam3roto.export.base import DepthPlan, Exporter, FrameOutput, ObjectOut, RenderPlan
@@ -63,7 +64,8 @@ from sam3roto.post import PostResult, PostSettings, apply_sequence
 class RenderOptions:
     """What to render. ``objects``: object ids (None: every visible object). ``combine``:
     ids merged into combined mattes, Postshot alpha and the composited mask ZIP (None: the
-    rendered objects). ``indices``: frame indices (None: the shot's in/out range).
+    rendered objects), by ``combine_op``: union, intersection, difference (the first object
+    minus the others) or xor of their mattes. ``indices``: frame indices (None: the shot's in/out range).
     ``start_frame``: number of the first rendered frame (None: the shot's start frame if
     set, else the source frame numbers). ``workers``: write threads (0: one per core).
     ``depth_encoding`` and ``ply_*``: see :class:`sam3roto.export.base.DepthPlan`.
@@ -73,6 +75,7 @@ class RenderOptions:
     outputs: tuple[str, ...] = ("png-alpha",)
     objects: tuple[int, ...] | None = None
     combine: tuple[int, ...] | None = None
+    combine_op: str = "union"
     name: str | None = None
     bit_depth: int = 16
     exr_compression: str = "zip"
@@ -105,6 +108,8 @@ class RenderOptions:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.depth_encoding not in DEPTH_ENCODINGS:
             raise ValueError(f"depth_encoding must be one of {', '.join(DEPTH_ENCODINGS)}, got {self.depth_encoding!r}")
+        if self.combine_op not in COMBINE_OPS:
+            raise ValueError(f"combine_op must be one of {', '.join(COMBINE_OPS)}, got {self.combine_op!r}")
         if self.ply_keep not in KEEP_CHOICES:
             raise ValueError(f"ply_keep must be one of {', '.join(KEEP_CHOICES)}, got {self.ply_keep!r}")
         if self.part and self.version is None:
@@ -250,8 +255,9 @@ def render_job(
     plan = RenderPlan(
         name=name, width=shot.width, height=shot.height, fps=(shot.fps.numerator, shot.fps.denominator),
         numbers=tuple(numbers), padding=frame_padding(numbers), objects=outs, combine=combine,
-        source_dtype=source.info.dtype, bit_depth=options.bit_depth, exr_compression=options.exr_compression,
-        exr_rgb=options.exr_rgb, zip_mode=options.zip_mode, outputs=options.outputs, depth=depth_plan,
+        combine_op=options.combine_op, source_dtype=source.info.dtype, bit_depth=options.bit_depth,
+        exr_compression=options.exr_compression, exr_rgb=options.exr_rgb, zip_mode=options.zip_mode,
+        outputs=options.outputs, depth=depth_plan,
     )
     workers = options.workers or os.cpu_count() or 1
     if options.part:
@@ -397,6 +403,7 @@ def _manifest(
         "objects": [{"id": o.id, "name": o.name, "file_name": o.token, "exr_layer": o.layer,
                      "post": settings[o.id].to_dict()} for o in plan.objects],
         "combined_objects": list(plan.combine),
+        "combine_op": plan.combine_op,
         "untracked_objects": result.untracked,
         "options": options.to_dict(),
         "outputs": {k: [p.relative_to(result.folder).as_posix() for p in v] for k, v in result.files.items()},

@@ -10,13 +10,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sam3roto.core.pixels import COMBINE_OPS, combine_masks
 from sam3roto.post.checks import check_choice, check_mask, check_range, check_rgb, check_same_size
 
 #: Channels a threshold can read. Hue is in turns ([0, 1) = 0-360 degrees); the others in [0, 1].
 CHANNELS = ("luma", "red", "green", "blue", "hue", "saturation", "value")
 #: How a threshold stage combines with the result so far.
 STAGE_OPS = ("keep", "add", "remove")
-COMBINE_OPS = ("union", "intersection", "difference", "xor")
 
 
 def channel(image: np.ndarray, name: str) -> np.ndarray:
@@ -150,14 +150,4 @@ def combine(masks: Sequence[np.ndarray], op: str) -> np.ndarray:
     for i, m in enumerate(masks):
         check_mask(m, f"masks[{i}]")
         check_same_size(masks[0], "masks[0]", m, f"masks[{i}]")
-    out = masks[0].copy()
-    for m in masks[1:]:
-        if op == "union":
-            out |= m
-        elif op == "intersection":
-            out &= m
-        elif op == "difference":
-            out &= ~m
-        else:
-            out ^= m
-    return out
+    return combine_masks(list(masks), op)

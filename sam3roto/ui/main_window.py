@@ -548,7 +548,8 @@ class MainWindow(QMainWindow):
         start = self.export_tab.start.value()
         options = RenderOptions(outputs=outputs, bit_depth=int(self.export_tab.bits.currentText()),
                                 start_frame=None if start < 0 else start,
-                                name=self.export_tab.name.text().strip() or None)
+                                name=self.export_tab.name.text().strip() or None,
+                                combine=self.export_tab.combine(), combine_op=self.export_tab.combine_op.currentText())
         # jobs get their own depth-cache reader: the window's is read on the GUI thread
         snapshot, store, root, path = doc.snapshot(), doc.store, self.export_tab.root(), doc.path
         shown = doc.depth_cache()

@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -15,6 +16,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -22,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider, QLabeledSlider
 
+from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.core.project_io import renders_dir
 from sam3roto.post.matte import REFINE_METHODS
 from sam3roto.post.rgb import DESPILL_MODES, EDGE_EXTEND_METHODS
@@ -437,14 +441,51 @@ class ExportTab(QWidget):
         form.addRow("Name", self.name)
         form.addRow("Next version", self.version)
         layout.addLayout(form)
+        # The combined matte (png-combined, Postshot alpha, mask ZIP, point cloud cut): which
+        # objects, in which order (drag to reorder), merged how.
+        layout.addWidget(QLabel("Combined matte: the checked objects, in this order (none: the rendered ones)"))
+        self.combine_list = QListWidget()
+        self.combine_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.combine_list.setMaximumHeight(110)
+        layout.addWidget(self.combine_list)
+        self.combine_op = QComboBox()
+        self.combine_op.addItems(list(COMBINE_OPS))
+        self.combine_op.setToolTip("difference: the first checked object minus the others")
+        ops = QFormLayout()
+        ops.addRow("Combine by", self.combine_op)
+        layout.addLayout(ops)
         go = QPushButton("Render")
         go.clicked.connect(self.requested.emit)
         layout.addWidget(go)
         layout.addStretch(1)
+        doc.projectChanged.connect(self.sync_objects)
+        self.sync_objects()
         self.refresh()
 
     def outputs(self) -> tuple[str, ...]:
         return tuple(k for k, box in self.checks.items() if box.isChecked())
+
+    def sync_objects(self) -> None:
+        """The combine list follows the project's objects (names, additions, removals),
+        keeping the artist's order and check marks."""
+        objects = {o.id: o.name for o in self.doc.project.objects}
+        items = [self.combine_list.item(i) for i in range(self.combine_list.count())]
+        kept = {item.data(Qt.ItemDataRole.UserRole): item.checkState() for item in items}
+        order = [obj_id for obj_id in kept if obj_id in objects] + [i for i in objects if i not in kept]
+        self.combine_list.clear()
+        for obj_id in order:
+            item = QListWidgetItem(f"{obj_id}: {objects[obj_id]}")
+            item.setData(Qt.ItemDataRole.UserRole, obj_id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsDragEnabled)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsDropEnabled)
+            item.setCheckState(kept.get(obj_id, Qt.CheckState.Unchecked))
+            self.combine_list.addItem(item)
+
+    def combine(self) -> tuple[int, ...] | None:
+        """The checked objects' ids in list order, or None when none is checked."""
+        items = [self.combine_list.item(i) for i in range(self.combine_list.count())]
+        ids = tuple(int(i.data(Qt.ItemDataRole.UserRole)) for i in items if i.checkState() == Qt.CheckState.Checked)
+        return ids or None
 
     def root(self) -> Any:
         return renders_dir(self.doc.path) if self.doc.path is not None else None

@@ -72,6 +72,12 @@ def test_labelstudio_then_mattes_then_render(plate: Path, tmp_path: Path, capsys
     np.testing.assert_array_equal(postshot[..., :3], cv2.imread(str(plate / "00000003.png")))
     assert main([*args, "--frames", "2-3", "--start-frame", "1001", "--objects", "cup"]) == 0
     assert "wrote v002: 3 files (mask-zip 1, postshot 2) for frames 1001-1002" in capsys.readouterr().out
+    # Postshot alpha from the hand minus the cup
+    assert main([*args, "--frames", "3", "--combine", "hand,cup", "--combine-op", "difference"]) == 0
+    capsys.readouterr()
+    hand_only = cv2.imread(str(out_dir / "v003" / "postshot" / "plate.0003.png"), cv2.IMREAD_UNCHANGED)[..., 3]
+    np.testing.assert_array_equal(hand_only, (expected & ~brush) * 255)
+    assert json.loads((out_dir / "v003" / "manifest.json").read_text())["combine_op"] == "difference"
 
 
 def test_render_reports_bad_requests(plate: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -89,6 +89,33 @@ def test_combined_matte_and_postshot_rgba(tmp_path: Path) -> None:
         shot.source.close()
 
 
+@pytest.mark.parametrize(("op", "combine"), [("intersection", (PERSON, CAR)), ("difference", (PERSON, CAR)),
+                                              ("difference", (CAR, PERSON)), ("xor", (PERSON, CAR))])
+def test_combined_matte_by_each_operation(render_shot: RenderShot, tmp_path: Path, op: str,
+                                          combine: tuple[int, ...]) -> None:
+    overlapping = np.roll(render_shot.masks[PERSON], 25, axis=2)  # the car half over the person
+    for i, mask in enumerate(overlapping):
+        render_shot.store.put(CAR, i, mask)
+    render_shot.masks[CAR] = overlapping
+    result = _render(render_shot, tmp_path / "out", outputs=("png-combined", "mask-zip"), combine=combine,
+                     combine_op=op)
+    first, second = (render_shot.masks[i][3] for i in combine)
+    want = {"intersection": first & second, "difference": first & ~second, "xor": first ^ second}[op]
+    assert want.any() and (want != (first | second)).any()  # the shot tells the operations apart
+    np.testing.assert_array_equal(_read(result.folder / "combined" / "plate_combined.1004.png"), want * 255)
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    assert manifest["combine_op"] == op and manifest["combined_objects"] == list(combine)
+    with zipfile.ZipFile(result.files["mask-zip"][0]) as archive:
+        name = next(n for n in sorted(archive.namelist()) if "1004" in n)
+        member = cv2.imdecode(np.frombuffer(archive.read(name), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert ((member > 0) == want).all()
+
+
+def test_an_unknown_combine_operation_is_refused() -> None:
+    with pytest.raises(ValueError, match="combine_op must be one of union, intersection, difference, xor"):
+        RenderOptions(combine_op="add")
+
+
 def test_multilayer_exr_channels_half_float_and_values(render_shot: RenderShot, tmp_path: Path) -> None:
     import OpenEXR
 

@@ -13,6 +13,8 @@ import pytest
 pytest.importorskip("PySide6", reason="PySide6 is not installed (requirements.txt)")
 pytest.importorskip("pytestqt", reason="pytest-qt is not installed (requirements-dev.txt)")
 
+from PySide6.QtCore import Qt
+
 from sam3roto.core.evaluation import jaccard, prompts_from_mask
 from sam3roto.core.types import PointPrompt
 from sam3roto.ui.document import Document
@@ -151,3 +153,47 @@ def test_real_clip_segment_and_track(qtbot, shared_data: Path, tmp_path: Path) -
     assert np.mean([jaccard(doc.store.get(obj.id, i), gt[i]) for i in range(1, 6)]) > 0.6
     win.save()
     assert (tmp_path / "swan.sam3roto").is_file() and not doc.dirty
+
+
+def test_export_tab_combines_the_checked_objects_in_order_by_the_chosen_operation(qtbot, tmp_path: Path) -> None:
+    clip = make_synthetic(n=2, width=160, height=120, radius=25, seed=7)
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for i, frame in enumerate(clip.frames):
+        cv2.imwrite(str(plate / f"c.{i + 1}.png"), frame[..., ::-1])
+    doc = Document.open_media(plate / "c.#.png", tmp_path / "c.sam3roto")
+    doc.save()
+    for name in ("disc", "band", "spare"):
+        doc.add_object(name)
+    band = np.zeros((120, 160), bool)
+    band[50:70, :] = True
+    for i in range(2):
+        doc.store.put(1, i, clip.masks[i])
+        doc.store.put(2, i, band)
+    win = _window(qtbot, doc)
+    tab = win.export_tab
+    listed = tab.combine_list
+    assert [listed.item(i).text() for i in range(listed.count())] == ["1: disc", "2: band", "3: spare"]
+    assert tab.combine() is None  # nothing checked: the rendered objects, as before
+    # the artist checks band and disc, drags band above disc, and picks difference
+    for row in (0, 1):
+        listed.item(row).setCheckState(Qt.CheckState.Checked)
+    listed.insertItem(0, listed.takeItem(1))
+    tab.combine_op.setCurrentText("difference")
+    assert tab.combine() == (2, 1)
+    # renaming, adding and removing objects keeps the order and the check marks
+    doc.rename_object(2, "road")
+    doc.add_object("late")
+    doc.remove_object(3)
+    assert [listed.item(i).text() for i in range(listed.count())] == ["2: road", "1: disc", "4: late"]
+    assert tab.combine() == (2, 1)
+    for exporter_id, box in tab.checks.items():
+        box.setChecked(exporter_id == "png-combined")
+    tab.requested.emit()
+    wait_jobs(qtbot, win)
+    combined = cv2.imread(str(tmp_path / "renders" / "v001" / "combined" / "c_combined.0001.png"),
+                          cv2.IMREAD_UNCHANGED)
+    assert combined is not None
+    want = band & ~clip.masks[0]  # the road minus the disc
+    assert want.any() and (want != band).any()
+    np.testing.assert_array_equal(combined, want * 255)
