@@ -250,15 +250,23 @@ def feather_margin_px(radius_px: float) -> int:
     return 0 if radius_px == 0 else 2 * math.ceil(3 * radius_px / 2.0) + 1
 
 
-def feather_crop(crop: np.ndarray, radius_px: float) -> np.ndarray:
-    """:func:`feather` on a crop with ``feather_margin_px`` of zeros around the matte."""
+def feather_crop(crop: np.ndarray, radius_px: float, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`feather` on a crop with ``feather_margin_px`` of zeros around the matte; into
+    ``out`` (``float32``, the crop's shape; e.g. the crop's place in the frame's matte) when
+    given, which is returned."""
     if radius_px == 0:
-        return crop.copy()
+        if out is None:
+            return crop.copy()
+        out[...] = crop
+        return out
     k = feather_margin_px(radius_px)
-    out = cv2.GaussianBlur(crop, (k, k), radius_px / 2.0, borderType=cv2.BORDER_REPLICATE)
+    blurred = cv2.GaussianBlur(crop, (k, k), radius_px / 2.0, dst=out, borderType=cv2.BORDER_REPLICATE)
+    if out is not None and blurred is not out:  # OpenCV wrote elsewhere (it should not)
+        out[...] = blurred
+        blurred = out
     # The float kernel does not sum to exactly 1: solid areas must stay exactly 0 and 1.
-    K.snap(out, 1e-6)
-    return out
+    K.snap(blurred, 1e-6)
+    return blurred
 
 
 def trimap(mask: np.ndarray, *, band_px: int) -> np.ndarray:

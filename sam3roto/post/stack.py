@@ -107,7 +107,7 @@ def _refine(
                                 settings.refine_softness)
     else:
         values = crop.astype(np.float32)
-    matte[roi.slices] = M.feather_crop(values, settings.feather_px)
+    M.feather_crop(values, settings.feather_px, out=matte[roi.slices])  # straight into the frame's matte
     return matte, roi
 
 
