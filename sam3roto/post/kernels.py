@@ -466,38 +466,45 @@ _green_screen_span = _physical_span_for(1)
 _blue_screen_span = _physical_span_for(2)
 
 
-@nb.njit(parallel=True, cache=True)
-def _rgb_finish(src, scale, out, y0, y1, x0, x1, whole, mode, strength, screen, amount, luma):  # pragma: no cover
-    h = src.shape[0]
-    key = 0  # the screen's dominant channel, for physical despill
-    for c in range(1, 3):
-        if screen[c] > screen[key]:
-            key = c
-    for y in nb.prange(h):
-        s_row = src[y].reshape(-1)
-        o_row = out[y].reshape(-1)
-        if not y0 <= y < y1:
-            if whole:
-                _convert_span(s_row, o_row, scale)
-            continue
-        if whole:  # spans are passed as slices: loops from 0 vectorise, offset ones did not
-            _convert_span(s_row[: 3 * x0], o_row[: 3 * x0], scale)
-            _convert_span(s_row[3 * x1 :], o_row[3 * x1 :], scale)
-        s_in = s_row[3 * x0 : 3 * x1]
-        o_in = o_row[3 * x0 : 3 * x1]
-        if mode == 0:
-            _convert_span(s_in, o_in, scale)
-        elif mode == 3:
-            if key == 0:
+def _rgb_finish_for(mode: int, key: int) -> Any:
+    """The row loop of :func:`rgb_finish` for one despill ``mode`` (and, for physical, the
+    screen's dominant channel ``key``). Both are constants of the compiled loop, so numba
+    prunes the other branches and compiles only the span loop this mode uses: the first run
+    after an install compiles what the artist's settings need, not every mode."""
+
+    @nb.njit(parallel=True, cache=True)
+    def rows(src, scale, out, y0, y1, x0, x1, whole, strength, screen, amount, luma):  # pragma: no cover
+        for y in nb.prange(src.shape[0]):
+            s_row = src[y].reshape(-1)
+            o_row = out[y].reshape(-1)
+            if not y0 <= y < y1:
+                if whole:
+                    _convert_span(s_row, o_row, scale)
+                continue
+            if whole:  # spans are passed as slices: loops from 0 vectorise, offset ones did not
+                _convert_span(s_row[: 3 * x0], o_row[: 3 * x0], scale)
+                _convert_span(s_row[3 * x1 :], o_row[3 * x1 :], scale)
+            s_in = s_row[3 * x0 : 3 * x1]
+            o_in = o_row[3 * x0 : 3 * x1]
+            if mode == 0:
+                _convert_span(s_in, o_in, scale)
+            elif mode == 1:
+                _green_span(s_in, o_in, scale, strength, amount, luma[1])
+            elif mode == 2:
+                _blue_span(s_in, o_in, scale, strength, amount, luma[2])
+            elif key == 0:
                 _red_screen_span(s_in, o_in, scale, strength, screen, amount, luma)
             elif key == 1:
                 _green_screen_span(s_in, o_in, scale, strength, screen, amount, luma)
             else:
                 _blue_screen_span(s_in, o_in, scale, strength, screen, amount, luma)
-        elif mode == 1:
-            _green_span(s_in, o_in, scale, strength, amount, luma[1])
-        else:
-            _blue_span(s_in, o_in, scale, strength, amount, luma[2])
+
+    return rows
+
+
+#: (despill code, screen key) -> row loop; physical despill has one per dominant channel.
+_RGB_FINISH = {(0, 0): _rgb_finish_for(0, 0), (1, 0): _rgb_finish_for(1, 0), (2, 0): _rgb_finish_for(2, 0),
+               (3, 0): _rgb_finish_for(3, 0), (3, 1): _rgb_finish_for(3, 1), (3, 2): _rgb_finish_for(3, 2)}
 
 
 def rgb_finish(
@@ -512,6 +519,8 @@ def rgb_finish(
     y0, y1, x0, x1 = roi
     src = np.ascontiguousarray(_native(src))
     screen_arr = np.zeros(3, np.float32) if screen is None else np.asarray(screen, np.float32).reshape(3)
+    code = DESPILL_CODES[mode]
+    loop = _RGB_FINISH[code, int(np.argmax(screen_arr)) if code == 3 else 0]
     with _LOCK:
-        _rgb_finish(src, np.float32(pixel_scale(src.dtype)), out, y0, y1, x0, x1, whole, DESPILL_CODES[mode],
-                    np.float32(strength), screen_arr, np.float32(amount), luma.astype(np.float32))
+        loop(src, np.float32(pixel_scale(src.dtype)), out, y0, y1, x0, x1, whole, np.float32(strength), screen_arr,
+             np.float32(amount), luma.astype(np.float32))

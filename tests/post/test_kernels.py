@@ -203,10 +203,10 @@ def test_warm_up_runs_every_source_type() -> None:
     from sam3roto.post.stack import warm_up
 
     warm_up()  # compiles or loads the loops for uint8, uint16 and float32 frames
-    for loop in (K._rgb_finish, K._guided_band, K._block_mean3, K._edge_band, K._guided_terms, K._guided_solve,
+    for loop in (K._RGB_FINISH[1, 0], K._guided_band, K._block_mean3, K._edge_band, K._guided_terms, K._guided_solve,
                  K._snap):
         assert len(loop.signatures) >= 1, loop
-    assert len(K._rgb_finish.signatures) >= 3  # one per source sample type
+    assert len(K._RGB_FINISH[1, 0].signatures) >= 3  # one per source sample type
 
 
 def test_apply_refuses_a_screen_colour_without_a_dominant_channel() -> None:
