@@ -145,10 +145,12 @@ def _by_contours(crop: np.ndarray, max_area_px: int, *, holes: bool) -> list[np.
     if not contours:
         return []
     links = hierarchy[0]
-    depth = [0] * len(contours)
+    depth = [0] * len(contours)  # even: an island's outline; odd: a hole's
     for i in range(len(contours)):
         parent = links[i][3]
-        depth[i] = 0 if parent < 0 else depth[parent] + 1  # findContours lists parents first
+        while parent >= 0:
+            depth[i] += 1
+            parent = links[parent][3]
     boxes = [cv2.boundingRect(c) for c in contours]
     inner = [0] * len(contours)  # the box areas of the regions directly inside each one
     for i, (_, _, w, h) in enumerate(boxes):
