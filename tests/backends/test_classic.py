@@ -235,3 +235,16 @@ def test_prompts_on_a_keyframe_pick_the_start_whose_colours_separate(shared_data
         s.close()
     finally:
         source.close()
+
+
+def test_a_tracked_mask_is_a_start_only_where_it_fits_the_new_prompts() -> None:
+    from sam3roto.backends.classic.segment import agrees_with_prompts
+
+    mask = np.zeros((100, 120), bool)
+    mask[20:80, 30:90] = True
+    fits = [BoxPrompt(28, 18, 92, 82), PointPrompt(60, 50, True), PointPrompt(10, 10, False)]
+    assert agrees_with_prompts(mask, fits)
+    assert not agrees_with_prompts(mask, [*fits, PointPrompt(100, 50, True)])  # a click off the mask
+    assert not agrees_with_prompts(mask, [*fits, PointPrompt(50, 50, False)])  # a negative click on it
+    assert not agrees_with_prompts(mask, [BoxPrompt(60, 50, 118, 98)])  # the box moved on: tracking was lost
+    assert not agrees_with_prompts(np.zeros((100, 120), bool), fits)

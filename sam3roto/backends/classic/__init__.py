@@ -118,14 +118,18 @@ class ClassicSession(SegmentationSession):
             return {}
         self._prompts.setdefault(obj_id, {})[frame] = list(prompts)
         work = self._scaled(prompts)
-        prior = None
+        prior = tracked = None
         known = self._results.get(obj_id, {}).get(frame)
         if known is not None and not any(isinstance(p, BoxPrompt) for p in prompts):
-            # Clicks on a tracked frame refine the tracked mask; a box restarts the object
-            # from the image (measured on DAVIS: fresh beats the tracked prior on bad frames).
+            # Clicks on a tracked frame refine the tracked mask.
             prior = known.unpack()
+        elif known is not None:
+            # A box on a tracked frame restarts the object from the image, with the tracked
+            # mask as one more start where it fits the new prompts (where tracking was
+            # nearly right, a fresh start can be worse than what it replaces).
+            tracked = known.unpack()
         motion = None if prior is not None else self._motion(frame, work)
-        mask = mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior)
+        mask = mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior, tracked=tracked)
         self._key.setdefault(obj_id, {})[frame] = PackedMask(mask)
         self._results.setdefault(obj_id, {})[frame] = PackedMask(mask)
         return {obj_id: self.to_source(mask)}

@@ -120,18 +120,23 @@ def mask_from_prompts(
     *,
     motion: np.ndarray | None = None,
     prior: np.ndarray | None = None,
+    tracked: np.ndarray | None = None,
     iterations: int = 5,
 ) -> np.ndarray:
     """``bool (h, w)`` mask of the object the ``prompts`` describe on ``rgb``.
 
     Outside the box is background. Inside it, pixels start as probable foreground, except
-    where the optional ``prior`` mask (the tracked result on this frame) says background.
-    Clicks pin discs as certain. GrabCut then separates the two colour models along image
-    edges. Without a prior, ``motion`` (residual px against the camera) gives a second
-    start, where pixels moving with the background begin as probable background; of the two
-    results, the one whose colours separate better (:func:`colour_separation`) is kept.
-    Measured on DAVIS keyframes (every 5th frame, the bench's prompts): motion alone J
-    0.683, colours alone 0.620, the better of the two 0.691, against 0.700 for an oracle.
+    where the optional ``prior`` mask (the tracked result on this frame, for clicks that
+    refine it) says background. Clicks pin discs as certain. GrabCut then separates the two
+    colour models along image edges.
+
+    Without a prior, other starts are tried: ``motion`` (residual px against the camera),
+    where pixels moving with the background begin as probable background; ``tracked`` (a
+    tracked result that agrees with the prompts, for a new box on a tracked frame); and the
+    prompts alone. Of the results, the one whose colours separate best
+    (:func:`colour_separation`) is kept. Measured on DAVIS keyframes (every 5th frame, the
+    bench's prompts): motion alone J 0.683, colours alone 0.620, the better of the two
+    0.691, against 0.700 for an oracle.
     """
     h, w = rgb.shape[:2]
     x0, y0, x1, y1 = prompt_box(prompts, rgb.shape)
@@ -157,9 +162,32 @@ def mask_from_prompts(
 
     if prior is not None and prior[box].any():
         return segment(~prior[box])
+    starts: list[np.ndarray | None] = []
     still = None if motion is None else motion[box] < MOTION_THRESHOLD_PX
     # Only trust motion when it singles out a plausible share of the box.
-    if still is None or not 0.05 < still.mean() < 0.9:
-        return segment(None)
-    candidates = [segment(still), segment(None)]
+    if still is not None and 0.05 < still.mean() < 0.9:
+        starts.append(still)
+    if tracked is not None and agrees_with_prompts(tracked, prompts):
+        starts.append(~tracked[box])
+    starts.append(None)
+    candidates = [segment(start) for start in starts]
     return max(candidates, key=lambda m: colour_separation(rgb[crop], m[crop]))
+
+
+def agrees_with_prompts(mask: np.ndarray, prompts: Sequence[Prompt], min_box_iou: float = 0.8) -> bool:
+    """Whether ``mask`` fits the prompts: every positive click on it, every negative click
+    off it, and its bounding box overlapping the prompts' box by ``min_box_iou`` (IoU)."""
+    h, w = mask.shape
+    for p in prompts:
+        if isinstance(p, PointPrompt):
+            x, y = min(w - 1, max(0, int(p.x))), min(h - 1, max(0, int(p.y)))
+            if bool(mask[y, x]) != p.positive:
+                return False
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return False
+    bx0, by0, bx1, by1 = prompt_box(prompts, mask.shape)
+    mx0, my0, mx1, my1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    inter = max(0, min(bx1, mx1) - max(bx0, mx0)) * max(0, min(by1, my1) - max(by0, my0))
+    union = (bx1 - bx0) * (by1 - by0) + (mx1 - mx0) * (my1 - my0) - inter
+    return union > 0 and inter / union >= min_box_iou
