@@ -255,8 +255,10 @@ def apply_sequence(
 def warm_up() -> None:
     """Run the stack once on tiny frames of each source sample type, so that the compiled
     loops (``kernels``) are built, or loaded from numba's on-disk cache, before the first
-    real frame. The first run after an install compiles them (about 20 s on 2 cores); the
-    window does this in the background when it opens."""
+    real frame: refinement, green despill, and the plain conversion RGBA outputs use when
+    no despill is set. The first run after an install compiles them (about 30 s on 2
+    cores); the window does this in the background when it opens. Other despill modes
+    compile on first use (a few seconds, once)."""
     mask = np.zeros((24, 32), bool)
     mask[6:18, 8:24] = True
     mask[1, 1] = True
@@ -265,5 +267,5 @@ def warm_up() -> None:
     for dtype in (np.uint8, np.uint16, np.float32):
         image = np.zeros((24, 32, 3), dtype)
         apply(image, mask, settings)
-        apply(image, mask, settings.with_values(premultiply=True))
+        apply(image, mask, settings.with_values(despill="off", luminance_restore=0.0, premultiply=True))
 

@@ -206,7 +206,8 @@ def test_warm_up_runs_every_source_type() -> None:
     for loop in (K._RGB_FINISH[1, 0], K._guided_band, K._block_mean3, K._edge_band, K._guided_terms, K._guided_solve,
                  K._snap):
         assert len(loop.signatures) >= 1, loop
-    assert len(K._RGB_FINISH[1, 0].signatures) >= 3  # one per source sample type
+    for mode in (0, 1):  # the plain conversion and green despill, one per source sample type
+        assert len(K._RGB_FINISH[mode, 0].signatures) >= 3
 
 
 def test_apply_refuses_a_screen_colour_without_a_dominant_channel() -> None:
