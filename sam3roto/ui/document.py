@@ -160,6 +160,15 @@ class Document(QObject):
         self.undo.push(_ProjectEdit(self, "matte settings", lambda p: setattr(p.object(obj_id), "post", dict(values)),
                                     merge_key=f"post-{obj_id}"))
 
+    def remember_render(self, values: dict[str, Any]) -> None:
+        """Keep the window's render choices in the project's ``render`` settings (merged
+        over what is there), where command-line and farm renders read their defaults."""
+        saved = self.project.settings.get("render")
+        merged = {**(saved if isinstance(saved, dict) else {}), **values}
+        if merged != saved:
+            self.project.settings["render"] = merged
+            self.dirty = True
+
     def set_prompts(self, prompts: list[Prompt], obj_id: int | None = None, index: int | None = None) -> None:
         obj = self.project.active_object if obj_id is None else obj_id
         if obj is None:

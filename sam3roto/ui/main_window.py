@@ -545,11 +545,20 @@ class MainWindow(QMainWindow):
             return
         from sam3roto.pipeline.render import RenderOptions
 
-        start = self.export_tab.start.value()
-        options = RenderOptions(outputs=outputs, bit_depth=int(self.export_tab.bits.currentText()),
-                                start_frame=None if start < 0 else start,
-                                name=self.export_tab.name.text().strip() or None,
-                                combine=self.export_tab.combine(), combine_op=self.export_tab.combine_op.currentText())
+        # The project's render settings (those the tab has no control for: EXR compression,
+        # ZIP mode, point cloud...) under the tab's choices, as a command-line render of
+        # the saved project would use them; the choices are kept in the project. The
+        # window renders the visible objects, whatever objects the settings name.
+        chosen = self.export_tab.choices()
+        saved = doc.project.settings.get("render")
+        base = {k: v for k, v in (saved if isinstance(saved, dict) else {}).items()
+                if k not in ("indices", "version", "part", "objects")}
+        try:
+            options = RenderOptions.from_dict({**base, **chosen})
+        except ValueError as exc:
+            self.statusBar().showMessage(f"the project's render settings: {exc}", 10000)
+            return
+        doc.remember_render(chosen)
         # jobs get their own depth-cache reader: the window's is read on the GUI thread
         snapshot, store, root, path = doc.snapshot(), doc.store, self.export_tab.root(), doc.path
         shown = doc.depth_cache()

@@ -409,7 +409,9 @@ class PostTab(QWidget):
 
 
 class ExportTab(QWidget):
-    """Every output, naming, start frame, and the version the next render will write."""
+    """Every output, naming, start frame, the combined matte, and the version the next
+    render will write. Opens with the project's saved render settings (what the last
+    render from the window chose, or what was set for command-line renders)."""
 
     requested = Signal()
 
@@ -459,18 +461,54 @@ class ExportTab(QWidget):
         layout.addWidget(go)
         layout.addStretch(1)
         doc.projectChanged.connect(self.sync_objects)
-        self.sync_objects()
+        self.load_saved()
         self.refresh()
+
+    def load_saved(self) -> None:
+        """Set the controls from the project's ``render`` settings; values that do not
+        fit a control are left at its default (the render itself reports bad settings)."""
+        saved = self.doc.project.settings.get("render")
+        saved = saved if isinstance(saved, dict) else {}
+        outputs = saved.get("outputs")
+        if isinstance(outputs, str):
+            outputs = [o.strip() for o in outputs.split(",")]
+        if isinstance(outputs, list) and any(o in self.checks for o in outputs):
+            for exporter_id, box in self.checks.items():
+                box.setChecked(exporter_id in outputs)
+        if saved.get("bit_depth") in (8, 16):
+            self.bits.setCurrentText(str(saved["bit_depth"]))
+        if isinstance(saved.get("start_frame"), int):
+            self.start.setValue(saved["start_frame"])
+        if isinstance(saved.get("name"), str):
+            self.name.setText(saved["name"])
+        if saved.get("combine_op") in COMBINE_OPS:
+            self.combine_op.setCurrentText(saved["combine_op"])
+        combine = saved.get("combine")
+        chosen = [i for i in combine if isinstance(i, int)] if isinstance(combine, list) else []
+        self.sync_objects(chosen)
+
+    def choices(self) -> dict[str, Any]:
+        """The controls as ``RenderOptions`` fields (what a render from the window uses and
+        keeps in the project)."""
+        start = self.start.value()
+        combine = self.combine()
+        return {"outputs": list(self.outputs()), "bit_depth": int(self.bits.currentText()),
+                "start_frame": None if start < 0 else start, "name": self.name.text().strip() or None,
+                "combine": None if combine is None else list(combine), "combine_op": self.combine_op.currentText()}
 
     def outputs(self) -> tuple[str, ...]:
         return tuple(k for k, box in self.checks.items() if box.isChecked())
 
-    def sync_objects(self) -> None:
+    def sync_objects(self, checked: list[int] | None = None) -> None:
         """The combine list follows the project's objects (names, additions, removals),
-        keeping the artist's order and check marks."""
+        keeping the artist's order and check marks; ``checked``: ids to check, first and
+        in that order (the saved settings)."""
         objects = {o.id: o.name for o in self.doc.project.objects}
         items = [self.combine_list.item(i) for i in range(self.combine_list.count())]
         kept = {item.data(Qt.ItemDataRole.UserRole): item.checkState() for item in items}
+        for obj_id in checked or []:
+            kept.pop(obj_id, None)
+        kept = {**{i: Qt.CheckState.Checked for i in checked or [] if i in objects}, **kept}
         order = [obj_id for obj_id in kept if obj_id in objects] + [i for i in objects if i not in kept]
         self.combine_list.clear()
         for obj_id in order:

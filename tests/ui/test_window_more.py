@@ -19,6 +19,7 @@ from sam3roto.core.evaluation import jaccard, prompts_from_mask
 from sam3roto.core.types import PointPrompt
 from sam3roto.ui.document import Document
 from sam3roto.ui.main_window import MainWindow
+from sam3roto.ui.panels import ExportTab
 from sam3roto.ui.viewer import Viewer
 from tests.conftest import make_synthetic
 from tests.test_cli_depth import weights  # noqa: F401  (module fixture: a random da3-small folder)
@@ -155,14 +156,20 @@ def test_real_clip_segment_and_track(qtbot, shared_data: Path, tmp_path: Path) -
     assert (tmp_path / "swan.sam3roto").is_file() and not doc.dirty
 
 
-def test_export_tab_combines_the_checked_objects_in_order_by_the_chosen_operation(qtbot, tmp_path: Path) -> None:
-    clip = make_synthetic(n=2, width=160, height=120, radius=25, seed=7)
+def _saved_plate_project(tmp_path: Path, name: str, frames: np.ndarray) -> Document:
+    """A PNG plate ``name.1.png``... and a saved project on it, ``name.sam3roto``."""
     plate = tmp_path / "plate"
     plate.mkdir()
-    for i, frame in enumerate(clip.frames):
-        cv2.imwrite(str(plate / f"c.{i + 1}.png"), frame[..., ::-1])
-    doc = Document.open_media(plate / "c.#.png", tmp_path / "c.sam3roto")
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(plate / f"{name}.{i + 1}.png"), frame[..., ::-1])
+    doc = Document.open_media(plate / f"{name}.#.png", tmp_path / f"{name}.sam3roto")
     doc.save()
+    return doc
+
+
+def test_export_tab_combines_the_checked_objects_in_order_by_the_chosen_operation(qtbot, tmp_path: Path) -> None:
+    clip = make_synthetic(n=2, width=160, height=120, radius=25, seed=7)
+    doc = _saved_plate_project(tmp_path, "c", clip.frames)
     for name in ("disc", "band", "spare"):
         doc.add_object(name)
     band = np.zeros((120, 160), bool)
@@ -197,3 +204,30 @@ def test_export_tab_combines_the_checked_objects_in_order_by_the_chosen_operatio
     want = band & ~clip.masks[0]  # the road minus the disc
     assert want.any() and (want != band).any()
     np.testing.assert_array_equal(combined, want * 255)
+    # the choices are kept in the project: a command-line (or farm) render of the saved
+    # project makes the same output, and the tab opens with them
+    saved = doc.project.settings["render"]
+    assert saved["outputs"] == ["png-combined"] and saved["combine"] == [2, 1] and saved["combine_op"] == "difference"
+    assert doc.dirty
+    doc.save()
+    from sam3roto.cli import main
+
+    assert main(["render", str(doc.path), "--quiet"]) == 0
+    again = cv2.imread(str(tmp_path / "renders" / "v002" / "combined" / "c_combined.0001.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(again, combined)
+    assert sorted(p.name for p in (tmp_path / "renders" / "v002").iterdir()) == ["combined", "manifest.json"]
+    reopened = ExportTab(Document.open_project(doc.path))
+    qtbot.addWidget(reopened)
+    assert reopened.outputs() == ("png-combined",) and reopened.combine() == (2, 1)
+    assert reopened.combine_op.currentText() == "difference"
+    reopened.doc.close()
+
+
+def test_a_render_with_broken_project_render_settings_says_so_and_writes_nothing(qtbot, tmp_path: Path) -> None:
+    doc = _saved_plate_project(tmp_path, "b", make_synthetic(n=2, width=64, height=48, radius=10, seed=1).frames)
+    doc.add_object("disc")
+    doc.project.settings["render"] = {"zip_mode": "bogus"}
+    win = _window(qtbot, doc)
+    win.export_tab.requested.emit()
+    assert "the project's render settings: zip_mode must be one of" in win.statusBar().currentMessage()
+    assert not (tmp_path / "renders").exists()
