@@ -412,6 +412,16 @@ _green_span = _average_span_for(1, 0, 2)
 _blue_span = _average_span_for(2, 0, 1)
 
 
+@nb.njit(cache=True, inline="always")
+def _excess(key, c0, c1, c2):  # pragma: no cover - compiled
+    """Channel ``key`` of ``(c0, c1, c2)`` less the larger of the other two."""
+    if key == 0:
+        return c0 - max(c1, c2)
+    if key == 1:
+        return c1 - max(c0, c2)
+    return c2 - max(c0, c1)
+
+
 def _physical_span_for(key: int) -> Any:
     """Physical despill of a flat span of RGB pixels for a screen whose dominant channel is
     ``key``: the screen colour's share of each pixel, from its excess of that channel over
@@ -421,12 +431,7 @@ def _physical_span_for(key: int) -> Any:
     def span(src, out, scale, strength, screen, amount, luma):  # pragma: no cover - compiled
         zero = np.float32(0.0)
         s0, s1, s2 = screen[0], screen[1], screen[2]
-        if key == 0:
-            screen_excess = s0 - max(s1, s2)
-        elif key == 1:
-            screen_excess = s1 - max(s0, s2)
-        else:
-            screen_excess = s2 - max(s0, s1)
+        screen_excess = _excess(key, s0, s1, s2)
         blend = strength < 1.0
         restore = amount > 0.0
         for x in range(src.size // 3):
@@ -434,13 +439,7 @@ def _physical_span_for(key: int) -> Any:
             r = np.float32(src[i]) * scale
             g = np.float32(src[i + 1]) * scale
             b = np.float32(src[i + 2]) * scale
-            if key == 0:
-                excess = r - max(g, b)
-            elif key == 1:
-                excess = g - max(r, b)
-            else:
-                excess = b - max(r, g)
-            k = max(excess, zero) / screen_excess
+            k = max(_excess(key, r, g, b), zero) / screen_excess
             d0 = max(r - k * s0, zero)
             d1 = max(g - k * s1, zero)
             d2 = max(b - k * s2, zero)
