@@ -505,6 +505,9 @@ class ExportTab(QWidget):
         in that order (the saved settings)."""
         objects = {o.id: o.name for o in self.doc.project.objects}
         items = [self.combine_list.item(i) for i in range(self.combine_list.count())]
+        listed = {item.data(Qt.ItemDataRole.UserRole): item.text() for item in items}
+        if not checked and listed == {i: f"{i}: {name}" for i, name in objects.items()}:
+            return  # a settings change (a slider drag): the list stands as it is
         kept = {item.data(Qt.ItemDataRole.UserRole): item.checkState() for item in items}
         for obj_id in checked or []:
             kept.pop(obj_id, None)

@@ -44,6 +44,15 @@ def motion_residual(flow: np.ndarray, background: np.ndarray, step: int = 8) -> 
     return np.asarray(np.linalg.norm(flow - pred, axis=-1), dtype=np.float32)
 
 
+def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the set pixels, or None for an empty mask."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
 def prompt_box(prompts: Sequence[Prompt], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """Integer (x0, y0, x1, y1) region the object lies in: the union of the boxes, or the
     positive clicks grown generously when there is no box."""
@@ -183,11 +192,11 @@ def agrees_with_prompts(mask: np.ndarray, prompts: Sequence[Prompt], min_box_iou
             x, y = min(w - 1, max(0, int(p.x))), min(h - 1, max(0, int(p.y)))
             if bool(mask[y, x]) != p.positive:
                 return False
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
+    box = bbox(mask)
+    if box is None:
         return False
     bx0, by0, bx1, by1 = prompt_box(prompts, mask.shape)
-    mx0, my0, mx1, my1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    mx0, my0, mx1, my1 = box
     inter = max(0, min(bx1, mx1) - max(bx0, mx0)) * max(0, min(by1, my1) - max(by0, my0))
     union = (bx1 - bx0) * (by1 - by0) + (mx1 - mx0) * (my1 - my0) - inter
     return union > 0 and inter / union >= min_box_iou

@@ -14,21 +14,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from sam3roto.backends.classic.segment import grabcut
+from sam3roto.backends.classic.segment import bbox, grabcut
 from sam3roto.post.flow import warp_by_flow
 
 
 def _disc(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) of the set pixels, or None for an empty mask."""
-    ys = np.flatnonzero(mask.any(axis=1))
-    if ys.size == 0:
-        return None
-    xs = np.flatnonzero(mask.any(axis=0))
-    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 
 
 def warp_mask(mask: np.ndarray, flow_to_prev: np.ndarray) -> np.ndarray:
