@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.cli.common import drive, format_numbers, indices_of, object_ids, project_and_store
+from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.errors import Sam3RotoError
 
 
@@ -109,7 +110,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", help="folder holding the versions (default: renders/ beside the project)")
     p.add_argument("--objects", help="objects by name or id, comma-separated (default: every visible object)")
     p.add_argument("--combine", help="objects merged into combined/Postshot/ZIP mattes (default: --objects)")
-    p.add_argument("--combine-op", dest="combine_op", choices=("union", "intersection", "difference", "xor"),
+    p.add_argument("--combine-op", dest="combine_op", choices=COMBINE_OPS,
                    help="how the --combine objects merge (default union; difference: the first minus the others)")
     p.add_argument("--frames", help="frame numbers, e.g. 1001-1100 (default: the shot's in/out range)")
     p.add_argument("--start-frame", type=int, dest="start_frame", help="number the first frame (e.g. 1001)")

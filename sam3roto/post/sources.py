@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sam3roto.core.pixels import COMBINE_OPS, combine_masks
+from sam3roto.core.pixels import combine_masks
 from sam3roto.post.checks import check_choice, check_mask, check_range, check_rgb, check_same_size
 
 #: Channels a threshold can read. Hue is in turns ([0, 1) = 0-360 degrees); the others in [0, 1].
@@ -144,10 +144,7 @@ def depth_foreground(depth: np.ndarray, *, near_is_large: bool = False, region: 
 def combine(masks: Sequence[np.ndarray], op: str) -> np.ndarray:
     """``bool (H, W)``: ``union``, ``intersection``, ``difference`` (the first minus all the
     others) or ``xor`` of ``masks`` (at least one, all one size)."""
-    check_choice("op", op, COMBINE_OPS)
-    if len(masks) == 0:
-        raise ValueError("combine needs at least one mask")
-    for i, m in enumerate(masks):
+    for i, m in enumerate(masks):  # the operation and the count are checked by combine_masks
         check_mask(m, f"masks[{i}]")
         check_same_size(masks[0], "masks[0]", m, f"masks[{i}]")
     return combine_masks(list(masks), op)
