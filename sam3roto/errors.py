@@ -7,23 +7,91 @@ their own way. ``str(err)`` is always a complete sentence a user can act on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
+
+#: The two ways sam3roto meets a person: the command line and the window.
+Face = Literal["cli", "window"]
+FACES: tuple[Face, ...] = get_args(Face)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A hint worded for each face, when the fix is done differently in each: ``cli`` names
+    command-line flags, ``window`` names the window's own menus and controls (never a
+    flag). A hint that reads the same in both is a plain ``str``.
+
+    ``+`` with a ``str`` and :meth:`replace` apply to both wordings, so a hint can be
+    extended like a string (``"the file is damaged; " + INSTALL_HINT``).
+    """
+
+    cli: str
+    window: str
+
+    def for_face(self, face: Face) -> str:
+        """The wording for ``face`` (``"cli"`` or ``"window"``)."""
+        if face not in FACES:
+            raise ValueError(f"face must be one of {FACES}, got {face!r}")
+        return self.cli if face == "cli" else self.window
+
+    def replace(self, old: str, new: str) -> Hint:
+        """Both wordings with ``old`` replaced by ``new`` (like :meth:`str.replace`)."""
+        return Hint(self.cli.replace(old, new), self.window.replace(old, new))
+
+    def __add__(self, other: str) -> Hint:
+        return Hint(self.cli + other, self.window + other)
+
+    def __radd__(self, other: str) -> Hint:
+        return Hint(other + self.cli, other + self.window)
+
+    def __str__(self) -> str:
+        return self.cli
+
+
+#: The window's way to install the ML tools and fetch the weights. Tests check every menu,
+#: tab and label a window hint names against the window itself.
+WINDOW_INSTALL = 'open Edit > Settings... and press "Install / Reinstall ML tools"'
+
+#: Depth missing from a project's depth cache.
+RUN_DEPTH_HINT = Hint(
+    cli="run: python run.py depth PROJECT",
+    window='run depth in the Depth / Camera tab ("Run depth over the shot")',
+)
 
 
 class Sam3RotoError(Exception):
-    """Root of every error sam3roto raises on purpose."""
+    """Root of every error sam3roto raises on purpose.
 
-    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None) -> None:
+    ``message`` says what is wrong, ``path`` where, ``hint`` what to do: a plain string
+    when the fix reads the same on every face, else a :class:`Hint`. ``str(err)`` is the
+    command-line sentence (``path: message (hint)``); the window shows :attr:`headline`
+    and :meth:`hint_for` ``("window")`` apart.
+    """
+
+    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | Hint | None = None) -> None:
         self.message = message
         self.path = Path(path) if path is not None else None
         self.hint = hint
-        super().__init__(self._compose())
+        super().__init__(self.describe("cli"))
 
-    def _compose(self) -> str:
-        text = f"{self.path}: {self.message}" if self.path is not None else self.message
-        if self.hint:
-            text += f" ({self.hint})"
-        return text
+    @property
+    def headline(self) -> str:
+        """``path: message`` (or the message alone), without the hint."""
+        return f"{self.path}: {self.message}" if self.path is not None else self.message
+
+    def hint_for(self, face: Face) -> str | None:
+        """The hint worded for ``face`` (``"cli"`` or ``"window"``); None when there is none."""
+        if face not in FACES:
+            raise ValueError(f"face must be one of {FACES}, got {face!r}")
+        if self.hint is None or self.hint == "":
+            return None
+        return self.hint.for_face(face) if isinstance(self.hint, Hint) else self.hint
+
+    def describe(self, face: Face) -> str:
+        """The whole sentence for ``face``: :attr:`headline` and the hint in brackets."""
+        hint = self.hint_for(face)
+        return f"{self.headline} ({hint})" if hint else self.headline
 
 
 class MediaError(Sam3RotoError):
@@ -45,7 +113,12 @@ class CorruptMediaError(MediaError):
     """
 
     def __init__(
-        self, message: str, *, path: str | Path | None = None, frame: int | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        frame: int | None = None,
+        hint: str | Hint | None = None,
     ) -> None:
         self.frame = frame
         super().__init__(message, path=path, hint=hint)
@@ -97,8 +170,12 @@ class MediaMovedError(ProjectError):
         super().__init__(
             f"the shot's media {media} is missing",
             path=path,
-            hint="relink it to the moved media (sam3roto.core.project_io.load_project(..., relink=NEW_PATH)); "
-            "the masks are kept",
+            hint=Hint(
+                cli="relink it to the moved media (sam3roto.core.project_io.load_project(..., relink=NEW_PATH)); "
+                "the masks are kept",
+                window="put the media back where the project expects it and open the project again "
+                "(the window cannot relink yet); the masks are kept",
+            ),
         )
 
 
@@ -119,7 +196,8 @@ class EngineError(Sam3RotoError):
 
 
 class ModelNotInstalledError(EngineError):
-    """Model weights are missing or unreadable; ``hint`` gives the install command."""
+    """Model weights are missing or unreadable; ``hint`` says how to install them (the
+    install script and weights flags on the command line, Settings in the window)."""
 
 
 class DeviceMemoryError(EngineError):

@@ -23,6 +23,12 @@ if importlib.util.find_spec("torch") is not None and importlib.util.find_spec("t
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Unsaved projects made by tests go to a temporary data folder, not the user's."""
+    os.environ["SAM3ROTO_DATA_DIR"] = str(tmp_path_factory.mktemp("sam3roto-data"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real footage folder; tests using it skip, naming it, when it is absent."""

@@ -102,6 +102,23 @@ def test_track_reports_bad_prompts(plate: Path, tmp_path: Path, capsys: pytest.C
     assert "the classic engine does not take text prompts" in capsys.readouterr().err
 
 
+def test_sam3_dir_reaches_the_engine(plate: Path, tmp_path: Path, clip: SyntheticClip,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``--sam3-dir`` is the SAM3 engine's weights folder (the install hint names it):
+    a folder that does not exist is reported by name, before any model loads."""
+    prompts = _prompts_file(clip.masks[0], tmp_path / "prompts.json")
+    folder = tmp_path / "no-weights"
+    args = ["track", str(plate), "--project", str(tmp_path / "p.sam3roto"), "--prompts", str(prompts),
+            "--engine", "sam3", "--sam3-dir", str(folder), "--device", "cpu", "--quiet"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"error: {folder}: SAM3 weights folder does not exist" in err
+    assert "--sam3-dir DIR" in err  # the hint names the flag that was just used
+    args[args.index("sam3")] = "classic"
+    assert main(args) == 1
+    assert "--sam3-dir is for --engine sam3, not classic" in capsys.readouterr().err
+
+
 def _prompts_file(mask: np.ndarray, path: Path, name: str = "disc", frame: int = 1001) -> Path:
     prompts = prompts_from_mask(mask)
     path.write_text(json.dumps({"objects": [{"name": name, "keyframes": [{

@@ -33,10 +33,16 @@ import cv2
 import numpy as np
 
 from sam3roto.backends.device import pick_device, pick_dtype, set_threads
+from sam3roto.backends.weights import WeightsStatus, find_weights
 from sam3roto.core.pixels import to_uint8
-from sam3roto.errors import DeviceMemoryError, EngineError, ModelNotInstalledError
+from sam3roto.errors import WINDOW_INSTALL, DeviceMemoryError, EngineError, Hint, ModelNotInstalledError
 
-INSTALL_HINT = "run ./install_models.sh --da3-id REPO_ID, or pass --da3-dir DIR (config.json + model.safetensors)"
+INSTALL_HINT = Hint(
+    cli="run ./install_models.sh --da3-id REPO_ID, or pass --depth-dir DIR (config.json + model.safetensors) "
+    "to run.py depth",
+    window=WINDOW_INSTALL + ' (with the preset\'s repository in "Depth Anything 3 model id"), or choose a folder '
+    'with config.json + model.safetensors in the Depth / Camera tab\'s "Weights" field',
+)
 PATCH = 14
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -89,36 +95,27 @@ def build_network(model_name: str) -> Any:
             from depth_anything_3.registry import MODEL_REGISTRY
     except ImportError as exc:
         raise ModelNotInstalledError(f"the depth-anything-3 package is not installed ({exc})",
-                                     hint="run ./install_models.sh") from None
+                                     hint=Hint(cli="run ./install_models.sh", window=WINDOW_INSTALL)) from None
     if model_name not in MODEL_REGISTRY:
         raise EngineError(f"depth-anything-3 has no model {model_name!r}", hint=f"known: {', '.join(MODEL_REGISTRY)}")
     return create_object(load_config(MODEL_REGISTRY[model_name])).eval()
+
+
+def weights_status(name: str = DEFAULT_PRESET, model_dir: str | Path | None = None, *,
+                   cache_dir: str | Path | None = None) -> WeightsStatus:
+    """Whether the weights of ``name`` (a preset such as ``small``, or a Hugging Face
+    repository id such as ``depth-anything/DA3-SMALL``) are present, in ``model_dir`` or
+    the Hugging Face cache, and where; without loading them or importing torch."""
+    repo_id = name if "/" in name else preset(name).repo_id
+    return find_weights("Depth Anything 3", repo_id, model_dir, cache_dir=cache_dir)
 
 
 def resolve_model_dir(name: str = DEFAULT_PRESET, model_dir: str | Path | None = None) -> Path:
     """The folder holding the weights of preset ``name``: ``model_dir`` when given, else
     the Hugging Face cache snapshot of the preset's repository (never downloads)."""
     spec = preset(name)
-    if model_dir is not None:
-        folder = Path(model_dir).expanduser()
-        if not folder.is_dir():
-            raise ModelNotInstalledError("Depth Anything 3 weights folder does not exist", path=folder,
-                                         hint=INSTALL_HINT)
-    else:
-        try:
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(spec.repo_id, local_files_only=True))
-        except Exception as exc:  # LocalEntryNotFoundError, offline mode, bad id
-            cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
-            raise ModelNotInstalledError(
-                f"Depth Anything 3 weights '{spec.repo_id}' are not in the Hugging Face cache ({cache}): "
-                f"{type(exc).__name__}", hint=INSTALL_HINT.replace("REPO_ID", spec.repo_id)) from None
-    for needed in ("config.json", "model.safetensors"):
-        if not (folder / needed).is_file():
-            raise ModelNotInstalledError(f"no {needed} in the Depth Anything 3 weights folder", path=folder,
-                                         hint=INSTALL_HINT)
-    return folder
+    hint = INSTALL_HINT.replace("REPO_ID", spec.repo_id).replace("the preset's repository", spec.repo_id)
+    return weights_status(name, model_dir).resolved(hint)
 
 
 def load_network(folder: Path) -> tuple[Any, str]:
@@ -202,6 +199,17 @@ class Prediction:
         return k
 
 
+def _mismatch_hint(model_name: str) -> Hint:
+    """What to do when a weights folder holds another preset's model."""
+    match = next((key for key, p in PRESETS.items() if p.model_name == model_name), None)
+    if match is None:
+        return Hint(cli="pass another --depth-dir folder", window='choose another folder in the Depth / Camera '
+                    'tab\'s "Weights" field')
+    return Hint(cli=f"pass --preset {match} for these weights, or another --depth-dir folder",
+                window=f'choose {match} in the Depth / Camera tab\'s "Preset" menu for these weights, or another '
+                'folder in its "Weights" field')
+
+
 class Da3Estimator:
     """A loaded Depth Anything 3 network that turns a group of frames into a
     :class:`Prediction`. ``network`` may be given (tests build small random ones with
@@ -222,7 +230,7 @@ class Da3Estimator:
             if model_name != self.preset.model_name:
                 raise ModelNotInstalledError(
                     f"the weights folder holds {model_name}, not the '{name}' preset ({self.preset.model_name})",
-                    path=model_dir, hint=f"pass --depth-preset for {model_name} or another folder")
+                    path=model_dir, hint=_mismatch_hint(model_name))
         self.network = network.to(self.device).eval()
 
     def forward(self, pixels: Any) -> dict[str, Any]:
@@ -239,7 +247,9 @@ class Da3Estimator:
             if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
                 raise DeviceMemoryError(f"out of memory running Depth Anything 3 on {pixels.shape[1]} frames "
                                         f"at {pixels.shape[-1]}x{pixels.shape[-2]} ({self.device})",
-                                        hint="use a smaller --chunk or --process-res") from None
+                                        hint=Hint(cli="use a smaller --chunk or --process-res",
+                                                  window='lower "Chunk (frames)" or "Process resolution" in the '
+                                                  "Depth / Camera tab")) from None
             raise
 
     def pixels(self, frames: list[np.ndarray]) -> Any:

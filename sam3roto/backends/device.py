@@ -11,9 +11,12 @@ import os
 from functools import cache
 from typing import Any
 
-from sam3roto.errors import EngineError
+from sam3roto.errors import EngineError, Hint
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: When the chosen accelerator is not there: the CPU always is.
+USE_CPU_HINT = Hint(cli="use --device cpu",
+                    window='choose cpu in Edit > Settings... > "Device (segmentation and depth)"')
 
 
 @cache
@@ -41,9 +44,9 @@ def pick_device(preference: str | None = None) -> str:
             return "mps"
         return "cpu"
     if pref.startswith("cuda") and not torch.cuda.is_available():
-        raise EngineError("CUDA was requested but no CUDA device is available", hint="use --device cpu")
+        raise EngineError("CUDA was requested but no CUDA device is available", hint=USE_CPU_HINT)
     if pref == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise EngineError("Apple MPS was requested but is not available", hint="use --device cpu")
+        raise EngineError("Apple MPS was requested but is not available", hint=USE_CPU_HINT)
     return pref
 
 

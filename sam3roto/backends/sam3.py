@@ -16,7 +16,6 @@ Heavy imports (torch, transformers) happen in the functions that need them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +34,19 @@ from sam3roto.backends.base import (
     frame_range,
 )
 from sam3roto.backends.device import pick_device, pick_dtype, set_threads
+from sam3roto.backends.weights import WeightsStatus, find_weights
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
-from sam3roto.errors import DeviceMemoryError, ModelNotInstalledError
+from sam3roto.errors import WINDOW_INSTALL, DeviceMemoryError, Hint, ModelNotInstalledError
 from sam3roto.media.source import FrameSource
 
 CAPABILITIES = Capabilities(text=True, points=True, boxes=True, video=True, masks=True)
 DEFAULT_MODEL_ID = "facebook/sam3"
-INSTALL_HINT = "run ./install_models.sh (or ./install_models.sh --sam3-id MODEL_ID), or pass --sam3-dir DIR"
+INSTALL_HINT = Hint(
+    cli="run ./install_models.sh (or ./install_models.sh --sam3-id MODEL_ID), or pass --sam3-dir DIR to run.py track",
+    window=WINDOW_INSTALL + ' (with the model id in "SAM3 model id")',
+)
+#: SAM3 checkpoints in transformers' format: one file or shards, safetensors or pickle.
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 
 
 @dataclass
@@ -54,29 +59,18 @@ class Sam3Models:
     detector_processor: Any = None  # Sam3Processor
 
 
+def weights_status(model_id: str = DEFAULT_MODEL_ID, model_dir: str | Path | None = None, *,
+                   cache_dir: str | Path | None = None) -> WeightsStatus:
+    """Whether SAM3's weights are present (``model_dir``, else the Hugging Face cache
+    snapshot of ``model_id``) and where, without loading them or importing torch."""
+    return find_weights("SAM3", model_id, model_dir, weight_patterns=WEIGHT_PATTERNS,
+                        weight_words="model.safetensors", cache_dir=cache_dir)
+
+
 def resolve_model_dir(model_id: str = DEFAULT_MODEL_ID, model_dir: str | Path | None = None) -> Path:
     """The folder holding the weights: ``model_dir`` when given, else the Hugging Face cache
     snapshot of ``model_id`` (never downloads). Raises :class:`ModelNotInstalledError`."""
-    if model_dir is not None:
-        folder = Path(model_dir).expanduser()
-        if not folder.is_dir():
-            raise ModelNotInstalledError("SAM3 weights folder does not exist", path=folder, hint=INSTALL_HINT)
-    else:
-        try:
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(model_id, local_files_only=True))
-        except Exception as exc:  # LocalEntryNotFoundError, offline mode, bad id
-            cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
-            raise ModelNotInstalledError(
-                f"SAM3 weights '{model_id}' are not in the Hugging Face cache ({cache}): {type(exc).__name__}",
-                hint=INSTALL_HINT) from None
-    if not (folder / "config.json").is_file():
-        raise ModelNotInstalledError("no config.json in the SAM3 weights folder", path=folder, hint=INSTALL_HINT)
-    weights = list(folder.glob("*.safetensors")) + list(folder.glob("*.bin"))
-    if not weights:
-        raise ModelNotInstalledError("no model.safetensors in the SAM3 weights folder", path=folder, hint=INSTALL_HINT)
-    return folder
+    return weights_status(model_id, model_dir).resolved(INSTALL_HINT)
 
 
 def load_models(folder: Path, *, device: str, dtype: Any, text: bool = True) -> Sam3Models:
@@ -358,12 +352,14 @@ class Sam3Engine(Engine):
                  device: str | None = None, models: Sam3Models | None = None, text: bool = True,
                  text_threshold: float = 0.5) -> None:
         self.text_threshold = text_threshold
+        # missing weights are reported before torch is imported
+        folder = resolve_model_dir(model_id, model_dir) if models is None else None
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device)
         set_threads(self.device)
         if models is None:
-            folder = resolve_model_dir(model_id, model_dir)
-            models = load_models(folder, device=self.device, dtype=self.dtype, text=text)
+            models = load_models(folder or resolve_model_dir(model_id, model_dir), device=self.device,
+                                 dtype=self.dtype, text=text)
         else:
             models.tracker.to(device=self.device, dtype=self.dtype)
             if models.detector is not None:

@@ -60,6 +60,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     from sam3roto.pipeline.shot import new_project, open_shot_media
     from sam3roto.pipeline.track import track_job
 
+    if args.sam3_dir and args.engine != "sam3":
+        raise Sam3RotoError(f"--sam3-dir is for --engine sam3, not {args.engine}")
     path = _project_path(args)
     if path.exists():
         project = load_project(path)
@@ -86,7 +88,9 @@ def cmd_track(args: argparse.Namespace) -> int:
     if args.frames:
         chosen = indices_of(args.frames, shot.frame_numbers, path)
         start, end = (chosen[-1], chosen[0]) if args.direction == "backward" else (chosen[0], chosen[-1])
-    options = {"device": args.device} if args.device else {}
+    options: dict[str, Any] = {"device": args.device} if args.device else {}
+    if args.sam3_dir:
+        options["model_dir"] = args.sam3_dir
     ids = set(object_ids(project, args.objects, path)) if args.objects else None
     try:
         with open_shot_media(project) as source:
@@ -135,6 +139,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--frame", type=int, help="frame number for --text, or for a Label Studio image task")
     p.add_argument("--engine", default="classic", help="segmentation engine: classic (default) or sam3")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    p.add_argument("--sam3-dir", dest="sam3_dir", metavar="DIR",
+                   help="with --engine sam3: the weights folder (config.json + model.safetensors); default: the "
+                   "Hugging Face cache")
     p.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
     p.add_argument("--frames", help="frame numbers to track, e.g. 1001-1100 (default: the shot's in/out range)")
     p.add_argument("--chunk", type=int, default=0,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sam3roto.errors import ProjectError
+from sam3roto.errors import RUN_DEPTH_HINT, ProjectError
 
 _FRAME_RE = re.compile(r"^(\d{6,})\.npz$")
 
@@ -195,7 +195,7 @@ class DepthCache:
         where = np.flatnonzero(cams["indices"] == index)
         if not path.is_file() or where.size == 0:
             raise ProjectError(f"no depth for frame index {index} in the depth cache", path=self.root,
-                               hint="run: python run.py depth PROJECT")
+                               hint=RUN_DEPTH_HINT)
         try:
             with np.load(path) as z:
                 depth, conf = z["depth"], z["confidence"].astype(np.float32)

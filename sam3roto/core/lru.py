@@ -53,6 +53,11 @@ class ArrayLRU:
                 _, evicted = self._items.popitem(last=False)
                 self._bytes -= evicted.nbytes
 
+    def keys(self) -> list[Hashable]:
+        """The cached keys, least recently used first."""
+        with self._lock:
+            return list(self._items)
+
     def discard(self, index: Hashable) -> None:
         """Forget ``index`` if cached."""
         with self._lock:

@@ -5,15 +5,26 @@ lossless, small (a 4K mask is tens of KB) and opens in any image tool. Every wri
 atomic (temp file + ``os.replace``), so a crash or a cancelled job leaves each frame
 either as it was or fully written. Decoded masks are kept in a byte-bounded LRU, so a
 long shot never sits in RAM whole.
+
+Identity: a store bound to a project (:meth:`MaskStore.bind`) records the project's uid
+in ``ROOT/store.json`` and each object's uid in ``ROOT/obj_0001/object.json``, written
+before the object's first mask. Masks whose folder records another uid (an object made
+in a session that was discarded, whose id a new object now has) are never returned, and
+the first write of the new object replaces them. Stores written before identities
+existed (no ``store.json``) are adopted as they are.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +33,44 @@ from sam3roto.errors import ProjectError
 
 _FRAME_RE = re.compile(r"^(\d{6,})\.png$")
 _OBJ_RE = re.compile(r"^obj_(\d{4,})$")
+STORE_FILE = "store.json"
+OBJECT_FILE = "object.json"
+STORE_FORMAT = 1
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def store_identity(root: str | Path) -> dict[str, Any] | None:
+    """What ``ROOT/store.json`` records (``{"project": uid, "token": ...}``), or None when
+    the store has none (not created yet, or written before identities existed)."""
+    data = _read_json(Path(root) / STORE_FILE)
+    return data if data is not None and isinstance(data.get("project"), str) else None
+
+
+def write_store_identity(root: str | Path, project_uid: str, token: str | None) -> None:
+    """Record (atomically) that the store at ``root`` belongs to project ``project_uid``,
+    saved with ``token``."""
+    _write_json(Path(root) / STORE_FILE, {"format": STORE_FORMAT, "project": project_uid, "token": token})
 
 
 def _check_mask(mask: np.ndarray) -> np.ndarray:
@@ -32,12 +81,99 @@ def _check_mask(mask: np.ndarray) -> np.ndarray:
     return mask
 
 
+def write_object_identity(folder: str | Path, obj_id: int, uid: str) -> None:
+    """Record (atomically) that the masks in ``folder`` are those of object ``uid``."""
+    _write_json(Path(folder) / OBJECT_FILE, {"id": obj_id, "uid": uid})
+
+
 class MaskStore:
     """Per-object, per-frame boolean masks under ``root`` (created on first write)."""
 
     def __init__(self, root: str | Path, cache_bytes: int = 256 * 1024**2) -> None:
         self.root = Path(root)
         self._cache = ArrayLRU(cache_bytes)
+        self._uid_of: Callable[[int], str | None] | None = None  # None: unbound, no identity checks
+        self._project: tuple[str, str | None] | None = None
+        self._uids: dict[int, str] = {}  # ids are never reused within a project: safe to keep
+        self._owned: dict[int, bool] = {}
+        # held by every write and by a save that moves the store, so that no mask is written
+        # to the old place while the store moves (jobs keep writing through this object)
+        self.write_lock = threading.RLock()
+        self._home = self.root  # where store.json lives (the key masks' store: its parent's)
+
+    # -- identity ---------------------------------------------------------------------------
+    def bind(self, project_uid: str, uid_of: Callable[[int], str | None], token: str | None = None) -> MaskStore:
+        """Bind the store to a project: ``uid_of(obj_id)`` gives an object's uid (None for
+        an id the project does not have). Returns the store."""
+        self._project, self._uid_of = (project_uid, token), uid_of
+        self._owned.clear()
+        return self
+
+    def _uid(self, obj_id: int) -> str | None:
+        uid = self._uids.get(obj_id)
+        if uid is None and self._uid_of is not None:
+            uid = self._uid_of(obj_id)
+            if uid is not None:
+                self._uids[obj_id] = uid
+        return uid
+
+    def _legacy(self) -> bool:
+        """A store written before identities existed: adopted as it is."""
+        return self.root.is_dir() and not (self._home / STORE_FILE).is_file()
+
+    def owns(self, obj_id: int) -> bool:
+        """Whether the masks in the folder of ``obj_id`` are this project's object's (always
+        True for an unbound store)."""
+        if self._uid_of is None:
+            return True
+        known = self._owned.get(obj_id)
+        if known is not None:
+            return known
+        folder = self._obj_dir(obj_id)
+        if not folder.is_dir():
+            return True  # nothing there yet: the first write records the identity
+        uid = self._uid(obj_id)
+        recorded = _read_json(folder / OBJECT_FILE)
+        if recorded is None:
+            owned = uid is not None and self._legacy()
+        else:
+            owned = uid is not None and recorded.get("uid") == uid
+        self._owned[obj_id] = owned
+        return owned
+
+    def _claim(self, obj_id: int, folder: Path) -> None:
+        """Before the first mask of ``obj_id``: record the store's and the object's identity,
+        replacing a folder of another object's masks."""
+        if self._uid_of is None or self._owned.get(obj_id):
+            folder.mkdir(parents=True, exist_ok=True)
+            return
+        with self.write_lock:
+            uid = self._uid(obj_id)
+            if uid is None:
+                raise ValueError(f"object {obj_id} is not an object of the project this mask store ({self.root}) "
+                                 "belongs to")
+            if self._project is not None and not self._home.is_dir():
+                write_store_identity(self._home, *self._project)  # a new store: say whose it is
+            if folder.is_dir() and not self.owns(obj_id):
+                self._drop_cached(obj_id)
+                shutil.rmtree(folder, ignore_errors=True)
+            recorded = _read_json(folder / OBJECT_FILE)
+            if recorded is None or recorded.get("uid") != uid:
+                write_object_identity(folder, obj_id, uid)
+            self._owned[obj_id] = True
+
+    def relocate(self, root: str | Path, token: str | None) -> None:
+        """The store now lives at ``root`` (a save moved it there, holding
+        :attr:`write_lock`); the masks it caches are the same."""
+        with self.write_lock:
+            self.root = self._home = Path(root)
+            if self._project is not None:
+                self._project = (self._project[0], token)
+            self._owned.clear()
+
+    def _drop_cached(self, obj_id: int) -> None:
+        for key in [k for k in self._cache.keys() if isinstance(k, tuple) and k[0] == obj_id]:  # noqa: SIM118
+            self._cache.discard(key)
 
     def _obj_dir(self, obj_id: int) -> Path:
         if obj_id < 0:
@@ -52,11 +188,15 @@ class MaskStore:
 
     def put(self, obj_id: int, frame: int, mask: np.ndarray) -> None:
         """Store ``mask`` (bool (H, W)) atomically, replacing any earlier one."""
+        mask = _check_mask(mask)
+        with self.write_lock:
+            self._put(obj_id, frame, mask)
+
+    def _put(self, obj_id: int, frame: int, mask: np.ndarray) -> None:
         import cv2
 
-        mask = _check_mask(mask)
         target = self.path(obj_id, frame)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._claim(obj_id, target.parent)
         ok, encoded = cv2.imencode(".png", mask.view(np.uint8) * np.uint8(255),
                                    [cv2.IMWRITE_PNG_BILEVEL, 1, cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
@@ -79,7 +219,7 @@ class MaskStore:
         if cached is not None:
             return cached
         path = self.path(obj_id, frame)
-        if not path.is_file():
+        if not path.is_file() or not self.owns(obj_id):
             return None
         img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if img is None:
@@ -90,12 +230,12 @@ class MaskStore:
         return mask
 
     def has(self, obj_id: int, frame: int) -> bool:
-        return (obj_id, frame) in self._cache or self.path(obj_id, frame).is_file()
+        return (obj_id, frame) in self._cache or (self.path(obj_id, frame).is_file() and self.owns(obj_id))
 
     def frames(self, obj_id: int) -> list[int]:
         """Frame indices holding a mask of ``obj_id``, ascending."""
         folder = self._obj_dir(obj_id)
-        if not folder.is_dir():
+        if not folder.is_dir() or not self.owns(obj_id):
             return []
         return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _FRAME_RE.match(p.name)))
 
@@ -103,12 +243,15 @@ class MaskStore:
         """Object ids with a folder in the store, ascending."""
         if not self.root.is_dir():
             return []
-        return sorted(int(m.group(1)) for p in self.root.iterdir() if p.is_dir() and (m := _OBJ_RE.match(p.name)))
+        found = (int(m.group(1)) for p in self.root.iterdir() if p.is_dir() and (m := _OBJ_RE.match(p.name)))
+        return sorted(i for i in found if self.owns(i))
 
     def delete(self, obj_id: int, frame: int) -> None:
         """Forget one mask (no error when absent)."""
-        self._cache.discard((obj_id, frame))
-        self.path(obj_id, frame).unlink(missing_ok=True)
+        with self.write_lock:
+            self._cache.discard((obj_id, frame))
+            if self.owns(obj_id):
+                self.path(obj_id, frame).unlink(missing_ok=True)
 
     def key_masks(self) -> MaskStore:
         """The store of key masks (masks given as keyframes: painted, imported), kept apart
@@ -117,9 +260,10 @@ class MaskStore:
 
     def delete_object(self, obj_id: int) -> None:
         """Forget every mask of ``obj_id``."""
-        for frame in self.frames(obj_id):
-            self._cache.discard((obj_id, frame))
-        shutil.rmtree(self._obj_dir(obj_id), ignore_errors=True)
+        with self.write_lock:
+            self._drop_cached(obj_id)
+            shutil.rmtree(self._obj_dir(obj_id), ignore_errors=True)
+            self._owned.pop(obj_id, None)
 
     def snapshot(self, obj_ids: list[int], target: Path) -> None:
         """Copy the masks of ``obj_ids`` into ``target`` (for undo of a tracking run)."""
@@ -132,8 +276,10 @@ class MaskStore:
     def restore(self, obj_ids: list[int], source: Path) -> None:
         """Make the masks of ``obj_ids`` exactly those saved by :meth:`snapshot` in ``source``
         (objects absent there end with no masks)."""
-        for obj_id in obj_ids:
-            self.delete_object(obj_id)
-            saved = source / self._obj_dir(obj_id).name
-            if saved.is_dir():
-                shutil.copytree(saved, self._obj_dir(obj_id))
+        with self.write_lock:
+            for obj_id in obj_ids:
+                self.delete_object(obj_id)
+                saved = source / self._obj_dir(obj_id).name
+                if saved.is_dir():
+                    shutil.copytree(saved, self._obj_dir(obj_id))
+                self._owned.pop(obj_id, None)

@@ -9,13 +9,29 @@ to the source's frame number for display and export.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from sam3roto.core.types import Prompt, prompt_from_dict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def new_uid() -> str:
+    """A fresh identity for a project or an object (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def derived_uid(parent: str, name: str) -> str:
+    """A stable identity derived from ``parent``'s (for files written before identities
+    existed: the same file gives the same identities every time it is read)."""
+    try:
+        namespace = uuid.UUID(hex=parent)
+    except ValueError:
+        namespace = uuid.uuid5(uuid.NAMESPACE_URL, parent)
+    return uuid.uuid5(namespace, name).hex
 
 #: Distinct, colour-blind-friendly overlay colours (Okabe-Ito), cycled for new objects.
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -89,7 +105,9 @@ class Shot:
 
 @dataclass
 class RotoObject:
-    """One thing being rotoscoped: a person, a car. ``id`` never changes or gets reused.
+    """One thing being rotoscoped: a person, a car. ``id`` never changes or gets reused
+    within its project; ``uid`` is unique everywhere, and the mask store records it beside
+    the object's masks so that they can never attach to another object.
 
     ``post`` holds the object's post settings as a plain dict (``PostSettings.to_dict``);
     empty means the defaults. It is validated where it is used (``PostSettings.from_dict``).
@@ -100,19 +118,27 @@ class RotoObject:
     color: tuple[int, int, int]
     visible: bool = True
     post: dict[str, Any] = field(default_factory=dict)
+    uid: str = field(default_factory=new_uid)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "color": list(self.color), "visible": self.visible,
-                "post": dict(self.post)}
+        return {"id": self.id, "uid": self.uid, "name": self.name, "color": list(self.color),
+                "visible": self.visible, "post": dict(self.post)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RotoObject:
+    def from_dict(cls, data: dict[str, Any], project_uid: str | None = None) -> RotoObject:
+        """``project_uid`` derives a stable ``uid`` for objects saved without one."""
         r, g, b = (int(c) for c in data["color"])
         post = data.get("post", {})
         if not isinstance(post, dict):
             raise ValueError(f"object {data.get('name')!r}: post settings must be a JSON object")
-        return cls(id=int(data["id"]), name=str(data["name"]), color=(r, g, b),
-                   visible=bool(data.get("visible", True)), post=dict(post))
+        obj_id = int(data["id"])
+        uid = data.get("uid")
+        if uid is None:
+            uid = derived_uid(project_uid, f"object:{obj_id}") if project_uid else new_uid()
+        elif not isinstance(uid, str) or not uid:
+            raise ValueError(f"object {data.get('name')!r}: uid must be a non-empty string")
+        return cls(id=obj_id, name=str(data["name"]), color=(r, g, b),
+                   visible=bool(data.get("visible", True)), post=dict(post), uid=uid)
 
 
 @dataclass
@@ -141,7 +167,13 @@ class Keyframe:
 @dataclass
 class Project:
     """Everything saved in a ``.sam3roto`` file. ``settings`` holds per-feature settings
-    (post, export) by section name; ``depth_cache`` names the depth cache folder."""
+    (post, export) by section name; ``depth_cache`` names the depth cache folder.
+
+    ``uid`` is the project's identity, recorded in its mask store, so a store is never
+    taken for another project's (a new project on the same media has another uid).
+    ``store_token`` names the mask store folder the file was saved with: a save that
+    moves the store writes a new token into both, which tells after a crash which folder
+    belongs to the file (:mod:`sam3roto.core.workspace`)."""
 
     shot: Shot | None = None
     objects: list[RotoObject] = field(default_factory=list)
@@ -150,6 +182,8 @@ class Project:
     next_object_id: int = 1
     depth_cache: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    uid: str = field(default_factory=new_uid)
+    store_token: str | None = None
 
     # -- objects ---------------------------------------------------------------------------
     def add_object(self, name: str | None = None, color: tuple[int, int, int] | None = None) -> RotoObject:
@@ -168,6 +202,13 @@ class Project:
             if obj.id == obj_id:
                 return obj
         raise KeyError(f"no object with id {obj_id}; known ids: {[o.id for o in self.objects]}")
+
+    def object_uid(self, obj_id: int) -> str | None:
+        """The ``uid`` of object ``obj_id``, or None when the project has no such object."""
+        for obj in list(self.objects):  # a copy: worker threads ask while the window edits
+            if obj.id == obj_id:
+                return obj.uid
+        return None
 
     def remove_object(self, obj_id: int) -> None:
         """Remove the object and its keyframes (its masks are the store's business)."""
@@ -222,6 +263,8 @@ class Project:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
+            "uid": self.uid,
+            "store_token": self.store_token,
             "shot": self.shot.to_dict() if self.shot else None,
             "objects": [o.to_dict() for o in self.objects],
             "keyframes": [k.to_dict() for k in sorted(self.keyframes, key=lambda k: (k.object_id, k.frame))],
@@ -233,9 +276,17 @@ class Project:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Project:
-        """Build from a dict already upgraded to :data:`SCHEMA_VERSION`."""
-        objects = [RotoObject.from_dict(o) for o in data.get("objects", [])]
+        """Build from a dict already upgraded to :data:`SCHEMA_VERSION` (a missing ``uid``
+        gets a fresh one; objects without one get one derived from the project's)."""
+        uid = data.get("uid") or new_uid()
+        if not isinstance(uid, str):
+            raise ValueError(f"uid must be a string, got {uid!r}")
+        token = data.get("store_token")
+        if token is not None and not isinstance(token, str):
+            raise ValueError(f"store_token must be a string, got {token!r}")
+        objects = [RotoObject.from_dict(o, uid) for o in data.get("objects", [])]
         return cls(
+            uid=uid, store_token=token,
             shot=Shot.from_dict(data["shot"]) if data.get("shot") else None,
             objects=objects,
             keyframes=[Keyframe.from_dict(k) for k in data.get("keyframes", [])],

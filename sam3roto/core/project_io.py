@@ -20,14 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.core.maskstore import MaskStore
-from sam3roto.core.project import SCHEMA_VERSION, Project
+from sam3roto.core.project import SCHEMA_VERSION, Project, derived_uid
 from sam3roto.errors import MediaMovedError, ProjectError, ProjectVersionError
 
 PROJECT_SUFFIX = ".sam3roto"
 AUTOSAVE_SUFFIX = ".autosave"
 
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 2 adds identities (the project's and each object's ``uid``) and the mask
+    # store's ``store_token``; a file without them gets identities derived from its path
+    # when it is loaded (:func:`load_project`), the same on every load until it is saved.
+    return {**data, "schema_version": 2}
+
+
 #: from-version -> function turning a dict of that version into the next version.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def mask_store_dir(project_path: str | Path) -> Path:
@@ -47,9 +55,19 @@ def renders_dir(project_path: str | Path) -> Path:
     return Path(project_path).resolve().parent / "renders"
 
 
-def open_mask_store(project_path: str | Path, cache_bytes: int = 256 * 1024**2) -> MaskStore:
-    """The :class:`MaskStore` belonging to the project at ``project_path``."""
-    return MaskStore(mask_store_dir(project_path), cache_bytes=cache_bytes)
+def open_mask_store(project_path: str | Path, project: Project | None = None,
+                    cache_bytes: int = 256 * 1024**2) -> MaskStore:
+    """The :class:`MaskStore` belonging to the project at ``project_path``.
+
+    With ``project`` (the loaded project), the store is bound to it: a save that a crash
+    interrupted is finished first, a store recorded as another project's is refused, and
+    masks recorded for another object are never returned or added to
+    (:func:`sam3roto.core.workspace.open_project_store`)."""
+    if project is None:
+        return MaskStore(mask_store_dir(project_path), cache_bytes=cache_bytes)
+    from sam3roto.core.workspace import open_project_store
+
+    return open_project_store(project, project_path, cache_bytes=cache_bytes)
 
 
 def autosave_path(project_path: str | Path) -> Path:
@@ -82,22 +100,29 @@ def _relative(target: str, base: Path) -> str:
         return p.as_posix()
 
 
-def project_to_json(project: Project, project_path: Path) -> str:
-    """The JSON text of ``project`` with paths relative to ``project_path``'s folder."""
+def project_to_json(project: Project, project_path: Path | None) -> str:
+    """The JSON text of ``project`` with paths relative to ``project_path``'s folder
+    (absolute when ``project_path`` is None: the autosave of an unsaved project)."""
     data = project.to_dict()
-    base = project_path.resolve().parent
-    if data["shot"] is not None:
-        data["shot"]["media"] = _relative(str(Path(data["shot"]["media"]).absolute()), base)
-    if data["depth_cache"]:
-        data["depth_cache"] = _relative(str(Path(data["depth_cache"]).absolute()), base)
+    for key in ("media", "depth_cache"):
+        holder = data["shot"] if key == "media" else data
+        if holder is None or not holder[key]:
+            continue
+        target = str(Path(holder[key]).absolute())
+        holder[key] = Path(target).as_posix() if project_path is None else \
+            _relative(target, project_path.resolve().parent)
     return json.dumps(data, indent=1, sort_keys=False) + "\n"
+
+
+def project_file(path: str | Path) -> Path:
+    """``path`` with the ``.sam3roto`` suffix added when missing."""
+    path = Path(path)
+    return path if path.suffix == PROJECT_SUFFIX else path.with_name(path.name + PROJECT_SUFFIX)
 
 
 def save_project(project: Project, path: str | Path) -> Path:
     """Save atomically to ``path`` (``.sam3roto`` added when missing); drop its autosave."""
-    path = Path(path)
-    if path.suffix != PROJECT_SUFFIX:
-        path = path.with_name(path.name + PROJECT_SUFFIX)
+    path = project_file(path)
     try:
         atomic_write_text(path, project_to_json(project, path))
     except OSError as exc:
@@ -163,6 +188,8 @@ def load_project(path: str | Path, *, relink: str | Path | None = None, from_aut
     if not isinstance(data, dict):
         raise ProjectError("is not a sam3roto project (top level is not an object)", path=source)
     data = upgrade(data, source)
+    if not data.get("uid"):  # written before identities: derive them from where the file is
+        data["uid"] = derived_uid(str(path.resolve()), "project")
     try:
         project = Project.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sam3roto.core.pixels import to_uint8
-from sam3roto.errors import Sam3RotoError
+from sam3roto.errors import Hint, Sam3RotoError
 from sam3roto.export.base import DepthPlan, Exporter, ExporterInfo, FrameOutput, RenderPlan, write_atomic
 from sam3roto.geometry.camera import points_to_gl
 from sam3roto.geometry.pointcloud import PointSet, frame_points
@@ -73,7 +73,10 @@ class PointCloud(Exporter):
                 f"the point cloud is empty: no pixel has valid depth with confidence >= {s.ply_min_confidence}"
                 + (f" {'inside' if s.ply_keep == 'object' else 'outside'} the objects' matte"
                    if s.ply_keep != "all" else ""),
-                hint="lower --ply-min-confidence, or use --ply-keep all")
+                hint=Hint(cli="lower --ply-min-confidence, or use --ply-keep all",
+                          window="the Export tab does not set the point-cloud filter yet: render the point cloud "
+                          "from the command line (run.py render) with a lower minimum confidence, or keeping all "
+                          "points"))
         path = self.folder / "pointcloud" / f"{self.plan.name}_points.ply"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_ply(path, cloud)

@@ -33,7 +33,7 @@ from sam3roto.core.jobs import CancelToken, Job, Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.core.project import Project, RotoObject
-from sam3roto.errors import Sam3RotoError
+from sam3roto.errors import RUN_DEPTH_HINT, Hint, Sam3RotoError
 from sam3roto.export.base import DepthPlan, Exporter, FrameOutput, ObjectOut, RenderPlan
 from sam3roto.export.depth import DEPTH_ENCODINGS
 from sam3roto.export.exr import EXR_COMPRESSIONS
@@ -351,7 +351,7 @@ def _check_post_depth(objects: list[RotoObject], settings: dict[int, PostSetting
         if missing:
             raise Sam3RotoError(f"object {obj.name!r} uses depth_mode {post.depth_mode!r}, which needs depth on "
                                 f"frame indices {missing[:5]}{' ...' if len(missing) > 5 else ''}",
-                                hint="run: python run.py depth PROJECT")
+                                hint=RUN_DEPTH_HINT)
 
 
 def _depth_plan(classes: list[type[Exporter]], options: RenderOptions, depth: DepthCache | None,
@@ -360,21 +360,23 @@ def _depth_plan(classes: list[type[Exporter]], options: RenderOptions, depth: De
     wanting = [c.info.id for c in classes if c.info.depth]
     if not wanting:
         return None
-    hint = "run: python run.py depth PROJECT"
     if depth is None or not depth.frames():
-        raise Sam3RotoError(f"outputs {', '.join(wanting)} need depth, and the project has none", hint=hint)
+        raise Sam3RotoError(f"outputs {', '.join(wanting)} need depth, and the project has none",
+                            hint=RUN_DEPTH_HINT)
     missing = depth.missing(indices)
     if missing:
         raise Sam3RotoError(f"outputs {', '.join(wanting)} need depth on frame indices {missing[:5]}"
                             f"{' ...' if len(missing) > 5 else ''} ({len(missing)} frames), which the depth cache "
-                            "lacks", path=depth.root, hint=hint + " (over the frames you render)")
+                            "lacks", path=depth.root, hint=RUN_DEPTH_HINT + ", over the frames you render")
     meta = depth.meta()
     has_camera = bool(meta.get("has_camera", True))
     cameras = [c.info.id for c in classes if c.info.camera]
     if cameras and not has_camera:
         raise Sam3RotoError(f"outputs {', '.join(cameras)} need estimated cameras, and the depth preset "
                             f"{meta.get('preset')!r} estimates none",
-                            hint="run depth with --preset small, base, large, giant or nested")
+                            hint=Hint(cli="run depth with --preset small, base, large, giant or nested",
+                                      window="choose small, base, large, giant or nested in the Depth / Camera "
+                                      'tab\'s "Preset" menu and run depth again'))
     # one range for the whole cached shot, so farm chunks encode 16-bit depth identically
     near, far = depth.depth_range([int(i) for i in depth.cameras()["indices"]])
     return DepthPlan(near=near, far=far, encoding=options.depth_encoding, is_metric=bool(meta.get("is_metric")),

@@ -15,7 +15,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from sam3roto.core.depthcache import DepthCache
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project
-from sam3roto.core.project_io import depth_cache_dir, load_project, open_mask_store, save_project
+from sam3roto.core.project_io import depth_cache_dir, load_project, open_mask_store, project_file, save_project
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.media.cache import CachedReader
 from sam3roto.media.source import FrameSource
@@ -25,13 +25,17 @@ TOOLS = ("point+", "point-", "box")
 
 
 class Document(QObject):
-    """One project open in the window."""
+    """One project open in the window. ``path`` is None until the first save: the mask
+    store and autosave then live in the user's data folder, never beside the media
+    (:mod:`sam3roto.core.workspace`)."""
 
     frameChanged = Signal(int)
     projectChanged = Signal()  # objects, names, colours, visibility, settings
     promptsChanged = Signal()
     masksChanged = Signal()
     activeChanged = Signal()
+    dirtyChanged = Signal(bool)
+    pathChanged = Signal()
 
     def __init__(self, project: Project, source: FrameSource, path: Path | None, store: MaskStore) -> None:
         super().__init__()
@@ -44,47 +48,117 @@ class Document(QObject):
         self.tool = "point+"
         self.undo = QUndoStack(self)
         self._depth: DepthCache | None = None
-        self.dirty = False
-        self.undo.cleanChanged.connect(lambda clean: setattr(self, "dirty", not clean))
+        self._modified = False  # changes kept outside the undo stack (render and depth settings)
+        self._was_dirty = self.dirty
+        self.undo.cleanChanged.connect(self._dirty_maybe_changed)
+        self.projectChanged.connect(self._dirty_maybe_changed)
+        self._bind()
         if project.active_object is None and project.objects:
             project.active_object = project.objects[0].id
+
+    def _bind(self) -> None:
+        # the store asks the live project (undo and recovery replace its objects) for the
+        # uid of an object it writes masks for, so masks never attach to another object
+        self.store.bind(self.project.uid, lambda obj_id: self.project.object_uid(obj_id), self.project.store_token)
 
     # -- opening and saving -----------------------------------------------------------------
     @classmethod
     def open_media(cls, media: str | Path, project_path: str | Path | None = None) -> Document:
-        """A new project on ``media`` (saved as ``project_path`` when given, else beside it)."""
+        """A new project on ``media``: unsaved (its masks and autosave in the user's data
+        folder) unless ``project_path`` is given, where it is saved at once."""
+        from sam3roto.core.workspace import new_unsaved
+
         project, source = new_project(media)
-        path = Path(project_path) if project_path else Path(media).resolve().with_suffix("").with_suffix(".sam3roto")
-        if project_path is None and Path(media).is_dir():
-            path = Path(media).resolve().parent / (Path(media).name + ".sam3roto")
-        return cls(project, source, path, open_mask_store(path))
+        try:
+            if project_path is None:
+                return cls(project, source, None, new_unsaved(project))
+            path = save_project(project, project_path)
+            return cls(project, source, path, open_mask_store(path, project))
+        except BaseException:
+            source.close()
+            raise
 
     @classmethod
-    def open_project(cls, path: str | Path) -> Document:
-        project = load_project(path)
-        return cls(project, open_shot_media(project), Path(path), open_mask_store(path))
+    def open_project(cls, path: str | Path, *, from_autosave: bool = False) -> Document:
+        """The project saved at ``path`` (its autosave's content with ``from_autosave``)."""
+        project = load_project(path, from_autosave=from_autosave)
+        store = open_mask_store(path, project)
+        doc = cls(project, open_shot_media(project), Path(path), store)
+        if from_autosave:
+            doc.mark_modified()  # the recovered state is not in the project file yet
+        return doc
+
+    @classmethod
+    def open_unsaved(cls, unsaved: Any) -> Document:
+        """An unsaved project recovered from the data folder (a :class:`UnsavedProject`)."""
+        from sam3roto.core.workspace import recover_unsaved
+
+        project, store = recover_unsaved(unsaved)
+        return cls(project, open_shot_media(project), None, store)
+
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path is not None else "untitled"
+
+    @property
+    def dirty(self) -> bool:
+        """Work that is not in a project file: edits since the last save, or any object of
+        a project never saved."""
+        unsaved_work = self.path is None and bool(self.project.objects or self.project.keyframes)
+        return unsaved_work or self._modified or not self.undo.isClean()
+
+    def _dirty_maybe_changed(self, *args: object) -> None:
+        try:
+            dirty = self.dirty
+        except RuntimeError:  # the undo stack is being destroyed with the document
+            return
+        if dirty != self._was_dirty:
+            self._was_dirty = dirty
+            self.dirtyChanged.emit(dirty)
+
+    def mark_modified(self) -> None:
+        """A change outside the undo stack (render or depth settings) that a save keeps."""
+        self._modified = True
+        self._dirty_maybe_changed()
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Save atomically (to ``path`` when given: Save As moves the mask store along)."""
-        if path is not None and Path(path) != self.path:
-            import shutil
+        """Save atomically, with the masks (to ``path`` when given: Save As moves them along,
+        as does the first save of an unsaved project)."""
+        from sam3roto.core.workspace import save_with_store
 
-            target = Path(path)
-            new_store = open_mask_store(target)
-            if self.store.root.is_dir():  # masks, key masks included
-                shutil.copytree(self.store.root, new_store.root, dirs_exist_ok=True)
-            if self.path is not None and depth_cache_dir(self.path).is_dir():
-                shutil.copytree(depth_cache_dir(self.path), depth_cache_dir(target), dirs_exist_ok=True)
-            self.path, self.store = target, new_store
-        if self.path is None:
+        target = project_file(path) if path is not None else self.path
+        if target is None:
             raise ValueError("the project has no file yet: save it as")
-        save_project(self.project, self.path)
+        moved = self.path is None or target.resolve() != self.path.resolve()
+        self.path = save_with_store(self.project, self.store, target, self.path)
+        self._modified = False
         self.undo.setClean()
+        self._dirty_maybe_changed()
+        if moved:
+            self._depth = None
+            self.pathChanged.emit()
         return self.path
 
+    def autosave(self) -> Path:
+        """Write the recovery copy: beside the project file, or in the unsaved folder."""
+        from sam3roto.core.project_io import autosave
+        from sam3roto.core.workspace import autosave_unsaved
+
+        return autosave_unsaved(self.project) if self.path is None else autosave(self.project, self.path)
+
+    def discard(self) -> None:
+        """Throw away what was not saved: an unsaved project's folder (masks, autosave)."""
+        from sam3roto.core.workspace import discard_unsaved
+
+        if self.path is None:
+            discard_unsaved(self.project.uid)
+
     def close(self) -> None:
+        """Close the media. An unsaved project without objects leaves nothing behind."""
         self.reader.close()
         self.source.close()
+        if self.path is None and not (self.project.objects or self.project.keyframes):
+            self.discard()
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -167,7 +241,13 @@ class Document(QObject):
         merged = {**(saved if isinstance(saved, dict) else {}), **values}
         if merged != saved:
             self.project.settings["render"] = merged
-            self.dirty = True
+            self.mark_modified()
+
+    def remember_depth(self, values: dict[str, Any]) -> None:
+        """Keep the Depth tab's options in the project's ``depth`` settings."""
+        if self.project.settings.get("depth") != values:
+            self.project.settings["depth"] = dict(values)
+            self.mark_modified()
 
     def set_prompts(self, prompts: list[Prompt], obj_id: int | None = None, index: int | None = None) -> None:
         obj = self.project.active_object if obj_id is None else obj_id

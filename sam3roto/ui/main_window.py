@@ -77,12 +77,10 @@ class MainWindow(QMainWindow):
                                          alignment=Qt.AlignmentFlag.AlignCenter))
 
     # -- layout ---------------------------------------------------------------------------
-    def set_document(self, doc: Document) -> None:
-        if self.doc is not None:
-            self.doc.close()
-        for dock in self.findChildren(QDockWidget):
-            self.removeDockWidget(dock)
-            dock.deleteLater()
+    def set_document(self, doc: Document, *, discard_old: bool = False) -> None:
+        """Show ``doc``, closing the open one (after its jobs stopped; ``discard_old``
+        throws away its unsaved work: the caller asked the user)."""
+        self._drop_document(discard_old)
         self.doc = doc
         self.viewer = Viewer(doc)
         self.timeline = Timeline(doc)
@@ -122,9 +120,13 @@ class MainWindow(QMainWindow):
         self.tabs = tabs
         self._dock("Tools", tabs, Qt.DockWidgetArea.RightDockWidgetArea, 430)
         doc.frameChanged.connect(self._frame_changed)
-        doc.undo.cleanChanged.connect(self._title)
+        doc.dirtyChanged.connect(self._title)
+        doc.pathChanged.connect(self._title)
+        doc.pathChanged.connect(self.export_tab.refresh)
+        doc.pathChanged.connect(self.depth_tab.refresh)
         self._frame_changed(doc.frame)
         self._title()
+        self._sync_actions()
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
         # a fixed width: panels whose contents change (labels, lists) never shift the viewer
@@ -135,10 +137,11 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
 
     def _title(self, *args: object) -> None:
+        """``NAME - sam3roto``, with `` *`` while there is work no project file holds."""
         if self.doc is None:
+            self.setWindowTitle("sam3roto")
             return
-        name = self.doc.path.name if self.doc.path is not None else "untitled"
-        self.setWindowTitle(f"{name}{' *' if self.doc.dirty else ''} - sam3roto")
+        self.setWindowTitle(f"{self.doc.title}{' *' if self.doc.dirty else ''} - sam3roto")
 
     def _frame_changed(self, index: int) -> None:
         assert self.doc is not None
@@ -151,29 +154,41 @@ class MainWindow(QMainWindow):
 
     # -- menus and keys ---------------------------------------------------------------------
     def _menus(self) -> None:
+        """The menus. Every action calls its slot with no arguments: ``triggered(bool)``
+        never reaches a slot that takes a path (Save once received ``False`` as one)."""
+        self.menu_actions: dict[str, QAction] = {}
         file = self.menuBar().addMenu("&File")
-        for text, keys, slot in (("Open media...", "Ctrl+O", self.open_media_dialog),
-                                 ("Open sequence folder...", "Ctrl+Alt+O", self.open_folder_dialog),
-                                 ("Open project...", "Ctrl+Shift+O", self.open_project_dialog),
-                                 ("Save", "Ctrl+S", self.save), ("Save as...", "Ctrl+Shift+S", self.save_as)):
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(keys))
-            action.triggered.connect(slot)
-            file.addAction(action)
-        self.recent_menu = file.addMenu("Recent")
+        self._action(file, "open_media", "Open media...", ("Ctrl+O",), self.open_media_dialog)
+        self._action(file, "open_folder", "Open sequence folder...", ("Ctrl+Alt+O",), self.open_folder_dialog)
+        self._action(file, "open_project", "Open project...", ("Ctrl+Shift+O",), self.open_project_dialog)
+        self.recent_menu = file.addMenu("Open recent")
         self._fill_recent()
+        self._action(file, "recover", "Recover unsaved project...", (), self.recover_dialog)
+        file.addSeparator()
+        self._action(file, "save", "Save", ("Ctrl+S",), self.save)
+        self._action(file, "save_as", "Save as...", ("Ctrl+Shift+S",), self.save_as)
+        self._action(file, "close", "Close", ("Ctrl+W",), self.close_document)
+        file.addSeparator()
+        self._action(file, "quit", "Quit", ("Ctrl+Q",), self.close)
         edit = self.menuBar().addMenu("&Edit")
-        undo, redo = QAction("Undo", self), QAction("Redo", self)
-        undo.setShortcut(QKeySequence("Ctrl+Z"))
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        undo.triggered.connect(self.undo)
-        redo.triggered.connect(self.redo)
-        edit.addAction(undo)
-        edit.addAction(redo)
+        self._action(edit, "undo", "Undo", ("Ctrl+Z",), self.undo)
+        self._action(edit, "redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), self.redo)
         edit.addSeparator()
-        settings = QAction("Settings...", self)
-        settings.triggered.connect(self.open_settings)
-        edit.addAction(settings)
+        self._action(edit, "settings", "Settings...", (), self.open_settings)
+        self._sync_actions()
+
+    def _action(self, menu: Any, name: str, text: str, keys: tuple[str, ...], slot: Any) -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.triggered.connect(lambda _checked=False, s=slot: s())
+        menu.addAction(action)
+        self.menu_actions[name] = action
+        return action
+
+    def _sync_actions(self) -> None:
+        """Actions that need an open project are disabled without one."""
+        for name in ("save", "save_as", "close", "undo", "redo"):
+            self.menu_actions[name].setEnabled(self.doc is not None)
 
     def loaded_engine(self, name: str, options: dict[str, Any]) -> Any:
         """The segmentation engine ``name``, loaded on first use and kept (model thread only)."""
@@ -276,66 +291,188 @@ class MainWindow(QMainWindow):
         self.doc.set_frame(nxt)
 
     # -- files ------------------------------------------------------------------------------
+    #: Ask Save / Discard / Cancel before closing the window with unsaved work.
+    prompt_on_close = True
+
     def open_media_dialog(self) -> None:
         path = QFileDialog.getOpenFileName(
             self, "Open media", "", "Media (*.mov *.mp4 *.mkv *.avi *.png *.jpg *.jpeg *.tif *.tiff *.exr *.zip)")[0]
         if path:
-            self._guard(lambda: self.set_document(Document.open_media(path)))
+            self.open_media(path)
 
     def open_folder_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open an image sequence folder")
         if path:
-            self._guard(lambda: self.set_document(Document.open_media(path)))
+            self.open_media(path)
 
     def open_project_dialog(self) -> None:
         path = QFileDialog.getOpenFileName(self, "Open project", "", "sam3roto project (*.sam3roto)")[0]
         if path:
             self.open_project(path)
 
-    def open_project(self, path: str | Path) -> None:
+    def open_media(self, path: str | Path) -> bool:
+        """A new project on ``path`` (or an unsaved one on it, recovered, when the user
+        says so). Asks first about unsaved work in the open project."""
+        from sam3roto.core.workspace import discard_unsaved, list_unsaved
+
+        decision = self.maybe_save("opening other media")
+        if decision is None:
+            return False
+        current = self.doc.project.uid if self.doc is not None else None
+        found = [u for u in list_unsaved(path) if u.uid != current]
+        if found:
+            answer = self._ask(
+                "Recover unsaved work", f"An unsaved project on this media was found:\n{found[0].describe()}",
+                "Recover it, start a new project (it stays in File > Recover unsaved project), "
+                "or delete it?", [("Recover", QMessageBox.ButtonRole.AcceptRole),
+                                  ("New project", QMessageBox.ButtonRole.RejectRole),
+                                  ("Delete it", QMessageBox.ButtonRole.DestructiveRole)])
+            if answer == "Recover":
+                return self._open(lambda: Document.open_unsaved(found[0]), decision, None)
+            if answer == "Delete it":
+                discard_unsaved(found[0].uid)
+        return self._open(lambda: Document.open_media(path), decision, None)
+
+    def open_project(self, path: str | Path) -> bool:
+        """Open a saved project, offering its autosave when that is newer."""
         from sam3roto.core.project_io import recovery_path
 
-        def load() -> None:
-            recovered = recovery_path(path)
-            doc = Document.open_project(path)
-            if recovered is not None and QMessageBox.question(
-                    self, "Recover", f"An autosave newer than the project exists ({recovered.name}). Recover it?"
-            ) == QMessageBox.StandardButton.Yes:
-                from sam3roto.core.project_io import load_project
+        decision = self.maybe_save("opening another project")
+        if decision is None:
+            return False
+        recovered = recovery_path(path)
+        from_autosave = recovered is not None and self._ask(
+            "Recover", f"An autosave newer than the project exists ({recovered.name}).",
+            "Recover it (the project file stays as it is until you save)?",
+            [("Recover", QMessageBox.ButtonRole.AcceptRole),
+             ("Open the saved project", QMessageBox.ButtonRole.RejectRole)],
+        ) == "Recover"
+        return self._open(lambda: Document.open_project(path, from_autosave=from_autosave), decision, path)
 
-                doc.project = load_project(path, from_autosave=True)
-                doc.undo.resetClean()
-            self.set_document(doc)
-            self._remember(path)
+    def recover_dialog(self) -> None:
+        """File > Recover unsaved project: every unsaved project in the data folder."""
+        from PySide6.QtWidgets import QInputDialog
 
-        self._guard(load)
+        from sam3roto.core.workspace import list_unsaved, unsaved_root
 
-    def save(self, path: str | Path | None = None) -> None:
+        current = self.doc.project.uid if self.doc is not None else None
+        found = [u for u in list_unsaved() if u.uid != current]
+        if not found:
+            self.statusBar().showMessage(f"no unsaved projects in {unsaved_root()}", 8000)
+            return
+        labels = [u.describe() for u in found]
+        choice, ok = QInputDialog.getItem(self, "Recover unsaved project", "Unsaved projects (newest first):",
+                                          labels, 0, False)
+        if not ok or choice not in labels:
+            return
+        decision = self.maybe_save("recovering another project")
+        if decision is not None:
+            self._open(lambda: Document.open_unsaved(found[labels.index(choice)]), decision, None)
+
+    def _open(self, make: Any, decision: str, remember: str | Path | None) -> bool:
+        try:
+            doc = make()
+        except (Sam3RotoError, OSError, ValueError) as exc:
+            self.show_error(exc, "Cannot open")
+            return False
+        self.set_document(doc, discard_old=decision == "discard")
+        if remember is not None:
+            self._remember(remember)
+        self._autosave()
+        return True
+
+    def _ask(self, title: str, text: str, informative: str, buttons: list[tuple[str, Any]]) -> str | None:
+        """A question with named buttons (window-modal); the chosen button's text."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText(informative)
+        made = [box.addButton(label, role) for label, role in buttons]
+        box.setDefaultButton(made[0])
+        box.exec()
+        clicked = box.clickedButton()
+        return clicked.text() if clicked in made else None
+
+    def maybe_save(self, action: str = "closing") -> str | None:
+        """Before ``action`` closes the open project: "keep" (nothing unsaved, or saved now),
+        "discard" (the user threw the changes away) or None (cancelled: do nothing)."""
+        doc = self.doc
+        if doc is None or not doc.dirty:
+            return "keep"
+        where = "in the project file" if doc.path is not None else "in a project file (it has never been saved)"
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
+                          f"Save the changes to {doc.title} before {action}?",
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText(f"Discard loses the work that is not {where}.")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        if answer == QMessageBox.StandardButton.Save:
+            return "keep" if self.save() else None
+        if answer == QMessageBox.StandardButton.Discard:
+            return "discard"
+        return None
+
+    def save(self, path: str | Path | None = None) -> bool:
+        """Save (Save as... when the project has no file yet); False when nothing was saved."""
+        doc = self.doc
+        if doc is None:
+            return False
+        if path is None and doc.path is None:
+            return self.save_as()
+        try:
+            saved = doc.save(path)
+        except (Sam3RotoError, OSError, ValueError) as exc:
+            self.show_error(exc, "Save failed")
+            return False
+        self._remember(saved)
+        self._title()
+        self.statusBar().showMessage(f"saved {saved}", 6000)
+        return True
+
+    def save_as(self) -> bool:
+        doc = self.doc
+        if doc is None:
+            return False
+        if doc.path is not None:
+            start = str(doc.path)
+        else:  # suggest the media's folder and name; nothing is written until the user says where
+            media = Path(doc.project.shot.media) if doc.project.shot is not None else Path.cwd() / "untitled"
+            stem = media.name.split(".")[0] if media.name.split(".")[0] else media.name
+            start = str(media.parent / f"{stem}.sam3roto")
+        path = QFileDialog.getSaveFileName(self, "Save project as", start, "sam3roto project (*.sam3roto)")[0]
+        return self.save(path) if path else False
+
+    def close_document(self) -> bool:
+        """File > Close: the open project, after asking about unsaved work."""
+        decision = self.maybe_save("closing it")
+        if decision is None:
+            return False
+        self._drop_document(decision == "discard")
+        return True
+
+    def _drop_document(self, discard: bool) -> None:
+        """Stop the jobs and close the open project (throwing away its unsaved work with
+        ``discard``); the window shows the start page until another is opened."""
         doc = self.doc
         if doc is None:
             return
-
-        def write() -> None:
-            saved = doc.save(path)
-            self._remember(saved)
-            self._title()
-
-        self._guard(write)
-
-    def save_as(self) -> None:
-        if self.doc is None:
-            return
-        path = QFileDialog.getSaveFileName(self, "Save project as", str(self.doc.path or ""),
-                                           "sam3roto project (*.sam3roto)")[0]
-        if path:
-            self.save(path)
+        self.cancel_jobs()
+        self.pools.wait()
+        for dock in self.findChildren(QDockWidget):
+            self.removeDockWidget(dock)
+            dock.deleteLater()
+        self.setCentralWidget(QLabel("File > Open media... (Ctrl+O) or Open project... to start",
+                                     alignment=Qt.AlignmentFlag.AlignCenter))
+        self.doc = None
+        doc.close()
+        if discard:
+            doc.discard()
+        self._title()
+        self._sync_actions()
 
     def _autosave(self) -> None:
-        if self.doc is not None and self.doc.dirty and self.doc.path is not None:
-            from sam3roto.core.project_io import autosave
-
+        if self.doc is not None and self.doc.dirty:
             try:
-                autosave(self.doc.project, self.doc.path)
+                self.doc.autosave()
             except (OSError, Sam3RotoError) as exc:
                 self.statusBar().showMessage(f"autosave failed: {exc}", 8000)
 
@@ -351,20 +488,27 @@ class MainWindow(QMainWindow):
         for p in _recent(QSettings("sam3roto", "sam3roto")):
             action = self.recent_menu.addAction(p)
             action.triggered.connect(lambda _=False, q=p: self.open_project(q))
+        self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
 
-    def _guard(self, action: Any) -> None:
+    def show_error(self, error: BaseException, title: str = "sam3roto") -> Any:
+        """The window's one error dialog: message and hint, the traceback under Details."""
+        from sam3roto.ui.errors import report_from_exception, show_error
+
+        return show_error(self, report_from_exception(error, title=title))
+
+    def _guard(self, action: Any, title: str = "sam3roto") -> None:
         try:
             action()
         except (Sam3RotoError, OSError, ValueError) as exc:
-            QMessageBox.critical(self, "sam3roto", str(exc))
+            self.show_error(exc, title)
 
     # -- jobs -------------------------------------------------------------------------------
     def _start(self, label: str, make_job: Any, pool: Any, done: Any = None) -> JobWorker:
-        worker = JobWorker(make_job)
+        worker = JobWorker(make_job, label=label)
         worker.signals.progress.connect(self._progress)
         worker.signals.finished.connect(lambda result: self._finished(worker, label, result, done))
-        worker.signals.failed.connect(lambda text: self._failed(worker, label, text))
-        worker.signals.cancelled.connect(lambda: self._finished(worker, f"{label} cancelled", None, None))
+        worker.signals.failed.connect(lambda report: self._failed(worker, label, report))
+        worker.signals.cancelled.connect(lambda: self._finished(worker, label, None, None, "cancelled"))
         self.jobs.append(worker)
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -380,20 +524,23 @@ class MainWindow(QMainWindow):
         if self.doc is not None:
             self.doc.masks_stored()  # results appear frame by frame
 
-    def _finished(self, worker: JobWorker, label: str, result: Any, done: Any) -> None:
+    def _finished(self, worker: JobWorker, label: str, result: Any, done: Any, outcome: str = "done") -> None:
         self.jobs.remove(worker)
         if not self.jobs:
             self.progress.hide()
             self.cancel_button.hide()
-        self.statusBar().showMessage(f"{label}: done" if "cancelled" not in label else label, 6000)
+        self.statusBar().showMessage(f"{label}: {outcome}", 6000)
         if done is not None:
             done(result)
         if self.doc is not None:
             self.doc.masks_stored()
+            self._autosave()  # masks a job made are recoverable with the project that names them
 
-    def _failed(self, worker: JobWorker, label: str, text: str) -> None:
-        self._finished(worker, f"{label} failed", None, None)
-        QMessageBox.critical(self, f"{label} failed", text)
+    def _failed(self, worker: JobWorker, label: str, report: Any) -> None:
+        from sam3roto.ui.errors import show_error
+
+        self._finished(worker, label, None, None, "failed")
+        show_error(self, report)  # titled "LABEL failed" by the worker
 
     def cancel_jobs(self) -> None:
         for worker in list(self.jobs):
@@ -487,14 +634,15 @@ class MainWindow(QMainWindow):
                     masks = session.add_prompt(frame, TextPrompt(text), first)
                 finally:
                     session.close()
+            yield Progress(1, 1, f"found {len(masks)}")
+            return masks
+
+        def done(masks: Any) -> None:
+            # the objects first: the store records each mask's object, so they must exist
+            doc.adopt_objects(sorted(masks), text)
             for obj_id, mask in masks.items():
                 store.put(obj_id, frame, mask)
-            yield Progress(1, 1, f"found {len(masks)}")
-            return sorted(masks)
-
-        def done(ids: Any) -> None:
-            doc.adopt_objects(list(ids), text)
-            self.statusBar().showMessage(f"{text!r}: {len(ids)} found", 8000)
+            self.statusBar().showMessage(f"{text!r}: {len(masks)} found", 8000)
 
         self._start("text prompt", job, self.pools.model, done)
 
@@ -541,7 +689,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("choose at least one output", 6000)
             return
         if doc.path is None:
-            self.statusBar().showMessage("save the project first", 6000)
+            self.statusBar().showMessage("save the project first (File > Save): renders go beside it", 6000)
             return
         from sam3roto.pipeline.render import RenderOptions
 
@@ -583,11 +731,11 @@ class MainWindow(QMainWindow):
         assert doc is not None
         shown = doc.depth_cache()
         if shown is None:
-            self.statusBar().showMessage("save the project first", 6000)
+            self.statusBar().showMessage("save the project first (File > Save): the depth cache goes beside it", 6000)
             return
         cache = DepthCache(shown.root)  # the job's own writer; the window's reader is reset when it is done
         options = replace(self.depth_tab.options(), **self.engine_options())
-        doc.project.settings["depth"] = options.to_dict()
+        doc.remember_depth(options.to_dict())
         snapshot = doc.snapshot()
         indices = list(snapshot.shot.frame_range) if snapshot.shot is not None else []
 
@@ -609,10 +757,12 @@ class MainWindow(QMainWindow):
         self._start("depth", job, self.pools.model, done)
 
     def closeEvent(self, event: Any) -> None:
-        self.cancel_jobs()
-        self.pools.wait()
-        if self.doc is not None:
-            self.doc.close()
+        """Quit and the window's close button: ask about unsaved work first."""
+        decision = self.maybe_save("quitting") if self.prompt_on_close else "keep"
+        if decision is None:
+            event.ignore()
+            return
+        self._drop_document(decision == "discard")
         super().closeEvent(event)
 
 
@@ -638,6 +788,6 @@ def run_gui(argv: list[str] | None = None) -> int:
         if target.endswith(".sam3roto"):
             window.open_project(target)
         else:
-            window._guard(lambda: window.set_document(Document.open_media(target)))
+            window.open_media(target)
     window.show()
     return int(app.exec())

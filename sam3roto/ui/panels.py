@@ -210,7 +210,8 @@ class SegmentTab(QWidget):
         if not text:
             self.note.setText("Points and boxes. This engine takes no text prompts (choose SAM3 for text).")
         else:
-            self.note.setText("Text, points, boxes. Needs the SAM3 weights (Edit > Settings > ML tools).")
+            self.note.setText("Text, points, boxes. Needs the SAM3 weights: Edit > Settings... shows whether they "
+                              'are present; "Install / Reinstall ML tools" fetches them.')
 
 
 # Controls of the post settings, by tab: ("slider", name, label, min, max, integer?),

@@ -1,31 +1,38 @@
 """Long jobs off the GUI thread: a job generator wrapped in a QRunnable whose signals
 object lives on the GUI thread (connect before start). Model work goes through one
-single-thread pool (engines are stateful); renders through another."""
+single-thread pool (engines are stateful); renders through another.
+
+A job that raises emits ``failed`` with an :class:`~sam3roto.ui.errors.ErrorReport`, built in
+the worker thread while the traceback is at hand; show it with
+:func:`~sam3roto.ui.errors.show_error`."""
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from sam3roto.core.jobs import Cancelled, CancelToken, Progress
+from sam3roto.ui.errors import report_from_exception
 
 
 class JobSignals(QObject):
     progress = Signal(int, int, str)
     finished = Signal(object)
-    failed = Signal(str)
+    failed = Signal(object)  # ErrorReport
     cancelled = Signal()
 
 
 class JobWorker(QRunnable):
-    """Runs ``make_job(cancel_token)`` to the end; emits progress after every step."""
+    """Runs ``make_job(cancel_token)`` to the end; emits progress after every step.
+    ``label`` names the job in the title of its error report (``"LABEL failed"``)."""
 
-    def __init__(self, make_job: Callable[[CancelToken], Generator[Progress, None, Any]]) -> None:
+    def __init__(self, make_job: Callable[[CancelToken], Generator[Progress, None, Any]], *,
+                 label: str | None = None) -> None:
         super().__init__()
         self.make_job = make_job
+        self.label = label
         self.token = CancelToken()
         self.signals = JobSignals()
 
@@ -47,8 +54,8 @@ class JobWorker(QRunnable):
         except Cancelled:
             self.signals.cancelled.emit()
         except Exception as exc:  # shown in a dialog; the session stays alive
-            message = str(exc) if str(exc) else type(exc).__name__
-            self.signals.failed.emit(f"{message}\n\n{traceback.format_exc(limit=3)}")
+            title = f"{self.label} failed" if self.label else "sam3roto"
+            self.signals.failed.emit(report_from_exception(exc, title=title))
 
 
 class Pools:

@@ -53,7 +53,7 @@ def test_round_trip(tmp_path: Path, synthetic_mp4: Path) -> None:
     path = save_project(project, tmp_path / "shot")
     assert path.name == "shot.sam3roto"
     data = json.loads(path.read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["shot"]["media"] == "media/clip.mp4"  # relative to the project
     assert data["shot"]["fps"] == "30000/1001"
     loaded = load_project(path)
@@ -111,7 +111,7 @@ def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path.write_text(text)
     with pytest.raises(ProjectVersionError, match="99 is newer") as info:
         load_project(path)
-    assert (info.value.found, info.value.supported) == (99, 1)
+    assert (info.value.found, info.value.supported) == (99, 2)
     assert path.read_text() == text
 
 

@@ -313,11 +313,11 @@ def test_rgb_tab_previews_on_the_checkerboard(qtbot, window, clip) -> None:
     assert shown.dtype == np.uint8 and len(np.unique(shown.reshape(-1, 3), axis=0)) > 50
 
 
-def test_autosave_and_recovery_prompt(qtbot, window, tmp_path: Path, monkeypatch) -> None:
+def test_autosave_and_recovery_prompt(qtbot, window, tmp_path: Path) -> None:
     import os
     import time
 
-    from PySide6.QtWidgets import QMessageBox
+    from tests.ui.dialogs import Answers
 
     doc = window.doc
     window.save()
@@ -327,12 +327,13 @@ def test_autosave_and_recovery_prompt(qtbot, window, tmp_path: Path, monkeypatch
     assert autosave.is_file()
     later = time.time() + 5
     os.utime(autosave, (later, later))
-    asked = []
-    monkeypatch.setattr(QMessageBox, "question",
-                        staticmethod(lambda *a, **k: (asked.append(a[2]), QMessageBox.StandardButton.Yes)[1]))
+    # opening the project again: keep the edit unsaved (Discard), then recover it
+    answers = Answers("Discard", "Recover")
     window.open_project(tmp_path / "shot.sam3roto")
-    assert asked and "autosave" in asked[0]
+    answers.stop()
+    assert answers.done() and "autosave" in answers.asked[1]
     assert [o.name for o in window.doc.project.objects] == ["unsaved hero"]
+    assert window.doc.dirty and window.windowTitle().startswith("shot.sam3roto *")
 
 
 def test_threshold_stages_in_the_matte_tab(qtbot, window, clip) -> None:
