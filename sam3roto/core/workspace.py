@@ -173,23 +173,25 @@ def save_with_store(project: Project, store: MaskStore, target: str | Path, curr
                                path=target) from None
         old_token, token = project.store_token, new_uid()
         project.store_token = token
+        unsaved = store.root.parent if current is None and store.root.parent.parent == unsaved_root() else None
         try:
             claim_store(incoming, project)  # written last: marks the staged copy complete
+            if unsaved is not None:  # before the commit: it names the file and token that commit it
+                _write_marker(unsaved / SAVED_MARKER, target, token)
             save_project(project, target)  # the commit
         except BaseException:
             project.store_token = old_token
             shutil.rmtree(incoming, ignore_errors=True)
+            if unsaved is not None:
+                (unsaved / SAVED_MARKER).unlink(missing_ok=True)
             raise
-        unsaved = store.root.parent if current is None and store.root.parent.parent == unsaved_root() else None
-        if unsaved is not None:
-            _write_marker(unsaved / SAVED_MARKER, target)
         settle_store(root, project.uid, token)
         store.relocate(root, token)
     if current is not None and depth_cache_dir(current).is_dir():
         shutil.copytree(depth_cache_dir(current), depth_cache_dir(target), dirs_exist_ok=True,
                         copy_function=_link_or_copy)
     if unsaved is not None:
-        shutil.rmtree(unsaved, ignore_errors=True)
+        _remove_folder(unsaved)
     return target
 
 
@@ -199,8 +201,33 @@ UNSAVED_AUTOSAVE = "autosave.sam3roto"
 SAVED_MARKER = "saved.json"
 
 
-def _write_marker(path: Path, target: Path) -> None:
-    atomic_write_text(path, json.dumps({"saved_as": str(target.resolve())}))
+def _write_marker(path: Path, target: Path, token: str) -> None:
+    atomic_write_text(path, json.dumps({"saved_as": str(target.resolve()), "token": token}))
+
+
+def _save_committed(folder: Path) -> bool:
+    """Whether the save that wrote ``folder``'s marker committed: the file it names holds
+    this project with the marker's store token (a kill before the commit leaves the marker
+    of a save that did not happen)."""
+    try:
+        marker = json.loads((folder / SAVED_MARKER).read_text(encoding="utf-8"))
+        target, token = Path(marker["saved_as"]), marker.get("token")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    saved = _saved_identity(target) if target.is_file() else None
+    return saved is not None and saved[0] == folder.name and (token is None or saved[1] == token)
+
+
+def _remove_folder(folder: Path) -> None:
+    """Remove an unsaved folder as one step (renamed out of sight, then deleted): a kill
+    inside the deletion never leaves a half-deleted folder that looks unsaved."""
+    gone = folder.with_name(f".{folder.name}.removed")
+    shutil.rmtree(gone, ignore_errors=True)
+    try:
+        os.rename(folder, gone)
+    except OSError:
+        return
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def unsaved_folder(project_uid: str) -> Path:
@@ -227,7 +254,7 @@ def discard_unsaved(project_uid: str) -> None:
     """Forget an unsaved project: its folder (masks and autosave) is removed."""
     folder = unsaved_folder(project_uid)
     if folder.parent == unsaved_root() and folder.is_dir():
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove_folder(folder)
 
 
 @dataclass(frozen=True)
@@ -262,9 +289,14 @@ def list_unsaved(media: str | Path | None = None) -> list[UnsavedProject]:
     for folder in root.iterdir():
         if not folder.is_dir():
             continue
-        if (folder / SAVED_MARKER).is_file():  # saved; the save ended before tidying up
+        if folder.name.startswith("."):  # a folder whose removal a kill interrupted
             shutil.rmtree(folder, ignore_errors=True)
             continue
+        if (folder / SAVED_MARKER).is_file():
+            if _save_committed(folder):  # saved; the save ended before tidying up
+                _remove_folder(folder)
+                continue
+            (folder / SAVED_MARKER).unlink(missing_ok=True)  # that save never committed
         auto = folder / UNSAVED_AUTOSAVE
         try:
             data = json.loads(auto.read_text(encoding="utf-8"))

@@ -412,7 +412,8 @@ class PostTab(QWidget):
 class ExportTab(QWidget):
     """Every output, naming, start frame, the combined matte, and the version the next
     render will write. Opens with the project's saved render settings (what the last
-    render from the window chose, or what was set for command-line renders)."""
+    render from the window chose, or what was set for command-line renders); every change
+    goes into those settings at once, so a save keeps it."""
 
     requested = Signal()
 
@@ -462,8 +463,24 @@ class ExportTab(QWidget):
         layout.addWidget(go)
         layout.addStretch(1)
         doc.projectChanged.connect(self.sync_objects)
-        self.load_saved()
+        self._loading = True
+        try:
+            self.load_saved()
+        finally:
+            self._loading = False
+        for box in self.checks.values():
+            box.toggled.connect(self._changed)
+        self.start.valueChanged.connect(self._changed)
+        self.bits.currentIndexChanged.connect(self._changed)
+        self.name.editingFinished.connect(self._changed)
+        self.combine_op.currentIndexChanged.connect(self._changed)
+        self.combine_list.itemChanged.connect(self._changed)
+        self.combine_list.model().rowsMoved.connect(self._changed)
         self.refresh()
+
+    def _changed(self, *args: object) -> None:
+        if not self._loading:
+            self.doc.remember_render(self.choices())
 
     def load_saved(self) -> None:
         """Set the controls from the project's ``render`` settings; values that do not
@@ -514,6 +531,7 @@ class ExportTab(QWidget):
             kept.pop(obj_id, None)
         kept = {**{i: Qt.CheckState.Checked for i in checked or [] if i in objects}, **kept}
         order = [obj_id for obj_id in kept if obj_id in objects] + [i for i in objects if i not in kept]
+        self.combine_list.blockSignals(True)  # rebuilding the list is not an edit of the choices
         self.combine_list.clear()
         for obj_id in order:
             item = QListWidgetItem(f"{obj_id}: {objects[obj_id]}")
@@ -522,6 +540,7 @@ class ExportTab(QWidget):
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsDropEnabled)
             item.setCheckState(kept.get(obj_id, Qt.CheckState.Unchecked))
             self.combine_list.addItem(item)
+        self.combine_list.blockSignals(False)
 
     def combine(self) -> tuple[int, ...] | None:
         """The checked objects' ids in list order, or None when none is checked."""
