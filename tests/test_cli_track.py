@@ -209,3 +209,29 @@ def test_bad_arguments_exit_2_with_a_usage_line(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, str(root / "run.py"), "track", "--direction", "sideways", "x"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.startswith("usage: run.py track")
+
+
+def test_a_new_project_never_takes_the_masks_left_by_an_earlier_one(plate: Path, tmp_path: Path,
+                                                                    clip: SyntheticClip,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The window's report: a new object showed the previous session's masks. A store left
+    without its project file (as sam3roto wrote them before stores recorded identities) is
+    refused by a new project, naming it, and nothing is written."""
+    from sam3roto.core.maskstore import MaskStore
+
+    prompts = prompts_from_mask(clip.masks[0])
+    spec = {"objects": [{"name": "disc", "keyframes": [{
+        "frame": 1001, "boxes": [list(p.xyxy_px) for p in prompts if isinstance(p, BoxPrompt)]}]}]}
+    (tmp_path / "prompts.json").write_text(json.dumps(spec))
+    leftover = MaskStore(tmp_path / "shot.masks")  # unbound, like the old writer
+    leftover.put(1, 11, clip.masks[0])
+    project = tmp_path / "shot.sam3roto"
+    args = ["track", str(plate), "--project", str(project), "--prompts", str(tmp_path / "prompts.json"), "--quiet"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "shot.masks beside it holds masks of an earlier project" in err and "move shot.masks away" in err
+    assert not project.exists()
+    (tmp_path / "shot.masks").rename(tmp_path / "old.masks")
+    assert main([*args, "--direction", "forward"]) == 0
+    store = open_mask_store(project, load_project(project))
+    assert store.frames(1) == list(range(12)) and (tmp_path / "shot.masks" / "obj_0001" / "object.json").is_file()

@@ -71,7 +71,8 @@ def project_and_store(path: str | Path) -> tuple[Any, Any]:
     """Load the project at ``path`` and its mask store."""
     from sam3roto.core.project_io import load_project, open_mask_store
 
-    return load_project(path), open_mask_store(path)
+    project = load_project(path)
+    return project, open_mask_store(path, project)
 
 
 def object_ids(project: Any, text: str, path: str | Path | None = None) -> tuple[int, ...]:

@@ -47,7 +47,7 @@ def cmd_labelstudio(args: argparse.Namespace) -> int:
     decoded = decode_task(task, shot.width, shot.height, shot.frame_numbers, frame=frame)
     if not decoded.labels:
         raise Sam3RotoError(f"task {task.id} has no boxes, points, brush or polygon labels to import", path=args.export)
-    summary = apply_labelstudio(project, open_mask_store(args.project), decoded)
+    summary = apply_labelstudio(project, open_mask_store(args.project, project), decoded)
     save_project(project, args.project)
     for label in decoded.labels:
         obj_id = summary.objects[label.label]
@@ -73,7 +73,7 @@ def cmd_mattes(args: argparse.Namespace) -> int:
     obj = object_named(project, args.object, ImportSummary())
     save_project(project, args.project)  # the object exists even if the import is interrupted
     with open_media(args.mattes) as mattes:
-        written = drive(import_mattes_job(project, open_mask_store(args.project), obj.id, mattes),
+        written = drive(import_mattes_job(project, open_mask_store(args.project, project), obj.id, mattes),
                         project.shot.frame_count, quiet=args.quiet)
     numbers = [project.shot.frame_numbers[i] for i in written]
     print(f"object {obj.id} {obj.name!r}: masks on frames {format_numbers(numbers)}; saved {args.project}")

@@ -75,7 +75,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     else:
         project, source = new_project(args.target)
         source.close()
-    store = open_mask_store(path)
+    store = open_mask_store(path, project)
     _add_prompts(project, store, args)
     if not project.keyframes:
         raise Sam3RotoError("nothing to track: give --prompts, --labelstudio or --text (or add keyframes)",

@@ -171,6 +171,16 @@ class MaskStore:
                 self._project = (self._project[0], token)
             self._owned.clear()
 
+    def unclaimed(self) -> list[Path]:
+        """Object folders (key masks' too) that record no object: written before stores
+        recorded identities."""
+        found = []
+        for root in (self.root, self.root / "keys"):
+            if root.is_dir():
+                found += [p for p in root.iterdir()
+                          if p.is_dir() and _OBJ_RE.match(p.name) and not (p / OBJECT_FILE).is_file()]
+        return sorted(found)
+
     def _drop_cached(self, obj_id: int) -> None:
         for key in [k for k in self._cache.keys() if isinstance(k, tuple) and k[0] == obj_id]:  # noqa: SIM118
             self._cache.discard(key)

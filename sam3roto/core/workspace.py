@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam3roto.core.maskstore import OBJECT_FILE, MaskStore, store_identity, write_object_identity, write_store_identity
-from sam3roto.core.project import Project, new_uid
+from sam3roto.core.project import Project, derived_uid, new_uid
 from sam3roto.core.project_io import (
     atomic_write_text,
     depth_cache_dir,
@@ -105,7 +105,14 @@ def open_project_store(project: Project, project_path: str | Path, cache_bytes: 
     if ident is not None and ident["project"] != project.uid:
         raise ProjectError(f"the mask store {root.name} beside it belongs to another project", path=project_path,
                            hint=f"move {root.name} away to open this project without masks")
-    return MaskStore(root, cache_bytes=cache_bytes).bind(project.uid, project.object_uid, project.store_token)
+    store = MaskStore(root, cache_bytes=cache_bytes).bind(project.uid, project.object_uid, project.store_token)
+    # A store from before identities is adopted only by the file it was made with (whose
+    # identity is derived from its path); a new project never inherits its masks.
+    legacy_project = project.uid == derived_uid(str(Path(project_path).resolve()), "project")
+    if ident is None and not legacy_project and store.unclaimed():
+        raise ProjectError(f"the mask store {root.name} beside it holds masks of an earlier project", path=project_path,
+                           hint=f"move {root.name} away (or open the project file it belongs to)")
+    return store
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -387,3 +387,27 @@ def test_untitled_projects_without_work_leave_nothing_behind(qtbot, window, plat
     qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)  # nothing to ask about
     assert window.doc is None and not (unsaved_root() / uid).exists()
     assert os.listdir(unsaved_root()) == []
+
+
+def test_every_shortcut_works_from_the_keyboard(qtbot, window, plate, tmp_path, data_dir) -> None:
+    """Each of the window's own shortcuts, pressed as keys on the active window: none raises
+    (pytest-qt fails the test on an exception in a slot), and the frame keys move frames."""
+    from PySide6.QtGui import QShortcut
+
+    window.set_document(Document.open_media(plate, tmp_path / "shot.sam3roto"))
+    activate(qtbot, window)
+    shortcuts = window.findChildren(QShortcut)
+    assert len(shortcuts) >= 20
+    pressed = []
+    for shortcut in shortcuts:
+        combo = shortcut.key()[0]
+        qtbot.keyClick(window, combo.key(), combo.keyboardModifiers())
+        qtbot.waitUntil(lambda: not window.jobs, timeout=60000)
+        pressed.append(shortcut.key().toString())
+        if shortcut.key().toString() == "End":
+            assert window.doc.frame == window.doc.frame_count - 1
+        if shortcut.key().toString() == "Home":
+            assert window.doc.frame == 0
+    qtbot.keyClick(window, Qt.Key.Key_K)  # stop playback Space/J/L started
+    assert not window.player.isActive()
+    assert {"Ctrl+T", "Ctrl+Return", "Space", "I", "O", "Del", "Esc"} <= set(pressed)
