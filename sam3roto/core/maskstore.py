@@ -265,8 +265,13 @@ class MaskStore:
 
     def key_masks(self) -> MaskStore:
         """The store of key masks (masks given as keyframes: painted, imported), kept apart
-        from tracking results in ``ROOT/keys`` so re-tracking never overwrites them."""
-        return MaskStore(self.root / "keys", cache_bytes=32 * 1024**2)
+        from tracking results in ``ROOT/keys`` so re-tracking never overwrites them. It
+        shares this store's binding and write lock; its identity lives in ``ROOT``."""
+        keys = MaskStore(self.root / "keys", cache_bytes=32 * 1024**2)
+        keys._home, keys.write_lock = self._home, self.write_lock
+        if self._uid_of is not None:
+            keys._uid_of, keys._uids, keys._project = self._uid_of, self._uids, self._project
+        return keys
 
     def delete_object(self, obj_id: int) -> None:
         """Forget every mask of ``obj_id``."""

@@ -496,12 +496,6 @@ class MainWindow(QMainWindow):
 
         return show_error(self, report_from_exception(error, title=title))
 
-    def _guard(self, action: Any, title: str = "sam3roto") -> None:
-        try:
-            action()
-        except (Sam3RotoError, OSError, ValueError) as exc:
-            self.show_error(exc, title)
-
     # -- jobs -------------------------------------------------------------------------------
     def _start(self, label: str, make_job: Any, pool: Any, done: Any = None) -> JobWorker:
         worker = JobWorker(make_job, label=label)

@@ -52,6 +52,8 @@ def test_an_unsaved_project_lives_in_the_data_folder_until_its_first_save(tmp_pa
     assert sorted(p.name for p in media.parent.iterdir()) == ["clip.mp4"]
     assert store_identity(store.root) == {"format": 1, "project": project.uid, "token": None}
     assert json.loads((store.root / "obj_0001" / "object.json").read_text())["uid"] == obj.uid
+    store.key_masks().put(obj.id, 2, mask(2))  # key masks record their object too
+    assert json.loads((store.root / "keys" / "obj_0001" / "object.json").read_text())["uid"] == obj.uid
     [found] = list_unsaved(media)
     assert found.uid == project.uid and found.masks == 1 and found.objects == ()  # autosaved before the object
     recovered, again = recover_unsaved(found)
@@ -61,6 +63,7 @@ def test_an_unsaved_project_lives_in_the_data_folder_until_its_first_save(tmp_pa
     assert save_with_store(project, store, target, None) == target
     assert store.root == mask_store_dir(target) and not folder.exists() and list_unsaved(media) == []
     assert np.array_equal(store.get(obj.id, 3), mask(3))
+    assert np.array_equal(store.key_masks().get(obj.id, 2), mask(2))
     loaded = load_project(target)
     assert loaded.store_token is not None and loaded.store_token == store_identity(store.root)["token"]
     assert np.array_equal(open_mask_store(target, loaded).get(obj.id, 3), mask(3))
