@@ -13,6 +13,7 @@ import pytest
 from sam3roto.core.maskstore import MaskStore, store_identity
 from sam3roto.core.project_io import load_project, mask_store_dir, open_mask_store, save_project
 from sam3roto.core.workspace import (
+    autosave_unsaved,
     list_unsaved,
     new_unsaved,
     recover_unsaved,
@@ -56,8 +57,11 @@ def test_an_unsaved_project_lives_in_the_data_folder_until_its_first_save(tmp_pa
     assert json.loads((store.root / "keys" / "obj_0001" / "object.json").read_text())["uid"] == obj.uid
     [found] = list_unsaved(media)
     assert found.uid == project.uid and found.masks == 1 and found.objects == ()  # autosaved before the object
+    autosave_unsaved(project)
+    [found] = list_unsaved(media)
     recovered, again = recover_unsaved(found)
-    assert recovered.uid == project.uid
+    assert recovered.uid == project.uid and found.objects == ("hero",)
+    assert np.array_equal(again.get(obj.id, 3), mask(3))
 
     target = tmp_path / "shots" / "hero.sam3roto"
     assert save_with_store(project, store, target, None) == target
