@@ -73,8 +73,7 @@ class MainWindow(QMainWindow):
         if doc is not None:
             self.set_document(doc)
         else:
-            self.setCentralWidget(QLabel("File > Open media... (Ctrl+O) or Open project... to start",
-                                         alignment=Qt.AlignmentFlag.AlignCenter))
+            self._start_page()
 
     # -- layout ---------------------------------------------------------------------------
     def set_document(self, doc: Document, *, discard_old: bool = False) -> None:
@@ -127,6 +126,21 @@ class MainWindow(QMainWindow):
         self._frame_changed(doc.frame)
         self._title()
         self._sync_actions()
+
+    def _start_page(self) -> None:
+        """The window without a project: how to start, and unsaved work waiting, if any."""
+        from sam3roto.core.workspace import list_unsaved
+
+        text = "File > Open media... (Ctrl+O) or Open project... (Ctrl+Shift+O) to start"
+        try:
+            waiting = len(list_unsaved())
+        except OSError:
+            waiting = 0
+        if waiting:
+            text += (f"\n\n{waiting} unsaved project{'s' if waiting > 1 else ''} from an earlier session can be "
+                     "recovered: File > Recover unsaved project...")
+        self.start_label = QLabel(text, alignment=Qt.AlignmentFlag.AlignCenter)
+        self.setCentralWidget(self.start_label)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
         # a fixed width: panels whose contents change (labels, lists) never shift the viewer
@@ -388,6 +402,7 @@ class MainWindow(QMainWindow):
         made = [box.addButton(label, role) for label, role in buttons]
         box.setDefaultButton(made[0])
         box.exec()
+        self.activateWindow()  # the keys go back to the window, not nowhere
         clicked = box.clickedButton()
         return clicked.text() if clicked in made else None
 
@@ -397,14 +412,19 @@ class MainWindow(QMainWindow):
         doc = self.doc
         if doc is None or not doc.dirty:
             return "keep"
-        where = "in the project file" if doc.path is not None else "in a project file (it has never been saved)"
-        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
-                          f"Save the changes to {doc.title} before {action}?",
+        if doc.path is not None:
+            question = f"Save the changes to {doc.title} before {action}?"
+            informative = "Discard loses the work that is not in the project file."
+        else:
+            question = f"Save this project before {action}? It has never been saved."
+            informative = "Discard deletes its objects and masks."
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes", question,
                           QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                           | QMessageBox.StandardButton.Cancel, self)
-        box.setInformativeText(f"Discard loses the work that is not {where}.")
+        box.setInformativeText(informative)
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         answer = box.exec()
+        self.activateWindow()
         if answer == QMessageBox.StandardButton.Save:
             return "keep" if self.save() else None
         if answer == QMessageBox.StandardButton.Discard:
@@ -434,11 +454,14 @@ class MainWindow(QMainWindow):
             return False
         if doc.path is not None:
             start = str(doc.path)
-        else:  # suggest the media's folder and name; nothing is written until the user says where
-            media = Path(doc.project.shot.media) if doc.project.shot is not None else Path.cwd() / "untitled"
-            stem = media.name.split(".")[0] if media.name.split(".")[0] else media.name
-            start = str(media.parent / f"{stem}.sam3roto")
+        else:  # the media's name, in the folder of the last project (footage folders are often shared)
+            media = Path(doc.project.shot.media) if doc.project.shot is not None else Path("untitled")
+            stem = media.name.split(".")[0] or media.name
+            recent = _recent(QSettings("sam3roto", "sam3roto"))
+            folder = Path(recent[0]).parent if recent else media.parent
+            start = str(folder / f"{stem}.sam3roto")
         path = QFileDialog.getSaveFileName(self, "Save project as", start, "sam3roto project (*.sam3roto)")[0]
+        self.activateWindow()
         return self.save(path) if path else False
 
     def close_document(self) -> bool:
@@ -460,12 +483,11 @@ class MainWindow(QMainWindow):
         for dock in self.findChildren(QDockWidget):
             self.removeDockWidget(dock)
             dock.deleteLater()
-        self.setCentralWidget(QLabel("File > Open media... (Ctrl+O) or Open project... to start",
-                                     alignment=Qt.AlignmentFlag.AlignCenter))
         self.doc = None
         doc.close()
         if discard:
             doc.discard()
+        self._start_page()
         self._title()
         self._sync_actions()
 

@@ -17,6 +17,7 @@ from PySide6.QtCore import QProcess, QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
+    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -117,6 +118,9 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.install)
         layout.addWidget(self.log, 1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout.addWidget(close)
 
     def refresh_weights(self) -> None:
         """Look for each model's weights again (the ids as typed now)."""

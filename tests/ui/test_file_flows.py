@@ -196,6 +196,7 @@ def test_unsaved_work_is_offered_again_and_a_new_project_never_shows_old_masks(q
     add(qtbot, second)
     second.show()
     activate(qtbot, second)
+    assert "1 unsaved project from an earlier session" in second.start_label.text()
     answers = Answers("Recover")
     second.open_media(plate)
     answers.stop()
@@ -209,6 +210,8 @@ def test_unsaved_work_is_offered_again_and_a_new_project_never_shows_old_masks(q
     qtbot.keyClick(second, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     answers.stop()
     assert answers.done() and second.doc is None and not (unsaved_root() / uid).exists()
+    assert "never been saved" in answers.asked[0] and "Discard deletes its objects and masks" in answers.asked[0]
+    assert "unsaved project" not in second.start_label.text()
     assert list_unsaved(plate) == []
 
     # the same media again: no question, a new project, and a new object has no masks

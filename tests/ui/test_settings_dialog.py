@@ -82,3 +82,14 @@ def test_an_unknown_preset_is_a_line_not_an_exception(tmp_path: Path, monkeypatc
     lines = weights_status("", "huge")
     assert lines[DA3_WEIGHTS_LABEL] == "no weights: unknown depth preset 'huge'"
     assert lines[SAM3_WEIGHTS_LABEL].startswith("no weights: looked in")  # empty id: the default model
+
+
+def test_the_close_button_closes_the_dialog(qtbot, dialog: SettingsDialog) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton
+
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    [close] = [b for b in dialog.findChildren(QPushButton) if b.text().replace("&", "") == "Close"]
+    qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
