@@ -170,12 +170,8 @@ class MediaMovedError(ProjectError):
         super().__init__(
             f"the shot's media {media} is missing",
             path=path,
-            hint=Hint(
-                cli="relink it to the moved media (sam3roto.core.project_io.load_project(..., relink=NEW_PATH)); "
-                "the masks are kept",
-                window="put the media back where the project expects it and open the project again "
-                "(the window cannot relink yet); the masks are kept",
-            ),
+            hint="put the media back where the project expects it and open the project again; the masks are kept "
+            "(a script can relink it: sam3roto.core.project_io.load_project(..., relink=NEW_PATH))",
         )
 
 

@@ -110,12 +110,18 @@ class MaskStore:
         return self
 
     def _uid(self, obj_id: int) -> str | None:
-        uid = self._uids.get(obj_id)
-        if uid is None and self._uid_of is not None:
-            uid = self._uid_of(obj_id)
-            if uid is not None:
-                self._uids[obj_id] = uid
-        return uid
+        """The uid of ``obj_id`` in the project now (remembered once seen, for an object a
+        job still writes after it was removed); a new uid for the id forgets what was
+        decided about its folder."""
+        live = self._uid_of(obj_id) if self._uid_of is not None else None
+        if live is None:
+            return self._uids.get(obj_id)
+        if self._uids.get(obj_id) != live:
+            if obj_id in self._uids:  # the id now names another object: forget the old one's masks
+                self._drop_cached(obj_id)
+            self._uids[obj_id] = live
+            self._owned.pop(obj_id, None)
+        return live
 
     def _legacy(self) -> bool:
         """A store written before identities existed: adopted as it is."""
@@ -126,13 +132,13 @@ class MaskStore:
         True for an unbound store)."""
         if self._uid_of is None:
             return True
+        uid = self._uid(obj_id)
         known = self._owned.get(obj_id)
         if known is not None:
             return known
         folder = self._obj_dir(obj_id)
         if not folder.is_dir():
             return True  # nothing there yet: the first write records the identity
-        uid = self._uid(obj_id)
         recorded = _read_json(folder / OBJECT_FILE)
         if recorded is None:
             owned = uid is not None and self._legacy()
@@ -144,7 +150,7 @@ class MaskStore:
     def _claim(self, obj_id: int, folder: Path) -> None:
         """Before the first mask of ``obj_id``: record the store's and the object's identity,
         replacing a folder of another object's masks."""
-        if self._uid_of is None or self._owned.get(obj_id):
+        if self._uid_of is None or (self._uid(obj_id) is not None and self._owned.get(obj_id)):
             folder.mkdir(parents=True, exist_ok=True)
             return
         with self.write_lock:
@@ -225,11 +231,13 @@ class MaskStore:
         """The mask (bool (H, W), read-only) or None when none is stored."""
         import cv2
 
+        if not self.owns(obj_id):
+            return None
         cached = self._cache.get((obj_id, frame))
         if cached is not None:
             return cached
         path = self.path(obj_id, frame)
-        if not path.is_file() or not self.owns(obj_id):
+        if not path.is_file():
             return None
         img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if img is None:
@@ -240,7 +248,7 @@ class MaskStore:
         return mask
 
     def has(self, obj_id: int, frame: int) -> bool:
-        return (obj_id, frame) in self._cache or (self.path(obj_id, frame).is_file() and self.owns(obj_id))
+        return self.owns(obj_id) and ((obj_id, frame) in self._cache or self.path(obj_id, frame).is_file())
 
     def frames(self, obj_id: int) -> list[int]:
         """Frame indices holding a mask of ``obj_id``, ascending."""
@@ -283,10 +291,11 @@ class MaskStore:
     def snapshot(self, obj_ids: list[int], target: Path) -> None:
         """Copy the masks of ``obj_ids`` into ``target`` (for undo of a tracking run)."""
         target.mkdir(parents=True, exist_ok=True)
-        for obj_id in obj_ids:
-            src = self._obj_dir(obj_id)
-            if src.is_dir():
-                shutil.copytree(src, target / src.name, dirs_exist_ok=True)
+        with self.write_lock:  # not while a save moves the store
+            for obj_id in obj_ids:
+                src = self._obj_dir(obj_id)
+                if src.is_dir():
+                    shutil.copytree(src, target / src.name, dirs_exist_ok=True)
 
     def restore(self, obj_ids: list[int], source: Path) -> None:
         """Make the masks of ``obj_ids`` exactly those saved by :meth:`snapshot` in ``source``

@@ -8,6 +8,7 @@ the autosave of an unsaved project live in the user's data folder, one folder pe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -192,14 +193,25 @@ def save_with_store(project: Project, store: MaskStore, target: str | Path, curr
             if unsaved is not None:
                 (unsaved / SAVED_MARKER).unlink(missing_ok=True)
             raise
-        settle_store(root, project.uid, token)
-        store.relocate(root, token)
+        with contextlib.suppress(OSError):  # committed: until an open finishes the swap, the staged folder serves
+            settle_store(root, project.uid, token)
+        store.relocate(root if _belongs(root, project.uid, token) else incoming, token)
     if current is not None and depth_cache_dir(current).is_dir():
-        shutil.copytree(depth_cache_dir(current), depth_cache_dir(target), dirs_exist_ok=True,
-                        copy_function=_link_or_copy)
+        _replace_depth_cache(depth_cache_dir(current), depth_cache_dir(target))
     if unsaved is not None:
         _remove_folder(unsaved)
     return target
+
+
+def _replace_depth_cache(source: Path, target: Path) -> None:
+    """The depth cache goes along with Save As: staged beside the target, then put in the
+    place of the target's own (a replaced project's cache is not merged with this one)."""
+    staged = target.with_name(f".{target.name}.incoming")
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.copytree(source, staged, copy_function=_link_or_copy)
+    if target.exists():
+        _remove_folder(target)
+    os.rename(staged, target)
 
 
 # -- unsaved projects: store and autosave in the data folder ------------------------------------

@@ -17,6 +17,7 @@ from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project
 from sam3roto.core.project_io import depth_cache_dir, load_project, open_mask_store, project_file, save_project
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
+from sam3roto.errors import ProjectError
 from sam3roto.media.cache import CachedReader
 from sam3roto.media.source import FrameSource
 from sam3roto.pipeline.shot import new_project, open_shot_media
@@ -72,6 +73,9 @@ class Document(QObject):
         try:
             if project_path is None:
                 return cls(project, source, None, new_unsaved(project))
+            if project_file(project_path).exists():
+                raise ProjectError("a project file is already there; open it, or choose another name",
+                                   path=project_file(project_path))
             path = save_project(project, project_path)
             return cls(project, source, path, open_mask_store(path, project))
         except BaseException:
@@ -335,7 +339,9 @@ class _ProjectEdit(QUndoCommand):
         self.doc.project.objects = restored.objects
         self.doc.project.keyframes = restored.keyframes
         self.doc.project.active_object = restored.active_object
-        self.doc.project.next_object_id = restored.next_object_id
+        # an id is never handed out twice, even after undoing the add that took it: the
+        # next object must not find the undone object's masks under its id
+        self.doc.project.next_object_id = max(self.doc.project.next_object_id, restored.next_object_id)
         self.doc.project.shot = restored.shot
         self.doc.projectChanged.emit()
         if self.prompts_edit:

@@ -333,7 +333,11 @@ class MainWindow(QMainWindow):
         if decision is None:
             return False
         current = self.doc.project.uid if self.doc is not None else None
-        found = [u for u in list_unsaved(path) if u.uid != current]
+        try:
+            found = [u for u in list_unsaved(path) if u.uid != current]
+        except OSError as exc:  # an unreadable data folder must not stop media from opening
+            self.statusBar().showMessage(f"unsaved projects could not be looked for: {exc}", 10000)
+            found = []
         if found:
             answer = self._ask(
                 "Recover unsaved work", f"An unsaved project on this media was found:\n{found[0].describe()}",
@@ -344,7 +348,10 @@ class MainWindow(QMainWindow):
             if answer == "Recover":
                 return self._open(lambda: Document.open_unsaved(found[0]), decision, None)
             if answer == "Delete it":
-                discard_unsaved(found[0].uid)
+                try:
+                    discard_unsaved(found[0].uid)
+                except OSError as exc:
+                    self.show_error(exc, "Cannot delete the unsaved project")
         return self._open(lambda: Document.open_media(path), decision, None)
 
     def open_project(self, path: str | Path) -> bool:
@@ -370,7 +377,11 @@ class MainWindow(QMainWindow):
         from sam3roto.core.workspace import list_unsaved, unsaved_root
 
         current = self.doc.project.uid if self.doc is not None else None
-        found = [u for u in list_unsaved() if u.uid != current]
+        try:
+            found = [u for u in list_unsaved() if u.uid != current]
+        except OSError as exc:
+            self.show_error(exc, "Cannot look for unsaved projects")
+            return
         if not found:
             self.statusBar().showMessage(f"no unsaved projects in {unsaved_root()}", 8000)
             return
@@ -414,7 +425,8 @@ class MainWindow(QMainWindow):
             return "keep"
         if doc.path is not None:
             question = f"Save the changes to {doc.title} before {action}?"
-            informative = "Discard loses the work that is not in the project file."
+            informative = ("Discard loses the changes to objects, prompts and settings since the last save; "
+                           "masks already made stay in the project's masks folder.")
         else:
             question = f"Save this project before {action}? It has never been saved."
             informative = "Discard deletes its objects and masks."
@@ -438,6 +450,11 @@ class MainWindow(QMainWindow):
             return False
         if path is None and doc.path is None:
             return self.save_as()
+        moving = path is not None and (doc.path is None or Path(path).resolve() != doc.path.resolve())
+        if moving and any(w.label == "depth" for w in self.jobs):
+            self.statusBar().showMessage("depth is running into this project's depth cache: wait for it or cancel "
+                                         "it, then save as", 10000)
+            return False
         try:
             saved = doc.save(path)
         except (Sam3RotoError, OSError, ValueError) as exc:
@@ -479,13 +496,13 @@ class MainWindow(QMainWindow):
         if doc is None:
             return
         self.cancel_jobs()
-        self.pools.wait()
+        stopped = self.pools.wait()
         for dock in self.findChildren(QDockWidget):
             self.removeDockWidget(dock)
             dock.deleteLater()
         self.doc = None
         doc.close()
-        if discard:
+        if discard and stopped:  # a job still writing there would recreate the folder half-empty
             doc.discard()
         self._start_page()
         self._title()
@@ -521,6 +538,8 @@ class MainWindow(QMainWindow):
     # -- jobs -------------------------------------------------------------------------------
     def _start(self, label: str, make_job: Any, pool: Any, done: Any = None) -> JobWorker:
         worker = JobWorker(make_job, label=label)
+        worker.document = self.doc  # results reach only the document that asked for them
+        worker.label = label
         worker.signals.progress.connect(self._progress)
         worker.signals.finished.connect(lambda result: self._finished(worker, label, result, done))
         worker.signals.failed.connect(lambda report: self._failed(worker, label, report))
@@ -541,13 +560,19 @@ class MainWindow(QMainWindow):
             self.doc.masks_stored()  # results appear frame by frame
 
     def _finished(self, worker: JobWorker, label: str, result: Any, done: Any, outcome: str = "done") -> None:
-        self.jobs.remove(worker)
+        if worker in self.jobs:
+            self.jobs.remove(worker)
         if not self.jobs:
             self.progress.hide()
             self.cancel_button.hide()
+        if worker.document is not self.doc:
+            return  # its document was closed (a result queued before the close): nothing to show it on
         self.statusBar().showMessage(f"{label}: {outcome}", 6000)
         if done is not None:
-            done(result)
+            try:
+                done(result)
+            except (Sam3RotoError, OSError, ValueError) as exc:
+                self.show_error(exc, f"{label} failed")
         if self.doc is not None:
             self.doc.masks_stored()
             self._autosave()  # masks a job made are recoverable with the project that names them

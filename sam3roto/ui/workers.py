@@ -33,6 +33,7 @@ class JobWorker(QRunnable):
         super().__init__()
         self.make_job = make_job
         self.label = label
+        self.document: Any = None  # the window's: whose results these are
         self.token = CancelToken()
         self.signals = JobSignals()
 

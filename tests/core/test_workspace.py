@@ -95,6 +95,10 @@ def test_masks_of_an_object_with_another_uid_are_never_shown_and_are_replaced(tm
     assert np.array_equal(store.get(first.id, 0), mask(0))
     with pytest.raises(ValueError, match="not an object of the project"):
         store.put(99, 0, mask(0))
+    # the same store object, when its project gives the id to another object (a new uid):
+    # what it knew about the folder is forgotten, the masks are not lent
+    newcomer.uid = "0" * 32
+    assert store.get(newcomer.id, 4) is None and store.frames(newcomer.id) == []
 
 
 def _legacy_project(tmp_path: Path, media: Path) -> Path:

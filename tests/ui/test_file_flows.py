@@ -351,14 +351,18 @@ def test_every_menu_action_works_when_triggered(qtbot, window, plate, tmp_path, 
                 widget.close()  # Settings opens beside the window
         return done
 
+    needs_project = ("Save", "Save as...", "Close", "Undo", "Redo")
+    assert not any(action(window, menu, text).isEnabled() for menu, text in
+                   [("File", "Save"), ("File", "Save as..."), ("File", "Close"), ("Edit", "Undo"), ("Edit", "Redo")])
     without = trigger_all()
-    assert {"Open media...", "Save", "Close", "Undo", "Settings..."} <= set(without)
+    assert {"Open media...", "Open project...", "Recover unsaved project...", "Settings..."} <= set(without)
     project = tmp_path / "shot.sam3roto"
     window.set_document(Document.open_media(plate, project))
     window.doc.add_object("hero")
     window.save()
     window._remember(project)
     window.set_document(Document.open_project(project))  # "Open recent" now lists it
+    assert all(action(window, "File" if t in needs_project[:3] else "Edit", t).isEnabled() for t in needs_project)
     with_project = trigger_all()
     assert str(project.resolve()) in with_project
     assert window.doc is None  # Open recent opened it again, then Close (nothing unsaved) closed it
@@ -374,7 +378,8 @@ def test_a_failing_job_shows_the_window_hint_and_the_status_says_failed(qtbot, w
     window.depth_tab.findChildren(type(window.cancel_button))[0].click()  # Run depth over the shot
     qtbot.waitUntil(lambda: not window.jobs, timeout=60000)
     boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
-    assert len(boxes) == 1, window.statusBar().currentMessage() and boxes[0].windowTitle() == "depth failed"
+    assert len(boxes) == 1, window.statusBar().currentMessage()
+    assert boxes[0].windowTitle() == "depth failed"
     box = boxes[0]
     assert "no-such-weights" in box.text() and "Traceback" not in box.text() + box.informativeText()
     assert "Edit > Settings..." in box.informativeText() and "--" not in box.informativeText()
@@ -414,3 +419,20 @@ def test_every_shortcut_works_from_the_keyboard(qtbot, window, plate, tmp_path, 
     qtbot.keyClick(window, Qt.Key.Key_K)  # stop playback Space/J/L started
     assert not window.player.isActive()
     assert {"Ctrl+T", "Ctrl+Return", "Space", "I", "O", "Del", "Esc"} <= set(pressed)
+
+
+def test_undoing_an_add_never_lends_its_masks_to_the_next_object(qtbot, window, plate, clip, tmp_path,
+                                                                 data_dir) -> None:
+    project = tmp_path / "shot.sam3roto"
+    window.set_document(Document.open_media(plate, project))
+    doc = window.doc
+    doc.add_object("first")
+    doc.store.put(1, 0, clip.masks[0])
+    action(window, "Edit", "Undo").trigger()  # the add is undone; its id is not handed out again
+    doc.add_object("second")
+    assert doc.active().id == 2 and doc.store.get(2, 0) is None and doc.store.frames(2) == []
+    doc.store.put(2, 3, clip.masks[3])
+    action(window, "File", "Save").trigger()
+    reopened = Document.open_project(project)
+    assert reopened.store.frames(2) == [3] and reopened.project.next_object_id == 3
+    reopened.close()
