@@ -160,6 +160,12 @@ class MaskStore:
                                  "belongs to")
             if self._project is not None and not self._home.is_dir():
                 write_store_identity(self._home, *self._project)  # a new store: say whose it is
+            elif self._legacy():
+                # a store from before identities stays as it is until a save claims it
+                # whole (its project's uids are derived from the file's path until then)
+                folder.mkdir(parents=True, exist_ok=True)
+                self._owned[obj_id] = True
+                return
             if folder.is_dir() and not self.owns(obj_id):
                 self._drop_cached(obj_id)
                 shutil.rmtree(folder, ignore_errors=True)

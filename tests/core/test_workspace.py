@@ -125,6 +125,12 @@ def test_a_store_from_before_identities_is_adopted_by_its_own_project_only(tmp_p
     assert project.uid == load_project(path).uid  # derived from the file, the same every time
     store = open_mask_store(path, project)
     assert np.array_equal(store.get(1, 2), mask(2)) and np.array_equal(store.key_masks().get(1, 0), mask(0))
+    store.put(1, 3, mask(3))  # work before the first save writes no identities yet ...
+    assert not (mask_store_dir(path) / "obj_0001" / "object.json").exists()
+    moved = path.with_name("renamed.sam3roto")  # ... so the file can still move with its masks
+    shutil.copy(path, moved)
+    shutil.copytree(mask_store_dir(path), mask_store_dir(moved))
+    assert np.array_equal(open_mask_store(moved, load_project(moved)).get(1, 3), mask(3))
     save_with_store(project, store, path, path)  # a plain save claims the store
     assert store_identity(mask_store_dir(path))["project"] == project.uid
     assert (mask_store_dir(path) / "obj_0001" / "object.json").is_file()
