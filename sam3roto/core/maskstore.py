@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from sam3roto.core.atomic import atomic_write_text
 from sam3roto.core.lru import ArrayLRU
 from sam3roto.errors import ProjectError
 
@@ -39,17 +40,7 @@ STORE_FORMAT = 1
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sam3roto.core.atomic import atomic_write_text
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import SCHEMA_VERSION, Project, derived_uid
 from sam3roto.errors import MediaMovedError, ProjectError, ProjectVersionError
@@ -73,21 +73,6 @@ def open_mask_store(project_path: str | Path, project: Project | None = None,
 def autosave_path(project_path: str | Path) -> Path:
     path = Path(project_path)
     return path.with_name(path.name + AUTOSAVE_SUFFIX)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _relative(target: str, base: Path) -> str:

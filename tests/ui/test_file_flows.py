@@ -74,6 +74,13 @@ def add(qtbot, win: MainWindow) -> None:
     qtbot.addWidget(win, before_close_func=lambda w: setattr(w, "prompt_on_close", False))
 
 
+def open_saved(win: MainWindow, plate: Path, tmp_path: Path) -> Path:
+    """A new project on ``plate``, saved as ``tmp_path/shot.sam3roto``, open in ``win``."""
+    project = tmp_path / "shot.sam3roto"
+    win.set_document(Document.open_media(plate, project))
+    return project
+
+
 def activate(qtbot, win: MainWindow) -> None:
     """Make ``win`` the active window, as a click on it does: shortcuts go to the active
     window only (offscreen, a shown window is not activated by itself)."""
@@ -129,8 +136,7 @@ def segment_and_track(qtbot, win: MainWindow, clip) -> int:
 def test_save_from_the_menu_and_ctrl_s_writes_the_project(qtbot, window, plate, tmp_path, data_dir,
                                                           monkeypatch) -> None:
     """The bug: File > Save and Ctrl+S passed triggered(bool) as the path and did nothing."""
-    project = tmp_path / "shot.sam3roto"
-    window.set_document(Document.open_media(plate, project))
+    project = open_saved(window, plate, tmp_path)
     doc = window.doc
     doc.add_object("hero")
     assert window.windowTitle() == "shot.sam3roto * - sam3roto"
@@ -227,8 +233,7 @@ def test_unsaved_work_is_offered_again_and_a_new_project_never_shows_old_masks(q
 
 def test_a_discarded_object_never_lends_its_masks_to_the_next_one(qtbot, window, plate, clip, tmp_path,
                                                                  data_dir) -> None:
-    project = tmp_path / "shot.sam3roto"
-    window.set_document(Document.open_media(plate, project))
+    project = open_saved(window, plate, tmp_path)
     doc = window.doc
     doc.add_object("saved")
     doc.store.put(1, 0, clip.masks[0])
@@ -256,8 +261,7 @@ def test_a_discarded_object_never_lends_its_masks_to_the_next_one(qtbot, window,
 
 def test_close_quit_and_open_other_ask_save_discard_cancel(qtbot, window, plate, tmp_path, data_dir,
                                                            monkeypatch, asking) -> None:
-    project = tmp_path / "shot.sam3roto"
-    window.set_document(Document.open_media(plate, project))
+    project = open_saved(window, plate, tmp_path)
     window.doc.add_object("hero")
 
     answers = Answers("Cancel")  # Ctrl+Q, then Cancel: nothing happens
@@ -292,8 +296,7 @@ def test_close_quit_and_open_other_ask_save_discard_cancel(qtbot, window, plate,
 
 def test_export_choices_are_kept_by_a_save_and_follow_save_as(qtbot, window, plate, tmp_path, data_dir,
                                                                monkeypatch) -> None:
-    project = tmp_path / "shot.sam3roto"
-    window.set_document(Document.open_media(plate, project))
+    project = open_saved(window, plate, tmp_path)
     tab = window.export_tab
     tab.checks["exr"].click()  # ticked after the last save: the project is modified
     assert window.doc.dirty and "*" in window.windowTitle()
@@ -356,8 +359,7 @@ def test_every_menu_action_works_when_triggered(qtbot, window, plate, tmp_path, 
                    [("File", "Save"), ("File", "Save as..."), ("File", "Close"), ("Edit", "Undo"), ("Edit", "Redo")])
     without = trigger_all()
     assert {"Open media...", "Open project...", "Recover unsaved project...", "Settings..."} <= set(without)
-    project = tmp_path / "shot.sam3roto"
-    window.set_document(Document.open_media(plate, project))
+    project = open_saved(window, plate, tmp_path)
     window.doc.add_object("hero")
     window.save()
     window._remember(project)
@@ -373,7 +375,7 @@ def test_every_menu_action_works_when_triggered(qtbot, window, plate, tmp_path, 
 
 def test_a_failing_job_shows_the_window_hint_and_the_status_says_failed(qtbot, window, plate, tmp_path,
                                                                         data_dir) -> None:
-    window.set_document(Document.open_media(plate, tmp_path / "shot.sam3roto"))
+    open_saved(window, plate, tmp_path)
     window.depth_tab.model_dir.setText(str(tmp_path / "no-such-weights"))
     window.depth_tab.findChildren(type(window.cancel_button))[0].click()  # Run depth over the shot
     qtbot.waitUntil(lambda: not window.jobs, timeout=60000)
@@ -402,7 +404,7 @@ def test_every_shortcut_works_from_the_keyboard(qtbot, window, plate, tmp_path, 
     (pytest-qt fails the test on an exception in a slot), and the frame keys move frames."""
     from PySide6.QtGui import QShortcut
 
-    window.set_document(Document.open_media(plate, tmp_path / "shot.sam3roto"))
+    open_saved(window, plate, tmp_path)
     activate(qtbot, window)
     shortcuts = window.findChildren(QShortcut)
     assert len(shortcuts) >= 20
@@ -423,8 +425,7 @@ def test_every_shortcut_works_from_the_keyboard(qtbot, window, plate, tmp_path, 
 
 def test_undoing_an_add_never_lends_its_masks_to_the_next_object(qtbot, window, plate, clip, tmp_path,
                                                                  data_dir) -> None:
-    project = tmp_path / "shot.sam3roto"
-    window.set_document(Document.open_media(plate, project))
+    project = open_saved(window, plate, tmp_path)
     doc = window.doc
     doc.add_object("first")
     doc.store.put(1, 0, clip.masks[0])
