@@ -36,6 +36,7 @@ _FRAME_RE = re.compile(r"^(\d{6,})\.png$")
 _OBJ_RE = re.compile(r"^obj_(\d{4,})$")
 STORE_FILE = "store.json"
 OBJECT_FILE = "object.json"
+TRACK_FILE = "track.json"
 STORE_FORMAT = 1
 
 
@@ -77,6 +78,10 @@ def write_object_identity(folder: str | Path, obj_id: int, uid: str) -> None:
     _write_json(Path(folder) / OBJECT_FILE, {"id": obj_id, "uid": uid})
 
 
+#: How a tracked frame was made: (confidence 0..1 or None, basis); see ``track_records``.
+TrackRecord = tuple[float | None, str]
+
+
 class MaskStore:
     """Per-object, per-frame boolean masks under ``root`` (created on first write)."""
 
@@ -91,6 +96,7 @@ class MaskStore:
         # to the old place while the store moves (jobs keep writing through this object)
         self.write_lock = threading.RLock()
         self._home = self.root  # where store.json lives (the key masks' store: its parent's)
+        self._tracks: dict[int, dict[int, TrackRecord]] = {}
 
     # -- identity ---------------------------------------------------------------------------
     def bind(self, project_uid: str, uid_of: Callable[[int], str | None], token: str | None = None) -> MaskStore:
@@ -170,6 +176,7 @@ class MaskStore:
         :attr:`write_lock`); the masks it caches are the same."""
         with self.write_lock:
             self.root = self._home = Path(root)
+            self._tracks.clear()
             if self._project is not None:
                 self._project = (self._project[0], token)
             self._owned.clear()
@@ -185,6 +192,7 @@ class MaskStore:
         return sorted(found)
 
     def _drop_cached(self, obj_id: int) -> None:
+        self._tracks.pop(obj_id, None)
         for key in [k for k in self._cache.keys() if isinstance(k, tuple) and k[0] == obj_id]:  # noqa: SIM118
             self._cache.discard(key)
 
@@ -268,6 +276,39 @@ class MaskStore:
             if self.owns(obj_id):
                 self.path(obj_id, frame).unlink(missing_ok=True)
 
+    # -- tracking records -------------------------------------------------------------------
+    def track_records(self, obj_id: int) -> dict[int, TrackRecord]:
+        """How each tracked frame of ``obj_id`` was made: frame index -> (confidence 0..1 or
+        None, basis). The basis names the keyframes the mask came from
+        (:mod:`sam3roto.core.tracking` tells from it which frames are out of date). Kept in
+        ``obj_NNNN/track.json`` beside the masks, so undoing a tracking run restores them."""
+        if obj_id in self._tracks:
+            return self._tracks[obj_id]
+        records: dict[int, TrackRecord] = {}
+        data = _read_json(self._obj_dir(obj_id) / TRACK_FILE) if self.owns(obj_id) else None
+        frames = data.get("frames") if data is not None else None
+        for key, value in (frames.items() if isinstance(frames, dict) else ()):
+            if key.isdigit() and isinstance(value, list) and len(value) == 2 and isinstance(value[1], str):
+                score = value[0]
+                ok = isinstance(score, int | float) and np.isfinite(score)
+                records[int(key)] = (float(score) if ok else None, value[1])
+        self._tracks[obj_id] = records
+        return records
+
+    def record_track(self, obj_id: int, records: dict[int, TrackRecord]) -> None:
+        """Merge ``records`` (frame -> (confidence or None, basis)) into ``obj_id``'s
+        tracking records and write them atomically."""
+        if not records:
+            return
+        with self.write_lock:
+            merged = dict(self.track_records(obj_id))
+            merged.update(records)
+            folder = self._obj_dir(obj_id)
+            self._claim(obj_id, folder)
+            frames = {str(f): [None if s is None else round(s, 4), b] for f, (s, b) in sorted(merged.items())}
+            _write_json(folder / TRACK_FILE, {"format": 1, "frames": frames})
+            self._tracks[obj_id] = merged
+
     def key_masks(self) -> MaskStore:
         """The store of key masks (masks given as keyframes: painted, imported), kept apart
         from tracking results in ``ROOT/keys`` so re-tracking never overwrites them. It
@@ -300,6 +341,7 @@ class MaskStore:
         with self.write_lock:
             for obj_id in obj_ids:
                 self.delete_object(obj_id)
+                self._tracks.pop(obj_id, None)
                 saved = source / self._obj_dir(obj_id).name
                 if saved.is_dir():
                     shutil.copytree(saved, self._obj_dir(obj_id))

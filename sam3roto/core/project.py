@@ -119,10 +119,19 @@ class RotoObject:
     visible: bool = True
     post: dict[str, Any] = field(default_factory=dict)
     uid: str = field(default_factory=new_uid)
+    #: Frame-index ranges ``(first, last)`` (inclusive) where the object is out of shot:
+    #: its masks there are empty and tracking resumes from the keyframes on either side.
+    absent: list[tuple[int, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "uid": self.uid, "name": self.name, "color": list(self.color),
+        data = {"id": self.id, "uid": self.uid, "name": self.name, "color": list(self.color),
                 "visible": self.visible, "post": dict(self.post)}
+        if self.absent:
+            data["absent"] = [list(r) for r in self.absent]
+        return data
+
+    def is_absent(self, frame: int) -> bool:
+        return any(a <= frame <= b for a, b in self.absent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], project_uid: str | None = None) -> RotoObject:
@@ -138,7 +147,36 @@ class RotoObject:
         elif not isinstance(uid, str) or not uid:
             raise ValueError(f"object {data.get('name')!r}: uid must be a non-empty string")
         return cls(id=obj_id, name=str(data["name"]), color=(r, g, b),
-                   visible=bool(data.get("visible", True)), post=dict(post), uid=uid)
+                   visible=bool(data.get("visible", True)), post=dict(post), uid=uid,
+                   absent=parse_ranges(data.get("absent", []), f"object {data.get('name')!r}: absent"))
+
+
+def parse_ranges(value: Any, where: str) -> list[tuple[int, int]]:
+    """``[[first, last], ...]`` (integers, first <= last) as sorted, merged tuples;
+    ``ValueError`` naming ``where`` otherwise."""
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of [first, last] pairs, got {value!r}")
+    out: list[tuple[int, int]] = []
+    for item in value:
+        if not (isinstance(item, list | tuple) and len(item) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
+            raise ValueError(f"{where}: each range must be [first, last] (integers), got {item!r}")
+        a, b = int(item[0]), int(item[1])
+        if a > b or a < 0:
+            raise ValueError(f"{where}: range [{a}, {b}] must have 0 <= first <= last")
+        out.append((a, b))
+    return merge_ranges(out)
+
+
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Inclusive ranges sorted, with overlapping and touching ones joined."""
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if merged and a <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 @dataclass
@@ -247,6 +285,24 @@ class Project:
         self._check_frame(frame)
         old = self.keyframe(obj_id, frame)
         return self._replace_keyframe(Keyframe(obj_id, frame, list(old.prompts) if old else [], mask=present))
+
+    def set_absent(self, obj_id: int, first: int, last: int, absent: bool = True) -> None:
+        """Mark frames ``first..last`` (indices, inclusive) as out of shot for ``obj_id``
+        (``absent=False`` clears them)."""
+        obj = self.object(obj_id)
+        first, last = min(first, last), max(first, last)
+        self._check_frame(first)
+        self._check_frame(last)
+        if absent:
+            obj.absent = merge_ranges([*obj.absent, (first, last)])
+            return
+        kept: list[tuple[int, int]] = []
+        for a, b in obj.absent:
+            if a < first:
+                kept.append((a, min(b, first - 1)))
+            if b > last:
+                kept.append((max(a, last + 1), b))
+        obj.absent = merge_ranges(kept)
 
     def _check_frame(self, frame: int) -> None:
         if self.shot is not None and not 0 <= frame < self.shot.frame_count:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from sam3roto.backends.base import Direction, Engine, SegmentationSession, frame_range
 from sam3roto.backends.registry import DEFAULT_ENGINE, create_engine
 from sam3roto.core.jobs import Progress
-from sam3roto.core.maskstore import MaskStore
+from sam3roto.core.maskstore import MaskStore, TrackRecord
 from sam3roto.core.project import Project
+from sam3roto.core.tracking import LOW_CONFIDENCE, TrackBasis, stale_stretches
 from sam3roto.core.types import Prompt, TextPrompt
 from sam3roto.errors import ProjectError
 from sam3roto.media.source import FrameSource
@@ -27,6 +30,16 @@ class TrackResult:
 
     frames: dict[int, list[int]] = field(default_factory=dict)
     new_objects: list[int] = field(default_factory=list)
+    #: object -> frame -> confidence (0..1), for the frames the engine scored
+    scores: dict[int, dict[int, float]] = field(default_factory=dict)
+    #: object -> frames whose confidence is low: where the artist should look
+    low: dict[int, list[int]] = field(default_factory=dict)
+    #: object -> the frame where its track stopped (``stop_below``)
+    stopped: dict[int, int] = field(default_factory=dict)
+
+
+#: ``all``: every frame; ``changed``: only stale stretches and objects never tracked.
+TrackMode = Literal["all", "changed"]
 
 
 def load_keyframes(
@@ -34,8 +47,10 @@ def load_keyframes(
     objects: set[int] | None = None, frames: set[int] | None = None,
 ) -> None:
     """Give ``session`` every keyframe of ``project`` (of ``objects`` only, on ``frames``
-    only, when given): key masks (from ``keys``) first, then prompts. A text prompt that
-    finds several instances creates one project object per extra instance."""
+    only, when given): key masks (from ``keys``) first, then prompts. A text prompt whose
+    instances are known already (its keyframe holds a key mask, see
+    :func:`load_text_objects`) is not run again; one that is not yet creates one project
+    object per extra instance it finds."""
     for kf in sorted(project.keyframes, key=lambda k: (k.frame, k.object_id)):
         if objects is not None and kf.object_id not in objects:
             continue
@@ -49,7 +64,7 @@ def load_keyframes(
             session.add_mask(kf.frame, kf.object_id, mask)
         if not kf.prompts:
             continue
-        texts = [p for p in kf.prompts if isinstance(p, TextPrompt)]
+        texts = [] if kf.mask else [p for p in kf.prompts if isinstance(p, TextPrompt)]
         others = [p for p in kf.prompts if not isinstance(p, TextPrompt)]
         if others:
             session.set_prompts(kf.frame, kf.object_id, list[Prompt](others))
@@ -63,6 +78,75 @@ def load_keyframes(
                     result.new_objects.append(obj.id)
 
 
+@dataclass(frozen=True)
+class Run:
+    """One propagation of a tracking job: ``objects`` over ``frames`` (in walk order)."""
+
+    frames: tuple[int, ...]
+    direction: Direction
+    objects: frozenset[int]
+
+
+def plan_runs(
+    project: Project, store: MaskStore, frames: list[int], direction: Direction, objects: set[int],
+    mode: TrackMode = "all",
+) -> tuple[list[Run], dict[int, list[int]]]:
+    """The propagations that track ``objects`` over ``frames`` (walk order), and the
+    frames where each object is absent (its masks there are empty).
+
+    ``all`` tracks each object over every frame it is in shot; ``changed`` tracks only
+    what is out of date: the stale stretches of objects tracked before (re-tracked both
+    ways between the keyframes that bound them) and the whole range of objects never
+    tracked. An object's absent ranges split its frames: each piece is tracked from the
+    keyframes inside it (pieces without one are left alone). Objects with the same pieces
+    share one propagation (an engine tracks them together)."""
+    groups: dict[tuple[tuple[int, ...], Direction], set[int]] = {}
+    absent: dict[int, list[int]] = {}
+    wanted = set(frames)
+    for obj in project.objects:
+        if obj.id not in objects:
+            continue
+        keys = {k.frame for k in project.keyframes_of(obj.id)}
+        if not keys:
+            continue
+        gone = {f for f in frames if obj.is_absent(f)}
+        if gone:
+            absent[obj.id] = sorted(gone)
+        if mode == "changed" and _tracked_before(store, obj.id, keys):
+            pieces = []
+            for lo, hi in stale_stretches(project, store, obj.id):
+                span = [f for f in range(lo, hi + 1) if f in wanted]
+                pieces += [(p, "both") for p in _split(span, gone)]
+        else:
+            how: Direction = "both" if mode == "changed" else direction
+            pieces = [(p, how) for p in _split(frames, gone)]
+        start = frames[0]
+        for piece, how in pieces:
+            seeded = how != "both" and piece[0] == start and store.has(obj.id, start)
+            if keys.isdisjoint(piece) and not seeded:
+                continue
+            groups.setdefault((tuple(piece), how), set()).add(obj.id)
+    runs = [Run(f, d, frozenset(o)) for (f, d), o in groups.items()]
+    runs.sort(key=lambda r: (min(r.frames), min(r.objects)))
+    return runs, absent
+
+
+def _tracked_before(store: MaskStore, obj_id: int, keys: set[int]) -> bool:
+    return any(f not in keys for f in store.track_records(obj_id)) or any(f not in keys for f in store.frames(obj_id))
+
+
+def _split(frames: list[int], gone: set[int]) -> list[list[int]]:
+    """``frames`` cut into the runs between the ``gone`` frames."""
+    pieces: list[list[int]] = [[]]
+    for f in frames:
+        if f in gone:
+            if pieces[-1]:
+                pieces.append([])
+        else:
+            pieces[-1].append(f)
+    return [p for p in pieces if p]
+
+
 def track_job(
     project: Project,
     source: FrameSource,
@@ -73,23 +157,36 @@ def track_job(
     start: int | None = None,
     end: int | None = None,
     engine_options: dict[str, Any] | None = None,
-    session: SegmentationSession | None = None,
     objects: set[int] | None = None,
     chunk: int = 0,
     engine_instance: Engine | None = None,
+    session: SegmentationSession | None = None,
+    mode: TrackMode = "all",
+    stop_below: float | None = None,
+    low_below: float = LOW_CONFIDENCE,
 ) -> Generator[Progress, None, TrackResult]:
-    """Track every object of ``project`` over its shot range and store the masks.
+    """Track the objects of ``project`` over its shot range and store the masks.
 
     ``start``/``end`` default to the shot's in/out range (``start`` is where a forward or
-    backward run begins). Pass an open ``session`` to reuse a loaded model (the GUI does);
-    otherwise the engine is created and closed here (or ``engine_instance`` is used and left
-    open: the window keeps its loaded models). ``objects`` limits tracking to those object
-    ids (a farm tracks objects on separate machines).
+    backward run begins; a run from a frame that is no keyframe starts from the mask
+    stored there: "track from here"). The engine is created and closed here, or
+    ``engine_instance`` is used and left open (the window keeps its loaded models).
+    ``objects`` limits tracking to those object ids (a farm tracks objects on separate
+    machines); ``mode="changed"`` re-tracks only what is out of date (:func:`plan_runs`).
+    An open ``session`` the caller gave its keyframes is walked as it is (and left open).
+
+    Every frame is stored as soon as the engine yields it, with its confidence and basis
+    (:mod:`sam3roto.core.tracking`), and reported, so progress moves from the first
+    frame and cancelling (closing the generator) keeps every frame already done. Both
+    ways, the forward pass stores provisional masks that the backward pass replaces.
+    ``stop_below``: an object stops at its first frame below that confidence (in the
+    direction of travel) instead of leaking onto something else; the frames past it keep
+    what they had. Frames below ``low_below`` are listed in the result.
 
     ``chunk`` (frames, 0 = off) bounds memory on long shots for any engine: the frames are
     tracked in runs of ``chunk``, each in a fresh session that gets the keyframes inside it
     and, at its first frame, the masks the previous run ended with (consecutive runs share
-    that seam frame). Keyframes influence only their own run, and ``both`` fuses within a run.
+    that seam frame).
     """
     if project.shot is None:
         raise ValueError("the project has no shot")
@@ -101,42 +198,154 @@ def track_job(
         first, last = (lo if start is None else start), (hi if end is None else end)
     frames = frame_range(first, direction, last, source.info.frame_count)
     result = TrackResult()
-    own = session is None
-    if chunk and not own:
-        raise ValueError("chunked tracking opens its own sessions; do not pass one")
-    borrowed = engine_instance is not None
-    eng = engine_instance if borrowed else create_engine(engine, **(engine_options or {})) if own else None
-    spans = _chunks(frames, chunk) if chunk else [frames]
+    wanted = {o.id for o in project.objects} if objects is None else set(objects)
+    yield Progress(0, len(frames), "planning")
+    if session is not None:
+        if chunk:
+            raise ValueError("chunked tracking opens its own sessions; do not pass one")
+        runs = [Run(tuple(frames), direction, frozenset(session.object_ids()))]
+        absent: dict[int, list[int]] = {}
+    else:
+        load_text_objects(project, source, store, result, wanted, frames, engine, engine_options, engine_instance)
+        wanted |= set(result.new_objects)
+        runs, absent = plan_runs(project, store, frames, direction, wanted, mode)
+    total = sum(len(r.frames) * (2 if r.direction == "both" else 1) for r in runs) + sum(map(len, absent.values()))
+    if total == 0:
+        return result
+    borrowed = engine_instance is not None or session is not None
+    eng = engine_instance if borrowed else create_engine(engine, **(engine_options or {}))
+    bases = {o: TrackBasis(project, o) for o in wanted}
+    writer = _Writer(store, result, bases, low_below)
     done = 0
     try:
-        yield Progress(0, len(frames), "loading keyframes")
-        for n, run in enumerate(spans):
-            sess = session if session is not None else eng.open_session(source)  # type: ignore[union-attr]
-            try:
-                if own:
-                    window = set(run) if chunk else None
-                    load_keyframes(sess, project, result, store.key_masks(), objects, window)
-                if n:  # re-seed at the seam from the previous chunk's masks
-                    _seed(sess, store, run[0], objects if objects is not None else {o.id for o in project.objects})
-                for fm in sess.propagate(run[0], direction, run[-1]):
-                    if n and fm.frame == run[0]:
-                        continue  # the seam frame was stored by the previous chunk
-                    for obj_id, mask in fm.masks.items():
-                        store.put(obj_id, fm.frame, mask)
-                        result.frames.setdefault(obj_id, []).append(fm.frame)
-                    done += 1
-                    message = f"frame {project.shot.output_number(fm.frame)}"
-                    notices = sess.take_notices()
-                    if notices:
-                        message += ": " + "; ".join(notices)
-                    yield Progress(done, len(frames), message)
-            finally:
-                if own:
-                    sess.close()
+        for obj_id, gone in absent.items():
+            empty = np.zeros((source.info.height, source.info.width), bool)
+            for f in gone:
+                writer.put(obj_id, f, empty, None)
+                done += 1
+            yield Progress(done, total, f"object {obj_id}: out of shot on {len(gone)} frames")
+        for run in runs:
+            run_end = done + len(run.frames) * (2 if run.direction == "both" else 1)
+            whole = len(run.frames) == len(frames) and not absent and mode == "all"
+            spans = _chunks(list(run.frames), chunk) if chunk else [list(run.frames)]
+            for n, span in enumerate(spans):
+                sess = session if session is not None else eng.open_session(source)  # type: ignore[union-attr]
+                try:
+                    window = None if whole and not chunk else set(span)
+                    if session is None:
+                        load_keyframes(sess, project, result, store.key_masks(), set(run.objects), window)
+                    keys = {k.frame for k in project.keyframes if k.object_id in run.objects}
+                    if n:  # re-seed at the seam from the previous chunk's masks
+                        _seed(sess, store, span[0], set(run.objects))
+                    elif run.direction != "both" and span[0] not in keys and session is None:
+                        _seed(sess, store, span[0], set(run.objects))  # track from here
+                    stopped: dict[bool, set[int]] = {True: set(), False: set()}
+                    for fm in sess.propagate(span[0], run.direction, span[-1]):
+                        final = bool(getattr(fm, "final", True))
+                        if n and fm.frame == span[0]:
+                            continue  # the seam frame was stored by the previous chunk
+                        scores: dict[int, float] = getattr(fm, "scores", {}) or {}
+                        for obj_id, mask in fm.masks.items():
+                            if obj_id not in run.objects or obj_id in stopped[final]:
+                                continue
+                            score = scores.get(obj_id)
+                            if stop_below is not None and score is not None and score < stop_below:
+                                stopped[final].add(obj_id)
+                                result.stopped.setdefault(obj_id, fm.frame)
+                                continue
+                            writer.put(obj_id, fm.frame, mask, score)
+                        done += 1
+                        what = "frame" if final else "forward pass: frame"
+                        message = f"{what} {project.shot.output_number(fm.frame)}"
+                        notices = sess.take_notices()
+                        if notices:
+                            message += ": " + "; ".join(notices)
+                        yield Progress(min(done, total), total, message)
+                finally:
+                    if session is None:
+                        sess.close()
+                    writer.flush()
+            if done < run_end:  # an engine that had nothing to walk twice
+                done = run_end
+                yield Progress(done, total, f"frame {project.shot.output_number(run.frames[-1])}")
     finally:
+        writer.flush()
         if eng is not None and not borrowed:
             eng.close()
     return result
+
+
+class _Writer:
+    """Stores masks with their tracking records (flushed in batches) and fills the result."""
+
+    def __init__(self, store: MaskStore, result: TrackResult, bases: dict[int, TrackBasis], low: float) -> None:
+        self.store, self.result, self.bases, self.low = store, result, bases, low
+        self.pending: dict[int, dict[int, TrackRecord]] = {}
+        self.seen: set[tuple[int, int]] = set()
+        self.lows: set[tuple[int, int]] = set()
+        self.count = 0
+
+    def put(self, obj_id: int, frame: int, mask: np.ndarray, score: float | None) -> None:
+        self.store.put(obj_id, frame, mask)
+        basis = self.bases[obj_id].of(frame) if obj_id in self.bases else ""
+        self.pending.setdefault(obj_id, {})[frame] = (score, basis)
+        if (obj_id, frame) not in self.seen:
+            self.seen.add((obj_id, frame))
+            self.result.frames.setdefault(obj_id, []).append(frame)
+        low = self.result.low.setdefault(obj_id, [])
+        if score is not None and score < self.low:
+            if (obj_id, frame) not in self.lows:
+                self.lows.add((obj_id, frame))
+                low.append(frame)
+        elif (obj_id, frame) in self.lows:
+            self.lows.discard((obj_id, frame))
+            low.remove(frame)
+        if score is not None:
+            self.result.scores.setdefault(obj_id, {})[frame] = score
+        self.count += 1
+        if self.count % 50 == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        for obj_id, records in pending.items():
+            self.store.record_track(obj_id, records)
+
+
+def load_text_objects(
+    project: Project, source: FrameSource, store: MaskStore, result: TrackResult, objects: set[int],
+    frames: list[int], engine: str, engine_options: dict[str, Any] | None, engine_instance: Engine | None,
+) -> None:
+    """Text keyframes in the tracked frames are run before tracking is planned: every
+    instance found becomes an object with its mask as a key mask there (the first instance
+    is the keyframe's own object, unless the keyframe also holds points or boxes), so
+    instances track like any object and a second run does not look for them again."""
+    window = set(frames)
+    texts = [k for k in project.keyframes if k.object_id in objects and k.frame in window and not k.mask
+             and any(isinstance(p, TextPrompt) for p in k.prompts)]
+    if not texts:
+        return
+    eng = engine_instance if engine_instance is not None else create_engine(engine, **(engine_options or {}))
+    keys = store.key_masks()
+    try:
+        with eng.open_session(source) as sess:
+            for kf in texts:
+                others = [p for p in kf.prompts if not isinstance(p, TextPrompt)]
+                for text in [p for p in kf.prompts if isinstance(p, TextPrompt)]:
+                    first = project.next_object_id if others else kf.object_id
+                    masks = sess.add_prompt(kf.frame, text, first)
+                    for obj_id in sorted(masks):
+                        if all(o.id != obj_id for o in project.objects):
+                            project.next_object_id = max(project.next_object_id, obj_id)
+                            obj = project.add_object(f"{text.text} {obj_id}")
+                            result.new_objects.append(obj.id)
+                        keys.put(obj_id, kf.frame, masks[obj_id])
+                        project.set_key_mask(obj_id, kf.frame)
+                if others:  # the instances are objects of their own now
+                    project.set_prompts(kf.object_id, kf.frame, list[Prompt](others))
+    finally:
+        if engine_instance is None:
+            eng.close()
 
 
 def _chunks(frames: list[int], chunk: int) -> list[list[int]]:

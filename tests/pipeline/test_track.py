@@ -88,7 +88,91 @@ def test_chunked_tracking_reseeds_at_seams_and_matches_one_session(tmp_path, dir
     result = run_sync(track_job(project, source, chunked, direction=direction, chunk=6), seen.append)
     assert len(opened) == 5  # runs of 6 sharing seam frames: 0-5, 5-10, 10-15, 15-20, 20-23
     assert sorted(result.frames[obj_id]) == list(range(24)) and len(result.frames[obj_id]) == 24
-    assert seen[-1].done == seen[-1].total == 24
+    assert seen[-1].done == seen[-1].total == 24 * (2 if direction == "both" else 1)  # both: two passes
     j_whole = np.mean([jaccard(whole.get(obj_id, f), clip.masks[f]) for f in range(24) if f != key])
     j_chunked = np.mean([jaccard(chunked.get(obj_id, f), clip.masks[f]) for f in range(24) if f != key])
     assert j_chunked > 0.75 and j_chunked > j_whole - 0.05
+
+
+def _opened_frames(monkeypatch):
+    """Record the frames each propagation walks."""
+    from sam3roto.backends.classic import ClassicSession
+
+    walked: list[list[int]] = []
+    real = ClassicSession.propagate
+
+    def spy(self, start, direction="forward", end=None):
+        frames: list[int] = []
+        walked.append(frames)
+        for fm in real(self, start, direction, end):
+            frames.append(fm.frame)
+            yield fm
+
+    monkeypatch.setattr(ClassicSession, "propagate", spy)
+    return walked
+
+
+def test_a_correction_makes_only_its_stretch_stale_and_changed_retracks_only_it(tmp_path, clip, monkeypatch):
+    from sam3roto.core.tracking import stale_frames, stale_stretches
+
+    project, source, obj_id = _project(clip)
+    project.set_prompts(obj_id, 10, prompts_from_mask(clip.masks[10]))
+    store = MaskStore(tmp_path / "masks")
+    run_sync(track_job(project, source, store, direction="both"))
+    assert stale_frames(project, store, obj_id) == []
+    assert set(store.track_records(obj_id)) == set(range(16))
+    # a correction on frame 5: frames 1-4 and 6-9 (between keyframes 0 and 10) are stale, 11-15 are not
+    project.set_prompts(obj_id, 5, prompts_from_mask(clip.masks[5]))
+    assert stale_frames(project, store, obj_id) == [1, 2, 3, 4, 6, 7, 8, 9]
+    assert stale_stretches(project, store, obj_id) == [(0, 5), (5, 10)]
+    walked = _opened_frames(monkeypatch)
+    result = run_sync(track_job(project, source, store, direction="both", mode="changed"))
+    assert sorted({f for run in walked for f in run}) == list(range(0, 11))
+    assert sorted(result.frames[obj_id]) == list(range(0, 11))
+    assert stale_frames(project, store, obj_id) == []
+    # nothing changed: nothing to do
+    walked.clear()
+    result = run_sync(track_job(project, source, store, direction="both", mode="changed"))
+    assert walked == [] and result.frames == {}
+
+
+def test_absent_frames_are_empty_and_tracking_resumes_from_the_keyframes_either_side(tmp_path, clip, monkeypatch):
+    project, source, obj_id = _project(clip)
+    project.set_prompts(obj_id, 12, prompts_from_mask(clip.masks[12]))
+    project.set_absent(obj_id, 5, 8)
+    assert project.object(obj_id).absent == [(5, 8)]
+    store = MaskStore(tmp_path / "masks")
+    walked = _opened_frames(monkeypatch)
+    run_sync(track_job(project, source, store, direction="both"))
+    assert sorted(sorted(set(w)) for w in walked) == [list(range(0, 5)), list(range(9, 16))]
+    for f in range(5, 9):
+        assert not store.get(obj_id, f).any()
+    # frames 9-11 come from keyframe 12 alone (backward), not from a chain through the gap
+    assert np.mean([jaccard(store.get(obj_id, f), clip.masks[f]) for f in (9, 10, 11)]) > 0.75
+    # the range survives a save and is cleared in part
+    again = Project.from_dict(project.to_dict())
+    assert again.object(obj_id).absent == [(5, 8)]
+    again.set_absent(obj_id, 6, 7, absent=False)
+    assert again.object(obj_id).absent == [(5, 5), (8, 8)]
+
+
+def test_confidence_is_recorded_and_a_track_can_stop_at_the_first_low_frame(tmp_path, clip, monkeypatch):
+    from sam3roto.backends.classic import ClassicSession
+
+    project, source, obj_id = _project(clip)
+    real = ClassicSession.propagate
+
+    def scored(self, start, direction="forward", end=None):
+        for fm in real(self, start, direction, end):
+            fm.scores = {o: (0.2 if fm.frame >= 9 else 0.9) for o in fm.masks}
+            yield fm
+
+    monkeypatch.setattr(ClassicSession, "propagate", scored)
+    store = MaskStore(tmp_path / "masks")
+    result = run_sync(track_job(project, source, store, direction="forward"))
+    assert result.low[obj_id] == list(range(9, 16))
+    assert store.track_records(obj_id)[3][0] == pytest.approx(0.9)
+    stopped = MaskStore(tmp_path / "stopped")
+    result = run_sync(track_job(project, source, stopped, direction="forward", stop_below=0.5))
+    assert result.stopped == {obj_id: 9}
+    assert stopped.frames(obj_id) == list(range(9))

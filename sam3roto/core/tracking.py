@@ -1,0 +1,115 @@
+"""What a tracked mask was made from, and which tracked frames a later edit made stale.
+
+A tracked frame depends on the object's keyframes on either side of it (the nearest one
+before and the nearest one after) and on the absent ranges between them. The *basis* of a
+frame is a short digest of those; the tracking job records it with every mask it stores
+(``MaskStore.record_track``). When a keyframe is added, changed or removed, or an absent
+range changes, the basis of the frames in its stretch changes too: those frames are
+*stale*, and re-tracking only their stretch (from the keyframe before to the keyframe
+after) brings them up to date. Frames stored without a record (imported, or tracked
+before records existed) are never called stale.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sam3roto.core.maskstore import MaskStore
+from sam3roto.core.project import Keyframe, Project
+
+#: Frames whose confidence is below this are marked for the artist to check.
+LOW_CONFIDENCE = 0.5
+
+
+def _key_digest(key: Keyframe) -> str:
+    text = json.dumps([key.frame, [p.to_dict() for p in key.prompts], key.mask], sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Stretch:
+    """Frames ``lo..hi`` of one object lying between two neighbouring keyframes (or a
+    keyframe and the end of the shot); one basis covers them all."""
+
+    lo: int
+    hi: int
+    basis: str
+
+
+class TrackBasis:
+    """The keyframe stretches of one object, to look up any frame's basis quickly."""
+
+    def __init__(self, project: Project, obj_id: int) -> None:
+        keys = project.keyframes_of(obj_id)
+        self.keys = [k.frame for k in keys]
+        self._digests = [_key_digest(k) for k in keys]
+        obj = next((o for o in project.objects if o.id == obj_id), None)
+        self.absent = list(obj.absent) if obj is not None else []
+        count = project.shot.frame_count if project.shot is not None else 0
+        self.last = max(count - 1, self.keys[-1] if self.keys else 0)
+
+    def stretch(self, frame: int) -> Stretch:
+        """The stretch holding ``frame`` (a keyframe's stretch is the keyframe alone)."""
+        i = bisect.bisect_left(self.keys, frame)
+        if i < len(self.keys) and self.keys[i] == frame:
+            return Stretch(frame, frame, self._digests[i])
+        before = self._digests[i - 1] if i > 0 else "-"
+        after = self._digests[i] if i < len(self.keys) else "-"
+        lo = self.keys[i - 1] + 1 if i > 0 else 0
+        hi = self.keys[i] - 1 if i < len(self.keys) else self.last
+        gaps = [r for r in self.absent if r[1] >= lo and r[0] <= hi]
+        digest = hashlib.sha1(json.dumps([before, after, gaps]).encode()).hexdigest()[:12]
+        return Stretch(lo, hi, digest)
+
+    def of(self, frame: int) -> str:
+        """The basis of ``frame`` now."""
+        return self.stretch(frame).basis
+
+
+def stale_frames(project: Project, store: MaskStore, obj_id: int) -> list[int]:
+    """Tracked frames of ``obj_id`` whose keyframes changed since they were tracked."""
+    basis = TrackBasis(project, obj_id)
+    keys = set(basis.keys)
+    out = []
+    cache: dict[tuple[int, int], str] = {}
+    for frame, (_, made_from) in sorted(store.track_records(obj_id).items()):
+        if frame in keys:
+            continue
+        s = basis.stretch(frame)
+        now = cache.setdefault((s.lo, s.hi), s.basis)
+        if now != made_from:
+            out.append(frame)
+    return out
+
+
+def stale_stretches(project: Project, store: MaskStore, obj_id: int) -> list[tuple[int, int]]:
+    """The runs to re-track so that no frame of ``obj_id`` stays stale: each stale frame's
+    stretch widened to the keyframes that bound it (the run anchors on them), as sorted
+    ``(lo, hi)`` frame-index pairs."""
+    basis = TrackBasis(project, obj_id)
+    runs: set[tuple[int, int]] = set()
+    for frame in stale_frames(project, store, obj_id):
+        s = basis.stretch(frame)
+        runs.add((max(0, s.lo - 1) if s.lo > 0 and (s.lo - 1) in basis.keys else s.lo,
+                  s.hi + 1 if (s.hi + 1) in basis.keys else s.hi))
+    return sorted(runs)
+
+
+def low_confidence_frames(store: MaskStore, obj_id: int, threshold: float = LOW_CONFIDENCE) -> list[int]:
+    """Tracked frames of ``obj_id`` whose recorded confidence is below ``threshold``."""
+    return sorted(f for f, (score, _) in store.track_records(obj_id).items()
+                  if score is not None and score < threshold)
+
+
+def ranges(frames: list[int]) -> list[tuple[int, int]]:
+    """Sorted frame indices as inclusive ``(first, last)`` runs."""
+    out: list[tuple[int, int]] = []
+    for f in frames:
+        if out and f == out[-1][1] + 1:
+            out[-1] = (out[-1][0], f)
+        else:
+            out.append((f, f))
+    return out
