@@ -32,3 +32,9 @@ def engine_class(name: str) -> type[Engine]:
 def create_engine(name: str = DEFAULT_ENGINE, **options: Any) -> Engine:
     """Build engine ``name`` with its keyword ``options`` (for example ``device=``)."""
     return engine_class(name)(**options)
+
+
+def engine_choices() -> list[tuple[str, str]]:
+    """``(name, label)`` of every registered engine, the default first: the window's engine
+    list and the CLI's ``--engine`` choices come from here."""
+    return [(name, engine_class(name).label or name) for name in SEGMENTATION_ENGINES]

@@ -20,12 +20,14 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class Progress:
-    """One step of a job: ``done`` of ``total`` units, a message, an optional preview."""
+    """One step of a job: ``done`` of ``total`` units, a message, an optional preview, and
+    the frame index the step finished when it was about one frame (tracking)."""
 
     done: int
     total: int
     message: str = ""
     preview: Any = None
+    frame: int | None = None
 
     @property
     def fraction(self) -> float:

@@ -282,6 +282,28 @@ class Document(QObject):
 
         self.undo.push(_ProjectEdit(self, "in/out", change))
 
+    def set_absent(self, first: int, last: int, absent: bool = True, obj_id: int | None = None) -> None:
+        """Mark frames ``first..last`` as out of shot for the active object (or ``obj_id``):
+        the masks stored there become empty at once; clearing the mark makes those frames
+        out of date, so the next Track changes (Ctrl+T) tracks them."""
+        obj = self.project.active_object if obj_id is None else obj_id
+        if obj is None:
+            return
+        self.undo.push(_ProjectEdit(self, "out of shot" if absent else "in shot",
+                                    lambda p: p.set_absent(obj, first, last, absent)))
+        if absent:
+            from sam3roto.core.tracking import TrackBasis
+
+            basis = TrackBasis(self.project, obj)
+            shot = self.project.shot
+            assert shot is not None
+            empty = np.zeros((shot.height, shot.width), dtype=bool)
+            frames = [f for f in self.store.frames(obj) if first <= f <= last]
+            for f in frames:
+                self.store.put(obj, f, empty)
+            self.store.record_track(obj, {f: (None, basis.of(f)) for f in frames})
+            self.masksChanged.emit()
+
     def tracked(self, obj_ids: list[int], before: Path, after: Path) -> None:
         """Record a finished tracking run (mask snapshots of ``obj_ids`` from before and
         after it) as one undo step."""

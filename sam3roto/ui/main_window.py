@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from sam3roto.core.depthcache import DepthCache
 from sam3roto.core.jobs import CancelToken, Progress
 from sam3roto.errors import Sam3RotoError
+from sam3roto.pipeline.interactive import InteractiveSession
 from sam3roto.ui.compose import MODES
 from sam3roto.ui.document import Document
 from sam3roto.ui.panels import MATTE_CONTROLS, RGB_CONTROLS, DepthTab, ExportTab, ObjectsPanel, PostTab, SegmentTab
@@ -38,6 +39,8 @@ from sam3roto.ui.viewer import Viewer
 from sam3roto.ui.workers import JobWorker, Pools
 
 AUTOSAVE_MS = 60_000
+#: Clicks closer together than this are segmented once, after the last.
+LIVE_DELAY_MS = 60
 
 
 class MainWindow(QMainWindow):
@@ -50,9 +53,16 @@ class MainWindow(QMainWindow):
         self.doc: Document | None = None
         self.shuttle = 0  # frames per tick: J/K/L and Space
         self.segment_seq = 0  # interactive requests carry a number; stale ones are dropped
-        # loaded models, used only on the model thread (one at a time): loaded once, kept
-        self._engines: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+        # The open shot's engine session and the loaded models, used only on the model
+        # thread (one job at a time there): opened once, kept between clicks.
+        self.interactive = InteractiveSession()
         self._estimators: dict[tuple[Any, ...], Any] = {}
+        # Live feedback: every prompt edit re-segments once the clicks pause this long.
+        self.live = QTimer(self)
+        self.live.setSingleShot(True)
+        self.live.setInterval(LIVE_DELAY_MS)
+        self.live.timeout.connect(lambda: self.doc is not None and self.segment_frame(live=True))
+        self._live_last: Any = None
         self.player = QTimer(self)
         self.player.timeout.connect(self._tick)
         self.autosaver = QTimer(self)
@@ -105,6 +115,7 @@ class MainWindow(QMainWindow):
         self.segment_tab.load.connect(self.load_model)
         self.segment_tab.everything.connect(self.segment_everything)
         self.segment_tab.use_regions.connect(self.use_regions)
+        self.segment_tab.absent.connect(lambda a, b, out: doc.set_absent(a, b, out))
         self.matte_tab.edited.connect(lambda: self._post_edited("matte"))
         self.rgb_tab.edited.connect(lambda: self._post_edited("rgba"))
         self.export_tab.requested.connect(self.render_outputs)
@@ -119,6 +130,7 @@ class MainWindow(QMainWindow):
         self.tabs = tabs
         self._dock("Tools", tabs, Qt.DockWidgetArea.RightDockWidgetArea, 430)
         doc.frameChanged.connect(self._frame_changed)
+        doc.promptsChanged.connect(self._prompts_edited)
         doc.dirtyChanged.connect(self._title)
         doc.pathChanged.connect(self._title)
         doc.pathChanged.connect(self.export_tab.refresh)
@@ -206,12 +218,7 @@ class MainWindow(QMainWindow):
 
     def loaded_engine(self, name: str, options: dict[str, Any]) -> Any:
         """The segmentation engine ``name``, loaded on first use and kept (model thread only)."""
-        from sam3roto.backends.registry import create_engine
-
-        key = (name, tuple(sorted(options.items())))
-        if key not in self._engines:
-            self._engines[key] = create_engine(name, **options)
-        return self._engines[key]
+        return self.interactive.engines.get(name, options)
 
     def loaded_estimator(self, options: Any) -> Any:
         """The Depth Anything 3 estimator for ``options``, loaded once and kept (model thread only)."""
@@ -263,8 +270,9 @@ class MainWindow(QMainWindow):
             ("Space", self.play_pause), ("J", lambda: self.shuttle_to(-1)), ("K", lambda: self.shuttle_to(0)),
             ("L", lambda: self.shuttle_to(1)), ("F", lambda: self.viewer.fit()),
             ("Ctrl+Return", self.segment_frame), ("Ctrl+Enter", self.segment_frame),
-            ("Ctrl+T", lambda: self.track("both")), ("Delete", lambda: self.viewer.delete_selected()),
-            ("Escape", lambda: self.viewer.set_regions(None)),
+            ("Ctrl+T", lambda: self.track("both")), ("Ctrl+Shift+T", lambda: self.track("both", "all")),
+            ("Delete", lambda: self.viewer.delete_selected()),
+            ("Escape", self.escape),
             ("I", lambda: self.doc.set_in_out(in_index=self.doc.frame)),  # type: ignore[union-attr]
             ("O", lambda: self.doc.set_in_out(out_index=self.doc.frame)),  # type: ignore[union-attr]
         ]
@@ -272,6 +280,13 @@ class MainWindow(QMainWindow):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             shortcut.activated.connect(lambda s=slot: self.doc is not None and s())
+
+    def escape(self) -> None:
+        """Esc: stop a running track (its finished frames stay) and drop picked regions."""
+        for worker in list(self.jobs):
+            if (worker.label or "").startswith("track"):
+                worker.cancel()
+        self.viewer.set_regions(None)
 
     # -- frames -----------------------------------------------------------------------------
     def step(self, delta: int) -> None:
@@ -495,8 +510,11 @@ class MainWindow(QMainWindow):
         doc = self.doc
         if doc is None:
             return
+        self.live.stop()
         self.cancel_jobs()
         stopped = self.pools.wait()
+        if stopped:  # the model thread is idle: the shot's engine session can go
+            self.interactive.invalidate()
         for dock in self.findChildren(QDockWidget):
             self.removeDockWidget(dock)
             dock.deleteLater()
@@ -536,7 +554,9 @@ class MainWindow(QMainWindow):
         return show_error(self, report_from_exception(error, title=title))
 
     # -- jobs -------------------------------------------------------------------------------
-    def _start(self, label: str, make_job: Any, pool: Any, done: Any = None) -> JobWorker:
+    def _start(self, label: str, make_job: Any, pool: Any, done: Any = None, quiet: bool = False) -> JobWorker:
+        """Run ``make_job`` on ``pool``; ``quiet`` jobs (live segmentation) show no progress
+        bar or Cancel button: they take a moment and the next click overtakes them."""
         worker = JobWorker(make_job, label=label)
         worker.document = self.doc  # results reach only the document that asked for them
         worker.label = label
@@ -545,10 +565,11 @@ class MainWindow(QMainWindow):
         worker.signals.failed.connect(lambda report: self._failed(worker, label, report))
         worker.signals.cancelled.connect(lambda: self._finished(worker, label, None, None, "cancelled"))
         self.jobs.append(worker)
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
-        self.statusBar().showMessage(label)
+        if not quiet:
+            self.progress.setRange(0, 0)
+            self.progress.show()
+            self.cancel_button.show()
+            self.statusBar().showMessage(label)
         pool.start(worker)
         return worker
 
@@ -562,7 +583,7 @@ class MainWindow(QMainWindow):
     def _finished(self, worker: JobWorker, label: str, result: Any, done: Any, outcome: str = "done") -> None:
         if worker in self.jobs:
             self.jobs.remove(worker)
-        if not self.jobs:
+        if not self.jobs or all(w.label == "segment" for w in self.jobs):
             self.progress.hide()
             self.cancel_button.hide()
         if worker.document is not self.doc:
@@ -587,58 +608,58 @@ class MainWindow(QMainWindow):
         for worker in list(self.jobs):
             worker.cancel()
 
-    def segment_frame(self) -> None:
-        """The active object's prompts on this frame -> its mask (on the model thread)."""
+    def _prompts_edited(self) -> None:
+        """A click, box, drag, delete or undo changed prompts: segment again shortly (the
+        timer restarts on every edit, so a burst of clicks is one request)."""
+        if self.segment_tab.live.isChecked():
+            self.live.start()
+
+    def segment_frame(self, live: bool = False) -> None:
+        """The active object's prompts on this frame -> its mask (a job on the model
+        thread). ``live`` requests come from prompt edits: they are skipped when nothing
+        changed since the last one, and a newer request makes an older one's result stale."""
+        from sam3roto.pipeline.interactive import segment_job
+
         doc = self.doc
         assert doc is not None
         obj = doc.active()
         prompts = doc.prompts()
-        if obj is None or not prompts:
-            self.statusBar().showMessage("place points or a box on the active object first", 6000)
+        key = doc.project.keyframe(obj.id, doc.frame) if obj is not None else None
+        if obj is None or (not prompts and (not live or (key is not None and key.mask))):
+            if not live:
+                self.statusBar().showMessage("place points or a box on the active object first", 6000)
             return
+        request = (obj.id, doc.frame, [p.to_dict() for p in prompts], self.segment_tab.engine_name)
+        if live and request == self._live_last:
+            return
+        self._live_last = request
         snapshot, engine, frame, store = doc.snapshot(), self.segment_tab.engine_name, doc.frame, doc.store
-        device = self.engine_options()
+        options = self.engine_options()
         self.segment_seq += 1
         seq = self.segment_seq
 
         def job(token: CancelToken) -> Any:
-            from sam3roto.pipeline.shot import open_shot_media
+            return (yield from segment_job(self.interactive, snapshot, store, frame, obj.id, prompts, engine=engine,
+                                           options=options, current=lambda: seq == self.segment_seq))
 
-            if seq != self.segment_seq:  # a newer request is queued behind this one: it wins
-                return None
-            yield Progress(0, 1, f"segmenting frame {snapshot.shot.frame_numbers[frame]}")  # type: ignore[union-attr]
-            with open_shot_media(snapshot) as source:
-                session = self.loaded_engine(engine, device).open_session(source)
-                try:
-                    masks = session.set_prompts(frame, obj.id, prompts)
-                finally:
-                    session.close()
-            for obj_id, mask in masks.items():
-                store.put(obj_id, frame, mask)
-            yield Progress(1, 1, "segmented")
+        def done(masks: Any) -> None:
+            if masks is not None and not live:
+                self.statusBar().showMessage(f"segmented frame {doc.frame_number(frame)}", 4000)
 
-        self._start("segment", job, self.pools.model)
+        self._start("segment", job, self.pools.model, done, quiet=True)
 
     def segment_everything(self) -> None:
         """Cut this frame into candidate regions (model thread); the viewer shows them and
         clicks pick them."""
+        from sam3roto.pipeline.interactive import everything_job
+
         doc = self.doc
         assert doc is not None
-        snapshot, engine, frame, device = doc.snapshot(), self.segment_tab.engine_name, doc.frame, \
+        snapshot, engine, frame, options = doc.snapshot(), self.segment_tab.engine_name, doc.frame, \
             self.engine_options()
 
         def job(token: CancelToken) -> Any:
-            from sam3roto.pipeline.shot import open_shot_media
-
-            yield Progress(0, 1, "segmenting everything")
-            with open_shot_media(snapshot) as source:
-                session = self.loaded_engine(engine, device).open_session(source)
-                try:
-                    labels = session.segment_everything(frame)
-                finally:
-                    session.close()
-            yield Progress(1, 1, f"{int(labels.max()) + 1} regions: click to pick")
-            return labels
+            return (yield from everything_job(self.interactive, snapshot, frame, engine=engine, options=options))
 
         def done(labels: Any) -> None:
             self.viewer.set_regions(labels, frame)
@@ -657,26 +678,17 @@ class MainWindow(QMainWindow):
 
     def find_text(self, text: str) -> None:
         """A text prompt on this frame: every instance the engine finds becomes an object."""
-        from sam3roto.core.types import TextPrompt
+        from sam3roto.pipeline.interactive import text_job
 
         doc = self.doc
         assert doc is not None
         snapshot, engine, frame, store = doc.snapshot(), self.segment_tab.engine_name, doc.frame, doc.store
-        device = self.engine_options()
+        options = self.engine_options()
         first = snapshot.next_object_id
 
         def job(token: CancelToken) -> Any:
-            from sam3roto.pipeline.shot import open_shot_media
-
-            yield Progress(0, 1, f"finding every {text!r}")
-            with open_shot_media(snapshot) as source:
-                session = self.loaded_engine(engine, device).open_session(source)
-                try:
-                    masks = session.add_prompt(frame, TextPrompt(text), first)
-                finally:
-                    session.close()
-            yield Progress(1, 1, f"found {len(masks)}")
-            return masks
+            return (yield from text_job(self.interactive, snapshot, frame, text, first, engine=engine,
+                                        options=options))
 
         def done(masks: Any) -> None:
             # the objects first: the store records each mask's object, so they must exist
@@ -687,16 +699,26 @@ class MainWindow(QMainWindow):
 
         self._start("text prompt", job, self.pools.model, done)
 
-    def track(self, direction: str) -> None:
+    def track(self, direction: str, mode: str = "changed") -> None:
+        """Track on the model thread. ``both`` with ``changed`` (Ctrl+T) re-tracks only what
+        is out of date: stale stretches, objects never tracked; ``all`` (Ctrl+Shift+T) the
+        whole in/out range; ``forward``/``backward`` run from this frame. Frames are
+        stored and shown as they come (the playhead follows when asked)."""
         doc = self.doc
         assert doc is not None
         if not doc.project.keyframes:
             self.statusBar().showMessage("nothing to track: segment a frame first", 6000)
             return
+        if any((w.label or "").startswith("track") for w in self.jobs):
+            self.statusBar().showMessage("a track is running: wait for it or cancel it (Esc)", 6000)
+            return
+        from sam3roto.core.tracking import LOW_CONFIDENCE
+
         snapshot, engine, store = doc.snapshot(), self.segment_tab.engine_name, doc.store
         start = None if direction == "both" else doc.frame
         ids = [o.id for o in snapshot.objects]
-        device = self.engine_options()
+        options = self.engine_options()
+        stop = LOW_CONFIDENCE if self.segment_tab.stop_low.isChecked() else None
         step = self._undo_dir() / f"track{len(list(self._undo_dir().iterdir()))}"
         store.snapshot(ids, step / "before")  # for undo: the masks as they are now
 
@@ -706,13 +728,30 @@ class MainWindow(QMainWindow):
 
             with open_shot_media(snapshot) as source:
                 return (yield from track_job(snapshot, source, store, direction=direction,  # type: ignore[arg-type]
-                                             start=start, engine_instance=self.loaded_engine(engine, device)))
+                                             start=start, engine_instance=self.loaded_engine(engine, options),
+                                             mode="all" if direction != "both" else mode,  # type: ignore[arg-type]
+                                             stop_below=stop))
 
         def done(result: Any) -> None:
             store.snapshot(ids, step / "after")
             doc.tracked(ids, step / "before", step / "after")
+            tracked = sum(len(v) for v in result.frames.values())
+            low = sorted({f for v in result.low.values() for f in v})
+            text = f"tracked {tracked} frames" if tracked else "nothing to re-track: no frame is out of date"
+            if low:
+                text += f"; low confidence on {len(low)} frames (red on the timeline)"
+            if result.stopped:
+                text += "; stopped at frame " + ", ".join(
+                    str(doc.frame_number(f)) for f in sorted(result.stopped.values()))
+            self.statusBar().showMessage(text, 12000)
 
-        self._start(f"track {direction}", job, self.pools.model, done)
+        worker = self._start(f"track {direction}", job, self.pools.model, done)
+        worker.signals.frame.connect(self._tracked_frame)
+
+    def _tracked_frame(self, index: int) -> None:
+        """A tracking job stored frame ``index``: the playhead follows it when asked."""
+        if self.doc is not None and self.segment_tab.follow.isChecked():
+            self.doc.set_frame(index)
 
     def _undo_dir(self) -> Path:
         """Mask snapshots of tracking runs, for undo; removed when the window closes."""

@@ -128,21 +128,24 @@ class ObjectsPanel(QWidget):
 
 
 class SegmentTab(QWidget):
-    """Engine choice, prompt tools, Segment frame, Track forward/backward/both."""
+    """Engine choice, prompt tools (clicks segment live), tracking, out-of-shot ranges."""
 
     segment = Signal()
-    track = Signal(str)
+    track = Signal(str, str)  # direction, mode ("changed" or "all")
     text = Signal(str)
     load = Signal()
     everything = Signal()
     use_regions = Signal()
+    absent = Signal(int, int, bool)  # first and last frame index, out of shot (or not)
 
     def __init__(self, doc: Document) -> None:
+        from sam3roto.backends.registry import engine_choices
+
         super().__init__()
         self.doc = doc
         self.engine = QComboBox()
-        self.engine.addItem("Classical (no weights, CPU)", "classic")
-        self.engine.addItem("SAM3 (needs weights)", "sam3")
+        for name, label in engine_choices():
+            self.engine.addItem(label, name)
         self.engine.currentIndexChanged.connect(self._engine_changed)
         self.note = QLabel()
         self.note.setWordWrap(True)
@@ -150,6 +153,9 @@ class SegmentTab(QWidget):
         for label, tool in (("Point +", "point+"), ("Point -", "point-"), ("Box", "box")):
             self.tools.addItem(label, tool)
         self.tools.currentIndexChanged.connect(lambda _: setattr(doc, "tool", self.tools.currentData()))
+        self.live = QCheckBox("Live: every click segments")
+        self.live.setChecked(True)
+        self.live.setToolTip("clicks, boxes, drags and deletes update the mask at once; Ctrl+Enter re-runs it")
         self.text_prompt = QLineEdit()
         self.text_prompt.setPlaceholderText("text prompt, e.g. person: every instance becomes an object")
         self.find_button = QPushButton("Find all")
@@ -161,10 +167,30 @@ class SegmentTab(QWidget):
         seg = QPushButton("Segment frame  (Ctrl+Enter)")
         seg.clicked.connect(self.segment.emit)
         row = QHBoxLayout()
-        for label, direction in (("Track ◀", "backward"), ("Track ◀▶  (Ctrl+T)", "both"), ("Track ▶", "forward")):
+        self.track_buttons: dict[str, QPushButton] = {}
+        for label, direction, mode, tip in (
+            ("◀ from here", "backward", "all", "track backward from this frame"),
+            ("◀▶ changes  (Ctrl+T)", "both", "changed",
+             "re-track only what is out of date: the stretches around edited keyframes, new objects"),
+            ("from here ▶", "forward", "all", "track forward from this frame"),
+        ):
             b = QPushButton(label)
-            b.clicked.connect(lambda _=False, d=direction: self.track.emit(d))
+            b.setToolTip(tip)
+            b.clicked.connect(lambda _=False, d=direction, m=mode: self.track.emit(d, m))
+            self.track_buttons[f"{direction}:{mode}"] = b
             row.addWidget(b)
+        everything_track = QPushButton("Re-track the whole shot  (Ctrl+Shift+T)")
+        everything_track.clicked.connect(lambda: self.track.emit("both", "all"))
+        self.track_buttons["both:all"] = everything_track
+        self.follow = QCheckBox("Playhead follows")
+        self.follow.setChecked(True)
+        self.follow.setToolTip("show each frame as it is tracked")
+        self.stop_low = QCheckBox("Stop at low confidence")
+        self.stop_low.setToolTip("an object's track stops at its first doubtful frame (red on the timeline) "
+                                 "instead of sliding onto something else; add a keyframe there and track on")
+        checks = QHBoxLayout()
+        checks.addWidget(self.follow)
+        checks.addWidget(self.stop_low)
         load = QPushButton("Load model")
         load.setToolTip("load the engine's weights now (otherwise on the first Segment frame)")
         load.clicked.connect(self.load.emit)
@@ -175,9 +201,34 @@ class SegmentTab(QWidget):
         form.addRow("Engine", engine_row)
         form.addRow(self.note)
         form.addRow("Tool", self.tools)
+        form.addRow(self.live)
         form.addRow("Text", text_row)
         form.addRow(seg)
         form.addRow(row)
+        form.addRow(everything_track)
+        form.addRow(checks)
+        self.absent_from, self.absent_to = QSpinBox(), QSpinBox()
+        numbers = doc.source.info.frame_numbers
+        for spin in (self.absent_from, self.absent_to):
+            spin.setRange(numbers[0], numbers[-1])
+            spin.setValue(numbers[doc.frame])
+            spin.setKeyboardTracking(False)
+        here_from, here_to = QPushButton("here"), QPushButton("here")
+        here_from.clicked.connect(lambda: self.absent_from.setValue(doc.frame_number()))
+        here_to.clicked.connect(lambda: self.absent_to.setValue(doc.frame_number()))
+        mark, clear = QPushButton("Out of shot"), QPushButton("In shot")
+        mark.setToolTip("the active object is out of shot on these frames: its masks there are empty and "
+                        "tracking resumes from the keyframes on either side")
+        mark.clicked.connect(lambda: self._absent(True))
+        clear.clicked.connect(lambda: self._absent(False))
+        absent_row = QHBoxLayout()
+        for w in (self.absent_from, here_from, QLabel("to"), self.absent_to, here_to):
+            absent_row.addWidget(w)
+        absent_buttons = QHBoxLayout()
+        absent_buttons.addWidget(mark)
+        absent_buttons.addWidget(clear)
+        form.addRow("Absent", absent_row)
+        form.addRow(absent_buttons)
         self.everything_button = QPushButton("Segment everything")
         self.everything_button.setToolTip("cut the frame into regions; click regions to pick them (again to drop)")
         self.everything_button.clicked.connect(self.everything.emit)
@@ -188,6 +239,17 @@ class SegmentTab(QWidget):
         regions.addWidget(self.use_button)
         form.addRow(regions)
         self._engine_changed()
+
+    def _absent(self, out: bool) -> None:
+        numbers = list(self.doc.source.info.frame_numbers)
+        first = self._index(self.absent_from.value(), numbers)
+        last = self._index(self.absent_to.value(), numbers)
+        self.absent.emit(min(first, last), max(first, last), out)
+
+    @staticmethod
+    def _index(number: int, numbers: list[int]) -> int:
+        """The index of frame ``number``, or of the nearest frame (sequences may have gaps)."""
+        return min(range(len(numbers)), key=lambda i: abs(numbers[i] - number))
 
     @property
     def engine_name(self) -> str:

@@ -1,14 +1,20 @@
 """The timeline: source frame numbers, the playhead, keyframe ticks per object in its
-colour, tracked ranges, and the in/out range. Click or drag to scrub. It never takes the
+colour, tracked ranges, and the in/out range; per object, frames out of date since a
+keyframe changed (orange), frames tracked with low confidence (red ticks: where to look)
+and ranges marked out of shot (grey hatching). Click or drag to scrub. It never takes the
 keyboard focus, so frame keys always reach the window's shortcuts."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QWidget
 
+from sam3roto.core.tracking import low_confidence_frames, ranges, stale_frames
 from sam3roto.ui.document import Document
+
+STALE = QColor(255, 150, 40)
+LOW = QColor(235, 50, 50)
 
 
 class Timeline(QWidget):
@@ -17,6 +23,8 @@ class Timeline(QWidget):
         self.doc = doc
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setMinimumHeight(52)
+        self.setToolTip("orange: out of date since a keyframe changed (Ctrl+T re-tracks them); red ticks: "
+                        "low confidence, check these frames; grey hatching: out of shot")
         for signal in (doc.frameChanged, doc.projectChanged, doc.promptsChanged, doc.masksChanged):
             signal.connect(self.update)
 
@@ -42,6 +50,9 @@ class Timeline(QWidget):
                 continue
             colour = QColor(*obj.color)
             y = 20 + 6 * (lane % 4)
+            for a, b in obj.absent:
+                p.fillRect(QRectF(self._x(a) - 1, y - 1, max(3.0, self._x(b) - self._x(a) + 2), 5),
+                           QBrush(QColor(150, 150, 150), Qt.BrushStyle.BDiagPattern))
             frames = doc.store.frames(obj.id)
             if frames:  # tracked ranges as thin bars
                 colour.setAlpha(110)
@@ -52,6 +63,12 @@ class Timeline(QWidget):
                         start = f if f is not None else start
                     prev = f if f is not None else prev
                 colour.setAlpha(255)
+            for a, b in ranges(stale_frames(doc.project, doc.store, obj.id)):
+                p.fillRect(QRectF(self._x(a) - 1, y, max(2.5, self._x(b) - self._x(a) + 2), 3), STALE)
+            p.setPen(QPen(LOW, 1.5))
+            for f in low_confidence_frames(doc.store, obj.id):
+                x = self._x(f)
+                p.drawLine(int(x), y - 2, int(x), y + 5)
             p.setPen(QPen(colour, 2))
             for key in doc.project.keyframes_of(obj.id):
                 x = self._x(key.frame)

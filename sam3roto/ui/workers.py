@@ -19,6 +19,7 @@ from sam3roto.ui.errors import report_from_exception
 
 class JobSignals(QObject):
     progress = Signal(int, int, str)
+    frame = Signal(int)  # the frame index a step finished (tracking), after its progress
     finished = Signal(object)
     failed = Signal(object)  # ErrorReport
     cancelled = Signal()
@@ -48,6 +49,8 @@ class JobWorker(QRunnable):
                     self.token.raise_if_cancelled()
                     step = next(job)
                     self.signals.progress.emit(step.done, step.total, step.message)
+                    if step.frame is not None:
+                        self.signals.frame.emit(step.frame)
             except StopIteration as stop:
                 self.signals.finished.emit(stop.value)
             finally:

@@ -80,8 +80,10 @@ def test_prompts_segment_track_matte_render_undo(qtbot, window, clip, tmp_path: 
     assert jaccard(doc.store.get(obj.id, 0), clip.masks[0]) > 0.8
     assert not np.array_equal(viewer.compose_now(), before)  # the overlay appeared
 
-    window.segment_tab.track.emit("forward")
+    window.segment_tab.track_buttons["forward:all"].click()  # "from here ▶"
     wait_jobs(qtbot, window)
+    assert doc.frame == 11  # the playhead followed the track
+    doc.set_frame(0)
     assert doc.store.frames(obj.id) == list(range(12))
     assert np.mean([jaccard(doc.store.get(obj.id, i), clip.masks[i]) for i in range(1, 12)]) > 0.8
 
@@ -242,7 +244,7 @@ def test_stale_segment_requests_are_dropped(qtbot, window, clip, monkeypatch) ->
     window.segment_tab.load.emit()  # Load model: already loaded, nothing new
     window.segment_frame()
     wait_jobs(qtbot, window)
-    assert len(created) == 1 and len(opened) == 2  # the model is loaded once and kept
+    assert len(created) == 1 and len(opened) == 1  # the model is loaded once, the shot's session kept
 
 
 def test_text_prompt_needs_an_engine_with_text_and_makes_one_object_per_instance(qtbot, window, monkeypatch) -> None:
