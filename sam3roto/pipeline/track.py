@@ -260,7 +260,7 @@ def track_job(
                         notices = sess.take_notices()
                         if notices:
                             message += ": " + "; ".join(notices)
-                        yield Progress(min(done, total), total, message)
+                        yield Progress(min(done, total), total, message, frame=fm.frame)
                 finally:
                     if session is None:
                         sess.close()
