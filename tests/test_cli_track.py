@@ -235,3 +235,114 @@ def test_a_new_project_never_takes_the_masks_left_by_an_earlier_one(plate: Path,
     assert main([*args, "--direction", "forward"]) == 0
     store = open_mask_store(project, load_project(project))
     assert store.frames(1) == list(range(12)) and (tmp_path / "shot.masks" / "obj_0001" / "object.json").is_file()
+
+
+def _scored(monkeypatch: pytest.MonkeyPatch, low: set[int]) -> None:
+    """The classical session's propagation with a confidence per frame: low on ``low``."""
+    from sam3roto.backends.classic import ClassicSession
+
+    real = ClassicSession.propagate
+
+    def scored(self, start, direction="forward", end=None):  # type: ignore[no-untyped-def]
+        for fm in real(self, start, direction, end):
+            fm.scores = {o: (0.2 if fm.frame in low else 0.9) for o in fm.masks}
+            yield fm
+
+    monkeypatch.setattr(ClassicSession, "propagate", scored)
+
+
+def test_track_lists_low_confidence_frames_and_can_stop_there(plate: Path, tmp_path: Path, clip: SyntheticClip,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    _scored(monkeypatch, {3, 4, 8})
+    prompts = _prompts_file(clip.masks[0], tmp_path / "p.json")
+    args = ["--prompts", str(prompts), "--direction", "forward", "--quiet"]
+    assert main(["track", str(plate), "--project", str(tmp_path / "a.sam3roto"), *args]) == 0
+    out = capsys.readouterr().out
+    assert "object 1 'disc': frames 1001-1012\n  low confidence: 1004-1005, 1009 (check these)\n" in out
+    assert "stopped" not in out
+    project = tmp_path / "b.sam3roto"
+    assert main(["track", str(plate), "--project", str(project), *args, "--stop-at-low-confidence"]) == 0
+    out = capsys.readouterr().out
+    assert "object 1 'disc': frames 1001-1003\n  stopped at 1004: confidence below 0.5" in out
+    assert open_mask_store(project).frames(1) == [0, 1, 2]
+    project = tmp_path / "c.sam3roto"
+    assert main(["track", str(plate), "--project", str(project), *args, "--stop-at-low-confidence", "0.1"]) == 0
+    assert "object 1 'disc': frames 1001-1012\n" in capsys.readouterr().out  # 0.2 is not below 0.1
+    assert main(["track", str(plate), "--project", str(project), *args, "--stop-at-low-confidence", "2"]) == 1
+    assert "--stop-at-low-confidence takes a confidence from 0 to 1, not 2" in capsys.readouterr().err
+
+
+def test_track_changed_retracks_only_what_is_out_of_date(plate: Path, tmp_path: Path, clip: SyntheticClip,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    def spec(points_on_last: list[list[float]]) -> Path:
+        keys = [{"frame": 1001 + i, "boxes": [_box(clip.masks[i])]} for i in (0, 4)]
+        keys.append({"frame": 1012, "boxes": [_box(clip.masks[11])], "points": points_on_last})
+        return _write_spec(tmp_path / "p.json", [{"name": "disc", "keyframes": keys}])
+
+    ys, xs = np.nonzero(clip.masks[11])
+    centre = [float(xs.mean()), float(ys.mean())]
+    project = tmp_path / "shot.sam3roto"
+    assert main(["track", str(plate), "--project", str(project), "--prompts", str(spec([])), "--quiet"]) == 0
+    store = open_mask_store(project)
+    before = {f: store.track_records(1)[f] for f in range(4)}
+    capsys.readouterr()
+    assert main(["track", str(project), "--changed", "--quiet"]) == 0
+    assert "nothing to re-track: every tracked frame is up to date" in capsys.readouterr().out
+    # a click added on the last keyframe: only the stretch from the keyframe before it is re-tracked
+    assert main(["track", str(project), "--prompts", str(spec([centre])), "--changed", "--quiet"]) == 0
+    assert "object 1 'disc': frames 1005-1012\n" in capsys.readouterr().out
+    store = open_mask_store(project)
+    assert {f: store.track_records(1)[f] for f in range(4)} == before
+    # a new object: only it is tracked
+    data = json.loads((tmp_path / "p.json").read_text())
+    data["objects"].append({**data["objects"][0], "name": "copy"})
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    assert main(["track", str(project), "--prompts", str(tmp_path / "p.json"), "--changed", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "object 2 'copy': frames 1001-1012\n" in out and "object 1" not in out
+
+
+def test_absent_ranges_from_the_prompts_file_give_empty_masks(plate: Path, tmp_path: Path, clip: SyntheticClip,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    keys = [{"frame": 1001 + i, "boxes": [_box(clip.masks[i])]} for i in (0, 8)]
+    spec = _write_spec(tmp_path / "p.json", [{"name": "disc", "keyframes": keys, "absent": [[1004, 1006]]}])
+    project = tmp_path / "shot.sam3roto"
+    assert main(["track", str(plate), "--project", str(project), "--prompts", str(spec), "--quiet"]) == 0
+    assert "object 1 'disc': frames 1001-1003,1007-1012; absent (empty masks): 1004-1006" in capsys.readouterr().out
+    loaded = load_project(project)
+    assert loaded.object(1).absent == [(3, 5)]
+    store = open_mask_store(project, loaded)
+    for i in range(12):
+        mask = store.get(1, i)
+        assert mask is not None
+        if 3 <= i <= 5:
+            assert not mask.any(), i
+        else:
+            assert jaccard(mask, clip.masks[i]) > 0.6, i
+
+
+def test_bad_absent_ranges_name_the_file_object_and_range(plate: Path, tmp_path: Path, clip: SyntheticClip,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    keys = [{"frame": 1001, "boxes": [_box(clip.masks[0])]}]
+    for absent, message in [
+        ([[1006, 1004]], "object 'disc': absent range [1006, 1004] ends before it starts"),
+        ([[1000, 1003]], "object 'disc': absent range [1000, 1003]: frame 1000 is not in the shot (1001..1012)"),
+        ([[1004, "1005"]], "object 'disc': absent range [1004, '1005'] must be [first, last]"),
+        ([1004, 1005], "object 'disc': absent range 1004 must be [first, last]"),
+    ]:
+        spec = _write_spec(tmp_path / "bad.json", [{"name": "disc", "keyframes": keys, "absent": absent}])
+        assert main(["track", str(plate), "--project", str(tmp_path / "p.sam3roto"), "--prompts", str(spec),
+                     "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert f"error: {spec}: {message}" in err, err
+
+
+def _box(mask: np.ndarray) -> list[float]:
+    ys, xs = np.nonzero(mask)
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
+def _write_spec(path: Path, objects: list[dict]) -> Path:
+    path.write_text(json.dumps({"objects": objects}))
+    return path

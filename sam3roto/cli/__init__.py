@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto import __version__
-from sam3roto.cli import depth, farm, imports, render, track
+from sam3roto.cli import depth, farm, imports, render, segment, track
 from sam3roto.cli.common import drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
 
@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--print-settings", action="store_true", help="print the settings as JSON and exit")
     post.add_argument("--quiet", action="store_true", help="no progress bar")
     post.set_defaults(func=cmd_post)
+    segment.add_parser(sub)
     track.add_parser(sub)
     depth.add_parser(sub)
     farm.add_parser(sub)

@@ -86,3 +86,49 @@ def object_ids(project: Any, text: str, path: str | Path | None = None) -> tuple
         if match[0] not in ids:
             ids.append(match[0])
     return tuple(ids)
+
+
+def format_ranges(indices: Sequence[int], frame_numbers: Sequence[int]) -> str:
+    """Frame indices as frame-number ranges for people: ``1041-1048, 1060``."""
+    from sam3roto.core.tracking import ranges
+
+    return ", ".join(f"{frame_numbers[a]}-{frame_numbers[b]}" if a != b else f"{frame_numbers[a]}"
+                     for a, b in ranges(sorted(set(indices))))
+
+
+def add_engine_arguments(parser: Any) -> None:
+    """``--engine`` (choices from the engine registry), ``--device`` and ``--sam3-dir``."""
+    from sam3roto.backends.registry import DEFAULT_ENGINE, SEGMENTATION_ENGINES, engine_choices
+
+    try:
+        choices = engine_choices()
+    except Exception:  # an engine that cannot be imported must not break every command; using it reports why
+        choices = [(name, name) for name in SEGMENTATION_ENGINES]
+    listed = "; ".join(f"{name}: {label}" + (" (default)" if name == DEFAULT_ENGINE else "")
+                       for name, label in choices)
+    parser.add_argument("--engine", default=DEFAULT_ENGINE, choices=[name for name, _ in choices],
+                        help="segmentation engine; " + listed.replace("%", "%%"))
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    parser.add_argument("--sam3-dir", dest="sam3_dir", metavar="DIR",
+                        help="with --engine sam3: the weights folder (config.json + model.safetensors); default: the "
+                        "Hugging Face cache")
+
+
+def engine_options(args: Any) -> dict[str, Any]:
+    """The engine's keyword options from ``--device`` and ``--sam3-dir``."""
+    if args.sam3_dir and args.engine != "sam3":
+        raise Sam3RotoError(f"--sam3-dir is for --engine sam3, not {args.engine}")
+    options: dict[str, Any] = {"device": args.device} if args.device else {}
+    if args.sam3_dir:
+        options["model_dir"] = args.sam3_dir
+    return options
+
+
+def apply_absent(project: Any, obj_id: int, item: Any, path: str | Path) -> None:
+    """Mark the absent ranges of a prompts-file object (``item``) on ``obj_id``."""
+    from sam3roto.interchange.prompts import absent_indices
+
+    if project.shot is None:
+        raise Sam3RotoError("the project has no shot", path=path)
+    for first, last in absent_indices(item, project.shot.frame_numbers, path):
+        project.set_absent(obj_id, first, last)

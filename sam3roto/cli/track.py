@@ -1,7 +1,8 @@
 """``track MEDIA|PROJECT``: prompts (a prompts file, a Label Studio export, or text) into a
 project, then every object tracked over the shot with the chosen engine. Masks are stored
 frame by frame and the project is saved even when interrupted, so Ctrl-C keeps the
-finished frames."""
+finished frames. Per object it reports the frames tracked, the frames of low confidence (to
+check) and where a track stopped."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sam3roto.cli.common import drive, format_numbers, indices_of, object_ids
+from sam3roto.cli.common import (
+    add_engine_arguments,
+    apply_absent,
+    drive,
+    engine_options,
+    format_numbers,
+    format_ranges,
+    indices_of,
+    object_ids,
+)
 from sam3roto.errors import Sam3RotoError
 
 
@@ -40,6 +50,7 @@ def _add_prompts(project: Any, store: Any, args: argparse.Namespace) -> None:
                     project.set_prompts(obj.id, index, prompts)
                 except ValueError as exc:
                     raise Sam3RotoError(str(exc), path=args.prompts) from None
+            apply_absent(project, obj.id, item, args.prompts)
     if args.labelstudio:
         from sam3roto.interchange.labelstudio import choose_task, decode_task, read_export
         from sam3roto.pipeline.interchange import apply_labelstudio
@@ -60,8 +71,9 @@ def cmd_track(args: argparse.Namespace) -> int:
     from sam3roto.pipeline.shot import new_project, open_shot_media
     from sam3roto.pipeline.track import track_job
 
-    if args.sam3_dir and args.engine != "sam3":
-        raise Sam3RotoError(f"--sam3-dir is for --engine sam3, not {args.engine}")
+    options = engine_options(args)
+    if args.stop_below is not None and not 0.0 <= args.stop_below <= 1.0:
+        raise Sam3RotoError(f"--stop-at-low-confidence takes a confidence from 0 to 1, not {args.stop_below}")
     path = _project_path(args)
     if path.exists():
         project = load_project(path)
@@ -88,24 +100,36 @@ def cmd_track(args: argparse.Namespace) -> int:
     if args.frames:
         chosen = indices_of(args.frames, shot.frame_numbers, path)
         start, end = (chosen[-1], chosen[0]) if args.direction == "backward" else (chosen[0], chosen[-1])
-    options: dict[str, Any] = {"device": args.device} if args.device else {}
-    if args.sam3_dir:
-        options["model_dir"] = args.sam3_dir
     ids = set(object_ids(project, args.objects, path)) if args.objects else None
     try:
         with open_shot_media(project) as source:
             job = track_job(project, source, store, engine=args.engine, direction=args.direction, start=start,
-                            end=end, engine_options=options, objects=ids, chunk=args.chunk)
+                            end=end, engine_options=options, objects=ids, chunk=args.chunk,
+                            mode="changed" if args.changed else "all", stop_below=args.stop_below)
             result = drive(job, len(shot.frame_range), quiet=args.quiet)
     finally:
         save_project(project, path)  # keyframes and objects a text prompt created; masks are already stored
-    if not result.frames:
+    tracked = {o: [f for f in frames if not project.object(o).is_absent(f)] for o, frames in result.frames.items()}
+    if args.changed and not any(tracked.values()):
+        print("nothing to re-track: every tracked frame is up to date")
+    elif not result.frames:
         keys = format_numbers(sorted({shot.frame_numbers[k.frame] for k in project.keyframes}))
         raise Sam3RotoError(f"nothing was tracked: no keyframe lies in the tracked frames (keyframes: {keys}); "
                             "include one in --frames", path=path)
-    for obj_id, frames in sorted(result.frames.items()):
+    for obj_id, frames in sorted(tracked.items()):
+        if args.changed and not frames:
+            continue  # only its absent frames were rewritten (empty): nothing was re-tracked
         name = project.object(obj_id).name
-        print(f"object {obj_id} {name!r}: frames {format_numbers(sorted(shot.frame_numbers[i] for i in frames))}")
+        line = f"object {obj_id} {name!r}: frames {format_numbers(sorted(shot.frame_numbers[i] for i in frames))}"
+        gone = sorted(set(result.frames[obj_id]) - set(frames))
+        if gone:
+            line += f"; absent (empty masks): {format_ranges(gone, shot.frame_numbers)}"
+        print(line)
+        if result.low.get(obj_id):
+            print(f"  low confidence: {format_ranges(result.low[obj_id], shot.frame_numbers)} (check these)")
+        if obj_id in result.stopped:
+            print(f"  stopped at {shot.frame_numbers[result.stopped[obj_id]]}: confidence below {args.stop_below:g} "
+                  "(the frames past it keep what they had)")
     print(f"saved {path}")
     if args.render:
         from sam3roto.cli.render import project_options, run_render
@@ -124,6 +148,8 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
+    from sam3roto.core.tracking import LOW_CONFIDENCE
+
     p = sub.add_parser(
         "track", help="track objects over a shot from prompts, a Label Studio export or text",
         description="Add prompts to a project (created from MEDIA when needed) and track every object over the "
@@ -137,13 +163,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--task", help="Label Studio task id, when the export holds several")
     p.add_argument("--text", help="a text prompt (SAM3): every instance found becomes an object")
     p.add_argument("--frame", type=int, help="frame number for --text, or for a Label Studio image task")
-    p.add_argument("--engine", default="classic", help="segmentation engine: classic (default) or sam3")
-    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
-    p.add_argument("--sam3-dir", dest="sam3_dir", metavar="DIR",
-                   help="with --engine sam3: the weights folder (config.json + model.safetensors); default: the "
-                   "Hugging Face cache")
+    add_engine_arguments(p)
     p.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
     p.add_argument("--frames", help="frame numbers to track, e.g. 1001-1100 (default: the shot's in/out range)")
+    p.add_argument("--changed", action="store_true",
+                   help="re-track only what is out of date: the stretches whose keyframes or absent ranges changed "
+                   "since they were tracked, and objects never tracked")
+    p.add_argument("--stop-at-low-confidence", dest="stop_below", type=float, nargs="?", const=LOW_CONFIDENCE,
+                   metavar="T", help=f"stop each object's track at its first frame whose confidence is below T "
+                   f"(default {LOW_CONFIDENCE:g}) instead of letting it leak onto something else; the frames past it "
+                   "keep what they had. Put it after MEDIA|PROJECT")
     p.add_argument("--chunk", type=int, default=0,
                    help="long shots: track in runs of N frames, each in a fresh session seeded from the previous "
                    "run's masks, so memory stays bounded (default: one session)")

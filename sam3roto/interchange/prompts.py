@@ -1,4 +1,6 @@
-"""The prompts file for headless tracking: points, boxes and text per object and frame.
+"""The prompts file for headless tracking and segmenting (``run.py track`` and
+``run.py segment``): points, boxes and text per object and frame, and the frames where an
+object is out of shot.
 
 Schema (JSON; frames are the shot's frame numbers; coordinates in source pixels)::
 
@@ -6,16 +8,22 @@ Schema (JSON; frames are the shot's frame numbers; coordinates in source pixels)
        {"name": "person",
         "keyframes": [
           {"frame": 1001, "points": [[640, 360], [700, 300, false]], "boxes": [[500, 200, 800, 700]]},
-          {"frame": 1040, "points": [[655, 372]]}]},
+          {"frame": 1040, "points": [[655, 372]]}],
+        "absent": [[1010, 1025]]},
        {"name": "car", "keyframes": [{"frame": 1001, "text": "red car"}]}]}
 
 A point is ``[x, y]`` (positive) or ``[x, y, positive]``; a box is ``[x0, y0, x1, y1]``.
+``absent`` (optional) lists inclusive ``[first, last]`` frame-number ranges where the object
+is out of shot: its masks there are empty and tracking resumes from the keyframes on either
+side. Each range must be two integers with ``first <= last``, both frame numbers of the
+shot (checked by :func:`absent_indices` once the shot is known). An object needs keyframes,
+absent ranges, or both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +34,12 @@ from sam3roto.interchange.jsonfile import read_json
 
 @dataclass(frozen=True)
 class ObjectPrompts:
-    """One object's prompts: frame number -> prompts."""
+    """One object's prompts: frame number -> prompts, and inclusive frame-number ranges
+    ``(first, last)`` where it is out of shot."""
 
     name: str
     keyframes: dict[int, list[Prompt]]
+    absent: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _point(item: Any) -> PointPrompt:
@@ -73,9 +83,41 @@ def read_prompts(path: str | Path) -> list[ObjectPrompts]:
             except ValueError as exc:
                 raise Sam3RotoError(f"{where}: {exc}", path=path) from None
             keys.setdefault(key["frame"], []).extend(prompts)
-        if not keys:
-            raise Sam3RotoError(f"object {name!r} has no keyframes", path=path)
-        out.append(ObjectPrompts(name, keys))
+        absent = _absent(obj.get("absent", []), f"object {name!r}", path)
+        if not keys and not absent:
+            raise Sam3RotoError(f"object {name!r} has no keyframes (and no absent ranges)", path=path)
+        out.append(ObjectPrompts(name, keys, absent))
+    return out
+
+
+def _absent(value: Any, where: str, path: Path) -> list[tuple[int, int]]:
+    """``"absent": [[first, last], ...]`` (frame numbers, inclusive) as sorted pairs."""
+    if not isinstance(value, list):
+        raise Sam3RotoError(f'{where}: "absent" must be a list of [first, last] frame-number ranges, got {value!r}',
+                            path=path)
+    out: list[tuple[int, int]] = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
+            raise Sam3RotoError(f"{where}: absent range {item!r} must be [first, last], two integer frame numbers",
+                                path=path)
+        if item[0] > item[1]:
+            raise Sam3RotoError(f"{where}: absent range [{item[0]}, {item[1]}] ends before it starts", path=path)
+        out.append((item[0], item[1]))
+    return sorted(out)
+
+
+def absent_indices(obj: ObjectPrompts, frame_numbers: Sequence[int], path: str | Path) -> list[tuple[int, int]]:
+    """``obj``'s absent ranges as inclusive frame-index ranges of the shot whose frame
+    numbers are ``frame_numbers``; :class:`Sam3RotoError` naming the file, object and range
+    when a range's end is not a frame of the shot."""
+    out: list[tuple[int, int]] = []
+    for first, last in obj.absent:
+        where = f"object {obj.name!r}: absent range [{first}, {last}]"
+        try:
+            out.append((frame_index(first, frame_numbers, where), frame_index(last, frame_numbers, where)))
+        except ValueError as exc:
+            raise Sam3RotoError(str(exc), path=path) from None
     return out
 
 
