@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sam3roto.core.maskstore import MaskStore
@@ -85,16 +86,27 @@ def stale_frames(project: Project, store: MaskStore, obj_id: int) -> list[int]:
     return out
 
 
-def stale_stretches(project: Project, store: MaskStore, obj_id: int) -> list[tuple[int, int]]:
+def stale_stretches(project: Project, store: MaskStore, obj_id: int,
+                    expected: Iterable[int] = ()) -> list[tuple[int, int]]:
     """The runs to re-track so that no frame of ``obj_id`` stays stale: each stale frame's
     stretch widened to the keyframes that bound it (the run anchors on them), as sorted
-    ``(lo, hi)`` frame-index pairs."""
+    ``(lo, hi)`` frame-index pairs. Frames of ``expected`` (where a mask should be) that
+    have none count as out of date too (a track stopped or cancelled before them), unless
+    the object is out of shot there."""
     basis = TrackBasis(project, obj_id)
+    keys = set(basis.keys)
+    have = set(store.frames(obj_id))
+    todo = set(stale_frames(project, store, obj_id))
+    todo |= {f for f in expected if f not in have and f not in keys
+             and not any(a <= f <= b for a, b in basis.absent)}
     runs: set[tuple[int, int]] = set()
-    for frame in stale_frames(project, store, obj_id):
+    seen: set[tuple[int, int]] = set()
+    for frame in sorted(todo):
         s = basis.stretch(frame)
-        runs.add((max(0, s.lo - 1) if s.lo > 0 and (s.lo - 1) in basis.keys else s.lo,
-                  s.hi + 1 if (s.hi + 1) in basis.keys else s.hi))
+        if (s.lo, s.hi) in seen:
+            continue
+        seen.add((s.lo, s.hi))
+        runs.add((s.lo - 1 if (s.lo - 1) in keys else s.lo, s.hi + 1 if (s.hi + 1) in keys else s.hi))
     return sorted(runs)
 
 

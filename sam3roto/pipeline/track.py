@@ -114,7 +114,7 @@ def plan_runs(
             absent[obj.id] = sorted(gone)
         if mode == "changed" and _tracked_before(store, obj.id, keys):
             pieces = []
-            for lo, hi in stale_stretches(project, store, obj.id):
+            for lo, hi in stale_stretches(project, store, obj.id, frames):
                 span = [f for f in range(lo, hi + 1) if f in wanted]
                 pieces += [(p, "both") for p in _split(span, gone)]
         else:
@@ -332,20 +332,27 @@ def load_text_objects(
             for kf in texts:
                 others = [p for p in kf.prompts if not isinstance(p, TextPrompt)]
                 for text in [p for p in kf.prompts if isinstance(p, TextPrompt)]:
-                    first = project.next_object_id if others else kf.object_id
-                    masks = sess.add_prompt(kf.frame, text, first)
-                    for obj_id in sorted(masks):
-                        if all(o.id != obj_id for o in project.objects):
-                            project.next_object_id = max(project.next_object_id, obj_id)
-                            obj = project.add_object(f"{text.text} {obj_id}")
-                            result.new_objects.append(obj.id)
-                        keys.put(obj_id, kf.frame, masks[obj_id])
+                    # the session numbers instances from a fresh id up (never onto an
+                    # existing object); the first becomes the keyframe's own object
+                    found = sess.add_prompt(kf.frame, text, max(project.next_object_id, _free_id(sess)))
+                    for n, (_, mask) in enumerate(sorted(found.items())):
+                        if n == 0 and not others:
+                            obj_id = kf.object_id
+                        else:
+                            obj_id = project.add_object(f"{text.text} {project.next_object_id}").id
+                            result.new_objects.append(obj_id)
+                        keys.put(obj_id, kf.frame, mask)
                         project.set_key_mask(obj_id, kf.frame)
                 if others:  # the instances are objects of their own now
                     project.set_prompts(kf.object_id, kf.frame, list[Prompt](others))
     finally:
         if engine_instance is None:
             eng.close()
+
+
+def _free_id(session: SegmentationSession) -> int:
+    """An object id no object of ``session`` has."""
+    return max(session.object_ids(), default=0) + 1
 
 
 def _chunks(frames: list[int], chunk: int) -> list[list[int]]:

@@ -733,11 +733,13 @@ class MainWindow(QMainWindow):
                                              stop_below=stop))
 
         def done(result: Any) -> None:
-            store.snapshot(ids, step / "after")
-            doc.tracked(ids, step / "before", step / "after")
             tracked = sum(len(v) for v in result.frames.values())
+            if tracked:
+                store.snapshot(ids, step / "after")
+                doc.tracked(ids, step / "before", step / "after")
             low = sorted({f for v in result.low.values() for f in v})
-            text = f"tracked {tracked} frames" if tracked else "nothing to re-track: no frame is out of date"
+            text = f"tracked {tracked} frames" if tracked else \
+                "nothing to re-track: no frame is out of date (Ctrl+Shift+T re-tracks the whole shot)"
             if low:
                 text += f"; low confidence on {len(low)} frames (red on the timeline)"
             if result.stopped:

@@ -176,3 +176,21 @@ def test_confidence_is_recorded_and_a_track_can_stop_at_the_first_low_frame(tmp_
     result = run_sync(track_job(project, source, stopped, direction="forward", stop_below=0.5))
     assert result.stopped == {obj_id: 9}
     assert stopped.frames(obj_id) == list(range(9))
+
+
+def test_changed_also_tracks_frames_a_stopped_track_left_without_masks(tmp_path, clip):
+    from sam3roto.pipeline.track import plan_runs
+
+    project, source, obj_id = _project(clip)
+    store = MaskStore(tmp_path / "masks")
+    job = track_job(project, source, store, direction="forward")
+    for n, _ in enumerate(job):
+        if n == 6:  # cancelled after a few frames
+            job.close()
+            break
+    have = store.frames(obj_id)
+    assert 0 < len(have) < 16
+    runs, _ = plan_runs(project, store, list(range(16)), "both", {obj_id}, "changed")
+    assert [(r.frames[0], r.frames[-1], r.direction) for r in runs] == [(0, 15, "both")]
+    run_sync(track_job(project, source, store, direction="both", mode="changed"))
+    assert store.frames(obj_id) == list(range(16))
