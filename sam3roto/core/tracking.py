@@ -23,6 +23,8 @@ from sam3roto.core.project import Keyframe, Project
 
 #: Frames whose confidence is below this are marked for the artist to check.
 LOW_CONFIDENCE = 0.5
+#: Prefix of the basis of a keyframe's mask segmented from its prompts (see ``segmented``).
+SEGMENTED = "segmented:"
 
 
 def _key_digest(key: Keyframe) -> str:
@@ -68,6 +70,15 @@ class TrackBasis:
     def of(self, frame: int) -> str:
         """The basis of ``frame`` now."""
         return self.stretch(frame).basis
+
+    def segmented(self, frame: int) -> str | None:
+        """The basis recorded with a keyframe's mask made from its prompts on that frame
+        (live segmentation): tracking anchors on that mask as it is, instead of segmenting
+        the keyframe again, while the keyframe is unchanged. None off keyframes."""
+        i = bisect.bisect_left(self.keys, frame)
+        if i < len(self.keys) and self.keys[i] == frame:
+            return SEGMENTED + self._digests[i]
+        return None
 
 
 def stale_frames(project: Project, store: MaskStore, obj_id: int) -> list[int]:

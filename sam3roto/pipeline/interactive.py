@@ -26,6 +26,7 @@ from sam3roto.backends.registry import DEFAULT_ENGINE
 from sam3roto.core.jobs import Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project
+from sam3roto.core.tracking import TrackBasis
 from sam3roto.core.types import Prompt, TextPrompt
 from sam3roto.errors import InvalidPromptError
 from sam3roto.media.source import FrameSource
@@ -141,9 +142,11 @@ def segment_job(
     current: Callable[[], bool] = lambda: True,
 ) -> Generator[Progress, None, dict[int, np.ndarray] | None]:
     """Segment ``obj_id`` on ``frame`` and store the mask (or forget the stored one when
-    ``prompts`` is empty). ``current()`` says whether this request is still the newest:
-    one overtaken by a later click is skipped, and a result that arrives after a newer
-    request was made is not stored (the newer one will be). Returns the masks, or None
+    ``prompts`` is empty). When ``project`` holds these prompts as the keyframe, the mask
+    is recorded as that keyframe's (tracking then anchors on it as it is). ``current()``
+    says whether this request is still the newest: one overtaken by a later click is
+    skipped, and a result that arrives after a newer request was made is not stored (the
+    newer one will be). Returns the masks, or None
     when skipped."""
     if not current():
         return None
@@ -156,6 +159,9 @@ def segment_job(
         store.delete(obj_id, frame)
     for oid, mask in masks.items():
         store.put(oid, frame, mask)
+    made_from = TrackBasis(project, obj_id).segmented(frame) if obj_id in masks else None
+    if made_from is not None:  # tracking anchors on this mask while the keyframe stays as it is
+        store.record_track(obj_id, {frame: (1.0, made_from)})
     yield Progress(1, 1, f"segmented frame {number}")
     return masks
 

@@ -44,13 +44,16 @@ TrackMode = Literal["all", "changed"]
 
 def load_keyframes(
     session: SegmentationSession, project: Project, result: TrackResult, keys: MaskStore | None = None,
-    objects: set[int] | None = None, frames: set[int] | None = None,
+    objects: set[int] | None = None, frames: set[int] | None = None, masks: MaskStore | None = None,
 ) -> None:
     """Give ``session`` every keyframe of ``project`` (of ``objects`` only, on ``frames``
     only, when given): key masks (from ``keys``) first, then prompts. A text prompt whose
     instances are known already (its keyframe holds a key mask, see
     :func:`load_text_objects`) is not run again; one that is not yet creates one project
-    object per extra instance it finds."""
+    object per extra instance it finds. A keyframe whose mask the window already made from
+    these very prompts (recorded in ``masks``, see ``TrackBasis.segmented``) gives that
+    mask instead: the engine anchors on what the artist saw, without segmenting again."""
+    bases: dict[int, TrackBasis] = {}
     for kf in sorted(project.keyframes, key=lambda k: (k.frame, k.object_id)):
         if objects is not None and kf.object_id not in objects:
             continue
@@ -66,16 +69,32 @@ def load_keyframes(
             continue
         texts = [] if kf.mask else [p for p in kf.prompts if isinstance(p, TextPrompt)]
         others = [p for p in kf.prompts if not isinstance(p, TextPrompt)]
-        if others:
+        made = _segmented_mask(masks, bases, project, kf.object_id, kf.frame) if others else None
+        if made is not None:
+            session.add_mask(kf.frame, kf.object_id, made)
+        elif others:
             session.set_prompts(kf.frame, kf.object_id, list[Prompt](others))
         for text in texts:
             first = project.next_object_id if others else kf.object_id
-            masks = session.add_prompt(kf.frame, text, first)
-            for obj_id in sorted(masks):
+            found = session.add_prompt(kf.frame, text, first)
+            for obj_id in sorted(found):
                 if all(o.id != obj_id for o in project.objects):
                     project.next_object_id = max(project.next_object_id, obj_id)
                     obj = project.add_object(f"{text.text} {obj_id}")
                     result.new_objects.append(obj.id)
+
+
+def _segmented_mask(masks: MaskStore | None, bases: dict[int, TrackBasis], project: Project, obj_id: int,
+                    frame: int) -> np.ndarray | None:
+    """The mask live segmentation stored for ``obj_id``'s keyframe on ``frame`` from its
+    current prompts, or None."""
+    if masks is None:
+        return None
+    basis = bases.setdefault(obj_id, TrackBasis(project, obj_id)).segmented(frame)
+    record = masks.track_records(obj_id).get(frame)
+    if basis is None or record is None or record[1] != basis:
+        return None
+    return masks.get(obj_id, frame)
 
 
 @dataclass(frozen=True)
@@ -233,7 +252,8 @@ def track_job(
                 try:
                     window = None if whole and not chunk else set(span)
                     if session is None:
-                        load_keyframes(sess, project, result, store.key_masks(), set(run.objects), window)
+                        load_keyframes(sess, project, result, store.key_masks(), set(run.objects), window,
+                                       masks=store)
                     keys = {k.frame for k in project.keyframes if k.object_id in run.objects}
                     if n:  # re-seed at the seam from the previous chunk's masks
                         _seed(sess, store, span[0], set(run.objects))
@@ -286,6 +306,9 @@ class _Writer:
         self.count = 0
 
     def put(self, obj_id: int, frame: int, mask: np.ndarray, score: float | None) -> None:
+        made = self.bases[obj_id].segmented(frame) if obj_id in self.bases else None
+        if made is not None and self.store.track_records(obj_id).get(frame, (None, ""))[1] == made:
+            return  # a keyframe's mask the artist made from its prompts stays as it is
         self.store.put(obj_id, frame, mask)
         basis = self.bases[obj_id].of(frame) if obj_id in self.bases else ""
         self.pending.setdefault(obj_id, {})[frame] = (score, basis)

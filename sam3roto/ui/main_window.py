@@ -732,11 +732,17 @@ class MainWindow(QMainWindow):
                                              mode="all" if direction != "both" else mode,  # type: ignore[arg-type]
                                              stop_below=stop))
 
+        def keep_undo() -> None:
+            """The run's masks as one undo step (also when it was stopped or failed midway:
+            the frames it finished stay, and Ctrl+Z takes them back)."""
+            if self.doc is doc and not (step / "after").exists():
+                store.snapshot(ids, step / "after")
+                doc.tracked(ids, step / "before", step / "after")
+
         def done(result: Any) -> None:
             tracked = sum(len(v) for v in result.frames.values())
             if tracked:
-                store.snapshot(ids, step / "after")
-                doc.tracked(ids, step / "before", step / "after")
+                keep_undo()
             low = sorted({f for v in result.low.values() for f in v})
             text = f"tracked {tracked} frames" if tracked else \
                 "nothing to re-track: no frame is out of date (Ctrl+Shift+T re-tracks the whole shot)"
@@ -749,6 +755,8 @@ class MainWindow(QMainWindow):
 
         worker = self._start(f"track {direction}", job, self.pools.model, done)
         worker.signals.frame.connect(self._tracked_frame)
+        worker.signals.cancelled.connect(keep_undo)
+        worker.signals.failed.connect(lambda _report: keep_undo())
 
     def _tracked_frame(self, index: int) -> None:
         """A tracking job stored frame ``index``: the playhead follows it when asked."""

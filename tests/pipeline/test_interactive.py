@@ -16,7 +16,7 @@ from sam3roto.core.jobs import run_sync
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.types import PointPrompt
 from sam3roto.pipeline.interactive import InteractiveSession, segment_job
-from sam3roto.pipeline.shot import new_project
+from sam3roto.pipeline.shot import new_project, open_shot_media
 from tests.backends.test_classic import moving_object_clip
 
 
@@ -110,4 +110,29 @@ def test_other_media_reopens_the_session(shot, clip, tmp_path, opened):
     obj2 = project2.add_object("disc")
     session.segment(project2, 0, obj2.id, prompts_from_mask(clip.masks[-1]))
     assert len(opened) == 2
+    session.close()
+
+
+def test_tracking_anchors_on_the_mask_the_clicks_made_without_segmenting_again(shot, clip, tmp_path, monkeypatch):
+    from sam3roto.backends.base import SegmentationSession
+    from sam3roto.pipeline.track import track_job
+
+    project, obj_id = shot
+    store = MaskStore(tmp_path / "masks")
+    prompts = prompts_from_mask(clip.masks[0])
+    project.set_prompts(obj_id, 0, prompts)  # the window's project holds the prompts as the keyframe
+    session = InteractiveSession()
+    made = run_sync(segment_job(session, project, store, 0, obj_id, prompts))[obj_id]
+    calls = []
+    real = SegmentationSession.set_prompts
+    monkeypatch.setattr(SegmentationSession, "set_prompts", lambda self, *a: (calls.append(a), real(self, *a))[1])
+    project_source = open_shot_media(project)
+    run_sync(track_job(project, project_source, store, direction="forward"))
+    assert calls == []  # the keyframe was not segmented again
+    assert np.array_equal(store.get(obj_id, 0), made)  # and its mask stayed what the artist saw
+    assert np.mean([jaccard(store.get(obj_id, f), clip.masks[f]) for f in range(1, 8)]) > 0.75
+    project.set_prompts(obj_id, 0, prompts[:-1])  # the keyframe changed: segmented again when tracked
+    run_sync(track_job(project, project_source, store, direction="forward"))
+    assert len(calls) == 1
+    project_source.close()
     session.close()

@@ -99,6 +99,8 @@ def test_ctrl_t_streams_frames_and_esc_stops_keeping_them(qtbot, window, clip, m
     kept = doc.store.frames(obj.id)
     assert 2 <= len(kept) < 12  # what was finished stays
     assert first_frames < 5.0
+    window.undo()  # the stopped run is one undo step
+    assert doc.store.frames(obj.id) == [0]
 
 
 def test_a_correction_retracks_only_its_stretch(qtbot, window, clip, monkeypatch) -> None:  # noqa: F811
