@@ -264,7 +264,8 @@ def test_track_lists_low_confidence_frames_and_can_stop_there(plate: Path, tmp_p
     project = tmp_path / "b.sam3roto"
     assert main(["track", str(plate), "--project", str(project), *args, "--stop-at-low-confidence"]) == 0
     out = capsys.readouterr().out
-    assert "object 1 'disc': frames 1001-1003\n  stopped at 1004: confidence below 0.5" in out
+    assert "object 1 'disc': frames 1001-1003\n  low confidence: 1004 (check these)\n  stopped at 1004: confidence " \
+        "below 0.5" in out
     assert open_mask_store(project).frames(1) == [0, 1, 2]
     project = tmp_path / "c.sam3roto"
     assert main(["track", str(plate), "--project", str(project), *args, "--stop-at-low-confidence", "0.1"]) == 0

@@ -55,17 +55,23 @@ class TrackBasis:
         self.last = max(count - 1, self.keys[-1] if self.keys else 0)
 
     def stretch(self, frame: int) -> Stretch:
-        """The stretch holding ``frame`` (a keyframe's stretch is the keyframe alone)."""
+        """The stretch holding ``frame``: the frames between the keyframes on either side
+        (a keyframe's stretch is the keyframe alone). ``basis`` is ``frame``'s own."""
         i = bisect.bisect_left(self.keys, frame)
         if i < len(self.keys) and self.keys[i] == frame:
             return Stretch(frame, frame, self._digests[i])
-        before = self._digests[i - 1] if i > 0 else "-"
-        after = self._digests[i] if i < len(self.keys) else "-"
         lo = self.keys[i - 1] + 1 if i > 0 else 0
         hi = self.keys[i] - 1 if i < len(self.keys) else self.last
-        gaps = [r for r in self.absent if r[1] >= lo and r[0] <= hi]
-        digest = hashlib.sha1(json.dumps([before, after, gaps]).encode()).hexdigest()[:12]
+        # A chain reaches ``frame`` from the keyframe before it unless an absent range lies
+        # between them, and from the one after it likewise: the frame depends on the
+        # keyframes that reach it, and on whether it is itself out of shot.
+        before = self._digests[i - 1] if i > 0 and not self._gap(lo, frame) else "-"
+        after = self._digests[i] if i < len(self.keys) and not self._gap(frame, hi) else "-"
+        digest = hashlib.sha1(json.dumps([before, after, self._gap(frame, frame)]).encode()).hexdigest()[:12]
         return Stretch(lo, hi, digest)
+
+    def _gap(self, lo: int, hi: int) -> bool:
+        return any(a <= hi and b >= lo for a, b in self.absent)
 
     def of(self, frame: int) -> str:
         """The basis of ``frame`` now."""
@@ -85,16 +91,8 @@ def stale_frames(project: Project, store: MaskStore, obj_id: int) -> list[int]:
     """Tracked frames of ``obj_id`` whose keyframes changed since they were tracked."""
     basis = TrackBasis(project, obj_id)
     keys = set(basis.keys)
-    out = []
-    cache: dict[tuple[int, int], str] = {}
-    for frame, (_, made_from) in sorted(store.track_records(obj_id).items()):
-        if frame in keys:
-            continue
-        s = basis.stretch(frame)
-        now = cache.setdefault((s.lo, s.hi), s.basis)
-        if now != made_from:
-            out.append(frame)
-    return out
+    return [frame for frame, (_, made_from) in sorted(store.track_records(obj_id).items())
+            if frame not in keys and basis.of(frame) != made_from]
 
 
 def stale_stretches(project: Project, store: MaskStore, obj_id: int,
@@ -110,14 +108,17 @@ def stale_stretches(project: Project, store: MaskStore, obj_id: int,
     todo = set(stale_frames(project, store, obj_id))
     todo |= {f for f in expected if f not in have and f not in keys
              and not any(a <= f <= b for a, b in basis.absent)}
-    runs: set[tuple[int, int]] = set()
-    seen: set[tuple[int, int]] = set()
+    groups: dict[tuple[int, int], list[int]] = {}
     for frame in sorted(todo):
         s = basis.stretch(frame)
-        if (s.lo, s.hi) in seen:
-            continue
-        seen.add((s.lo, s.hi))
-        runs.add((s.lo - 1 if (s.lo - 1) in keys else s.lo, s.hi + 1 if (s.hi + 1) in keys else s.hi))
+        groups.setdefault((s.lo, s.hi), []).append(frame)
+    runs = []
+    for (lo, hi), frames in groups.items():
+        # from the keyframe before to the one after (both chains); without a keyframe on
+        # one side, only as far as the last frame to do on that side
+        start = lo - 1 if (lo - 1) in keys else frames[0]
+        end = hi + 1 if (hi + 1) in keys else frames[-1]
+        runs.append((start, end))
     return sorted(runs)
 
 

@@ -259,28 +259,41 @@ def track_job(
                         _seed(sess, store, span[0], set(run.objects))
                     elif run.direction != "both" and span[0] not in keys and session is None:
                         _seed(sess, store, span[0], set(run.objects))  # track from here
-                    stopped: dict[bool, set[int]] = {True: set(), False: set()}
+                    # stop_below: frames an object may not take any more, from its first
+                    # doubtful frame to its next keyframe in the direction of travel
+                    blocked: dict[int, tuple[int, int]] = {}
+                    walked: dict[bool, int] = {}
                     for fm in sess.propagate(span[0], run.direction, span[-1]):
                         final = bool(getattr(fm, "final", True))
                         if n and fm.frame == span[0]:
                             continue  # the seam frame was stored by the previous chunk
                         scores: dict[int, float] = getattr(fm, "scores", {}) or {}
+                        backward = fm.frame < walked.get(final, fm.frame) or run.direction == "backward"
+                        walked[final] = fm.frame
+                        shown = False
                         for obj_id, mask in fm.masks.items():
-                            if obj_id not in run.objects or obj_id in stopped[final]:
+                            lo_hi = blocked.get(obj_id)
+                            if obj_id not in run.objects or (lo_hi and lo_hi[0] <= fm.frame <= lo_hi[1]):
                                 continue
                             score = scores.get(obj_id)
-                            if stop_below is not None and score is not None and score < stop_below:
-                                stopped[final].add(obj_id)
+                            if stop_below is not None and score is not None and score < stop_below \
+                                    and obj_id not in blocked:
+                                blocked[obj_id] = _until_key(project, obj_id, fm.frame, backward)
                                 result.stopped.setdefault(obj_id, fm.frame)
+                                writer.note(obj_id, fm.frame, score)  # a red tick where it stopped
                                 continue
                             writer.put(obj_id, fm.frame, mask, score)
+                            shown = True
+                        if run.direction != "both" and blocked and run.objects <= set(blocked):
+                            done = run_end
+                            break  # every object stopped: nothing more to walk
                         done += 1
                         what = "frame" if final else "forward pass: frame"
                         message = f"{what} {project.shot.output_number(fm.frame)}"
                         notices = sess.take_notices()
                         if notices:
                             message += ": " + "; ".join(notices)
-                        yield Progress(min(done, total), total, message, frame=fm.frame)
+                        yield Progress(min(done, total), total, message, frame=fm.frame if shown else None)
                 finally:
                     if session is None:
                         sess.close()
@@ -329,6 +342,14 @@ class _Writer:
         if self.count % 50 == 0:
             self.flush()
 
+    def note(self, obj_id: int, frame: int, score: float) -> None:
+        """Record ``frame``'s confidence without storing its mask (a track stopped there)."""
+        basis = self.bases[obj_id].of(frame) if obj_id in self.bases else ""
+        self.pending.setdefault(obj_id, {})[frame] = (score, basis)
+        if (obj_id, frame) not in self.lows and score < self.low:
+            self.lows.add((obj_id, frame))
+            self.result.low.setdefault(obj_id, []).append(frame)
+
     def flush(self) -> None:
         pending, self.pending = self.pending, {}
         for obj_id, records in pending.items():
@@ -371,6 +392,17 @@ def load_text_objects(
     finally:
         if engine_instance is None:
             eng.close()
+
+
+def _until_key(project: Project, obj_id: int, frame: int, backward: bool) -> tuple[int, int]:
+    """Frames from ``frame`` up to (not including) ``obj_id``'s next keyframe in the
+    direction of travel, as an inclusive ``(lo, hi)``."""
+    keys = [k.frame for k in project.keyframes_of(obj_id)]
+    if backward:
+        before = [k for k in keys if k < frame]
+        return (before[-1] + 1 if before else 0, frame)
+    after = [k for k in keys if k > frame]
+    return (frame, after[0] - 1 if after else 1 << 30)
 
 
 def _free_id(session: SegmentationSession) -> int:

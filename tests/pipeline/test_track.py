@@ -173,9 +173,16 @@ def test_confidence_is_recorded_and_a_track_can_stop_at_the_first_low_frame(tmp_
     assert result.low[obj_id] == list(range(9, 16))
     assert store.track_records(obj_id)[3][0] == pytest.approx(0.9)
     stopped = MaskStore(tmp_path / "stopped")
-    result = run_sync(track_job(project, source, stopped, direction="forward", stop_below=0.5))
+    seen = []
+    result = run_sync(track_job(project, source, stopped, direction="forward", stop_below=0.5), seen.append)
     assert result.stopped == {obj_id: 9}
     assert stopped.frames(obj_id) == list(range(9))
+    assert max(p.frame for p in seen if p.frame is not None) == 8  # the playhead stays on the last kept frame
+    assert result.low == {obj_id: [9]} and stopped.track_records(obj_id)[9][0] == pytest.approx(0.2)  # marked where it stopped
+    assert seen[-1].message != "frame 15"  # the walk ended there, not at the end of the shot
+    both = MaskStore(tmp_path / "both")
+    result = run_sync(track_job(project, source, both, direction="both", stop_below=0.5))
+    assert result.stopped == {obj_id: 9} and max(both.frames(obj_id)) == 8  # no final pass past the stop either
 
 
 def test_changed_also_tracks_frames_a_stopped_track_left_without_masks(tmp_path, clip):
@@ -194,3 +201,20 @@ def test_changed_also_tracks_frames_a_stopped_track_left_without_masks(tmp_path,
     assert [(r.frames[0], r.frames[-1], r.direction) for r in runs] == [(0, 15, "both")]
     run_sync(track_job(project, source, store, direction="both", mode="changed"))
     assert store.frames(obj_id) == list(range(16))
+
+
+def test_an_absent_range_makes_stale_only_the_frames_it_cuts_off(tmp_path, clip):
+    from sam3roto.core.tracking import stale_frames, stale_stretches
+
+    project, source, obj_id = _project(clip)  # one keyframe, on frame 0
+    store = MaskStore(tmp_path / "masks")
+    run_sync(track_job(project, source, store, direction="both"))
+    project.set_absent(obj_id, 10, 12)
+    assert stale_frames(project, store, obj_id) == list(range(10, 16))  # 1-9 still come from frame 0
+    assert stale_stretches(project, store, obj_id) == [(0, 15)]
+    run_sync(track_job(project, source, store, direction="both", mode="changed"))
+    assert all(not store.get(obj_id, f).any() for f in (10, 11, 12))
+    assert stale_frames(project, store, obj_id) == [13, 14, 15]  # cut off from every keyframe: key them
+    project.set_absent(obj_id, 10, 12, absent=False)
+    assert stale_frames(project, store, obj_id) == [10, 11, 12]  # 13-15 are as they were tracked
+    assert stale_stretches(project, store, obj_id) == [(0, 12)]  # no keyframe after: only as far as needed
