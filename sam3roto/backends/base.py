@@ -6,6 +6,11 @@ prompted frame (:meth:`SegmentationSession.add_prompt`), and over the shot with
 :meth:`SegmentationSession.propagate`, a generator that yields one :class:`FrameMasks`
 per frame so callers can store each frame as it arrives and stop between frames.
 
+Point and box prompts are constraints, whatever the engine: the mask
+:meth:`SegmentationSession.set_prompts` returns holds every positive click, no negative
+click and nothing outside the box (:func:`~sam3roto.backends.constraints.obey_prompts`),
+and the engine tracks from that mask.
+
 Masks are ``bool (H, W)`` at the source resolution.
 """
 
@@ -18,6 +23,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from sam3roto.backends.constraints import obey_prompts
+from sam3roto.core.tracking import LOW_CONFIDENCE  # noqa: F401 - the threshold scores are read against
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.errors import EngineError, InvalidPromptError
 
@@ -52,10 +59,19 @@ class Capabilities:
 
 @dataclass
 class FrameMasks:
-    """Masks of every object tracked on one frame: ``masks[obj_id]`` is ``bool (H, W)``."""
+    """Masks of every object tracked on one frame: ``masks[obj_id]`` is ``bool (H, W)``.
+
+    ``scores[obj_id]`` (0..1) says how far to trust that mask: 1.0 on keyframes, lower where
+    the engine sees signs of a lost or leaking track (below :data:`LOW_CONFIDENCE`, have a
+    look). ``final`` False marks a provisional result: the same frame comes again later in
+    the same propagation with ``final`` True (and masks for the same objects or more),
+    which replaces it. Every frame of a propagation is yielded final exactly once.
+    """
 
     frame: int
     masks: dict[int, np.ndarray] = field(default_factory=dict)
+    scores: dict[int, float] = field(default_factory=dict)
+    final: bool = True
 
 
 class PackedMask:
@@ -134,9 +150,34 @@ class SegmentationSession(ABC):
         self.check_prompt(frame, prompt)
         return self.set_prompts(frame, obj_id, [*self._prompts.get(obj_id, {}).get(frame, []), prompt])
 
-    @abstractmethod
     def set_prompts(self, frame: int, obj_id: int, prompts: list[Prompt]) -> dict[int, np.ndarray]:
-        """Replace ``obj_id``'s prompts on ``frame`` (an empty list removes the keyframe)."""
+        """Replace ``obj_id``'s prompts on ``frame`` (an empty list removes the keyframe);
+        return the new masks on that frame.
+
+        Point and box prompts are constraints: the engine's mask is edited with
+        :func:`~sam3roto.backends.constraints.obey_prompts`, and when that changed it the
+        engine is told (:meth:`_constrained`) so it tracks from the mask returned here.
+        """
+        for p in prompts:
+            self.check_prompt(frame, p)
+        masks = self._set_prompts(frame, obj_id, list(prompts))
+        if prompts and obj_id in masks and not any(isinstance(p, TextPrompt) for p in prompts):
+            mask = masks[obj_id]
+            fixed = obey_prompts(mask, prompts)
+            if not np.array_equal(fixed, mask):
+                self._constrained(frame, obj_id, fixed)
+                masks[obj_id] = fixed
+        return masks
+
+    @abstractmethod
+    def _set_prompts(self, frame: int, obj_id: int, prompts: list[Prompt]) -> dict[int, np.ndarray]:
+        """The engine's part of :meth:`set_prompts` (prompts already checked): store the
+        keyframe and return the masks as the engine sees them."""
+
+    @abstractmethod
+    def _constrained(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
+        """Make ``mask`` (``bool (H, W)``, the engine's mask edited to obey the prompts)
+        ``obj_id``'s keyframe mask on ``frame``, keeping the prompts there."""
 
     @abstractmethod
     def add_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
@@ -152,9 +193,16 @@ class SegmentationSession(ABC):
         ``start`` down to ``end`` (default: 0), re-anchoring on every keyframe met.
         ``both`` re-tracks the whole range between ``start`` and ``end`` (default: the
         whole shot) from every keyframe: each frame takes the result of the keyframes on
-        either side, the nearer one weighing more. Closing the generator stops between
-        frames; everything yielded so far stays valid.
+        either side, the nearer one weighing more. It may yield a frame twice: first a
+        provisional result (``final`` False) as soon as one side is known, then the final
+        one. Closing the generator stops between frames; everything yielded so far stays
+        valid.
         """
+
+    def set_tracked(self, frame: int, obj_id: int, mask: np.ndarray) -> None:  # noqa: B027 - optional hook
+        """``mask`` (``bool (H, W)``) is what tracking gave ``obj_id`` on ``frame`` (in an
+        earlier session): prompts placed there correct it rather than start afresh, where
+        the engine can. Engines that cannot ignore it."""
 
     def segment_everything(self, frame: int) -> np.ndarray:
         """Candidate regions of ``frame`` for the artist to pick by click, as ``int32 (H, W)``

@@ -115,6 +115,9 @@ class Sam3Session(SegmentationSession):
         self.window = max(int(getattr(cfg, "num_maskmem", 7)), int(getattr(cfg, "max_object_pointers_in_encoder", 16)))
         #: Mask keyframes (text instances, imported mattes), bit-packed, by (object, frame).
         self._key_masks: dict[tuple[int, int], PackedMask] = {}
+        #: Keyframe masks edited to obey their prompts, as returned: the tracker holds them
+        #: at its mask resolution only, propagation gives these back.
+        self._shown: dict[tuple[int, int], PackedMask] = {}
         self._new_session()
 
     # -- session state -----------------------------------------------------------
@@ -165,14 +168,19 @@ class Sam3Session(SegmentationSession):
             n += len(d["cond_frame_outputs"]) + len(d["non_cond_frame_outputs"])
         return n
 
-    def _masks(self, output: Any) -> dict[int, np.ndarray]:
+    def _masks(self, output: Any) -> tuple[dict[int, np.ndarray], dict[int, float]]:
+        """Masks at source size and object scores (sigmoid of the object score logit: how
+        sure the tracker is that the object is on the frame), by object id."""
         proc = self.models.tracker_processor
         logits = output.pred_masks.float()
         masks = proc.post_process_masks([logits], original_sizes=[[self.height, self.width]], binarize=True)[0]
         ids = list(output.object_ids) if getattr(output, "object_ids", None) is not None else self.state.obj_ids
-        return {int(o): masks[i, 0].cpu().numpy().astype(bool) for i, o in enumerate(ids)}
+        present = output.object_score_logits
+        scores = [1.0] * len(ids) if present is None else present.float().sigmoid().reshape(len(ids), -1)[:, 0].tolist()
+        return ({int(o): masks[i, 0].cpu().numpy().astype(bool) for i, o in enumerate(ids)},
+                {int(o): float(scores[i]) for i, o in enumerate(ids)})
 
-    def _run(self, index: int, reverse: bool = False) -> dict[int, np.ndarray]:
+    def _run(self, index: int, reverse: bool = False) -> tuple[dict[int, np.ndarray], dict[int, float]]:
         import torch
 
         self._ensure_frame(index)
@@ -228,9 +236,8 @@ class Sam3Session(SegmentationSession):
         self.state.output_dict_per_obj[oi]["cond_frame_outputs"].pop(frame, None)
 
     # -- prompts -----------------------------------------------------------------
-    def set_prompts(self, frame: int, obj_id: int, prompts: list[Prompt]) -> dict[int, np.ndarray]:
-        for p in prompts:
-            self.check_prompt(frame, p)
+    def _set_prompts(self, frame: int, obj_id: int, prompts: list[Prompt]) -> dict[int, np.ndarray]:
+        self._shown.pop((obj_id, frame), None)
         texts = [p for p in prompts if isinstance(p, TextPrompt)]
         clicks = [p for p in prompts if not isinstance(p, TextPrompt)]
         if texts:
@@ -255,8 +262,14 @@ class Sam3Session(SegmentationSession):
             kwargs["input_boxes"] = [[boxes[-1]]]
         self.models.tracker_processor.add_inputs_to_inference_session(
             self.state, frame_idx=frame, obj_ids=obj_id, original_size=(self.height, self.width), **kwargs)
-        masks = self._run(frame)
+        masks, _ = self._run(frame)
         return {obj_id: masks[obj_id]}
+
+    def _constrained(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
+        # Re-condition the object on the mask the artist saw (it replaces the clicks as the
+        # tracker's input there; the clicks stay the keyframe's prompts).
+        self._shown[(obj_id, frame)] = PackedMask(mask)
+        self._condition_on_mask(frame, obj_id, mask)
 
     def _add_text(self, frame: int, prompt: TextPrompt, first_id: int) -> dict[int, np.ndarray]:
         import torch
@@ -288,18 +301,23 @@ class Sam3Session(SegmentationSession):
         m = check_mask(mask, self.width, self.height)
         self._prompts.setdefault(obj_id, {}).setdefault(frame, [])
         self._key_masks[(obj_id, frame)] = PackedMask(m)  # to rebuild the session
+        self._shown.pop((obj_id, frame), None)
+        self._condition_on_mask(frame, obj_id, m)
+
+    def _condition_on_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
         self._ensure_frame(frame)
         self._make_conditioning(obj_id, frame)
         self.models.tracker_processor.add_inputs_to_inference_session(
-            self.state, frame_idx=frame, obj_ids=obj_id, input_masks=m.astype(np.float32),
+            self.state, frame_idx=frame, obj_ids=obj_id, input_masks=mask.astype(np.float32),
             original_size=(self.height, self.width))
         self._run(frame)
 
     def remove_object(self, obj_id: int) -> None:
         self.check_object(obj_id)
         self._prompts.pop(obj_id, None)
-        for key in [k for k in self._key_masks if k[0] == obj_id]:
-            del self._key_masks[key]
+        for table in (self._key_masks, self._shown):
+            for key in [k for k in table if k[0] == obj_id]:
+                del table[key]
         # transformers sessions cannot drop one object; rebuild from the remaining keyframes.
         self._replay()
 
@@ -314,9 +332,15 @@ class Sam3Session(SegmentationSession):
 
     def _walk(self, frames: list[int], reverse: bool) -> Iterator[FrameMasks]:
         for f in frames:
-            masks = self._run(f, reverse=reverse)
+            masks, scores = self._run(f, reverse=reverse)
             self.prune(f, reverse)
-            yield FrameMasks(f, masks)
+            for o in masks:
+                if f in self.state.output_dict_per_obj[self.state.obj_id_to_idx(o)]["cond_frame_outputs"]:
+                    scores[o] = 1.0  # a keyframe
+                    shown = self._shown.get((o, f))
+                    if shown is not None:
+                        masks[o] = shown.unpack()
+            yield FrameMasks(f, masks, scores)
 
     def propagate(self, start: int, direction: Direction = "forward", end: int | None = None) -> Iterator[FrameMasks]:
         frames = frame_range(start, direction, end, self.frame_count)

@@ -182,3 +182,71 @@ def test_corrupt_weights_are_a_clear_error(tmp_path):
     assert resolve_model_dir(model_dir=folder) == folder
     with pytest.raises(ModelNotInstalledError, match="could not be read"):
         Sam3Engine(model_dir=folder, device="cpu", text=False)
+
+
+def test_random_prompts_always_hold_although_the_raw_masks_are_random(engine):
+    """The random model's masks ignore the clicks; what set_prompts returns obeys them, and
+    the tracker is re-conditioned on that mask, so propagation shows it on the keyframe."""
+    from sam3roto.backends.constraints import obeys
+
+    rng = np.random.default_rng(4)
+    s = engine.open_session(ArraySource(frames(6)))
+    changed = 0
+    for k in range(10):
+        frame = int(rng.integers(6))
+        prompts: list = []
+        if k % 2:
+            x0, y0 = rng.uniform(0, 80), rng.uniform(0, 60)
+            prompts.append(BoxPrompt(x0, y0, x0 + rng.uniform(10, 40), y0 + rng.uniform(10, 30)))
+        prompts += [PointPrompt(float(rng.uniform(0, 120)), float(rng.uniform(0, 90)), bool(rng.random() < 0.6))
+                    for _ in range(rng.integers(1, 6))]
+        raw = s._set_prompts(frame, 1, list(prompts))[1]
+        mask = s.set_prompts(frame, 1, prompts)[1]
+        assert obeys(mask, prompts), prompts
+        if not obeys(raw, prompts):
+            changed += 1
+            oi = s.state.obj_id_to_idx(1)
+            assert frame in s.state.mask_inputs_per_obj[oi] and frame not in s.state.point_inputs_per_obj[oi]
+    assert changed >= 3  # the constraint was really exercised
+    s.set_prompts(2, 1, [PointPrompt(30, 40, True), PointPrompt(33, 40, False), PointPrompt(100, 80, True)])
+    key = {fm.frame: fm for fm in s.propagate(0, "forward")}[2]
+    assert obeys(key.masks[1], [PointPrompt(30, 40, True), PointPrompt(33, 40, False), PointPrompt(100, 80, True)])
+
+
+def test_scores_are_object_presence_and_one_on_keyframes(engine):
+    s = engine.open_session(ArraySource(frames()))
+    s.set_prompts(2, 1, [PointPrompt(30, 40, True)])
+    s.set_prompts(5, 2, [BoxPrompt(60, 20, 110, 80)])
+    for fm in s.propagate(0, "both"):
+        assert fm.final
+        assert set(fm.scores) == set(fm.masks) == {1, 2}
+        assert all(0.0 <= v <= 1.0 for v in fm.scores.values())
+        if fm.frame == 2:
+            assert fm.scores[1] == 1.0
+        if fm.frame == 5:
+            assert fm.scores[2] == 1.0
+    out = list(s.propagate(6, "forward"))
+    assert any(v != 1.0 for fm in out for v in fm.scores.values())  # tracked frames: the model's own score
+
+
+def test_both_yields_frame_by_frame(engine, monkeypatch):
+    s = engine.open_session(ArraySource(frames(40, 60, 80)))
+    s.set_prompts(10, 1, [PointPrompt(30, 30, True)])
+    s.set_prompts(30, 1, [PointPrompt(40, 30, True)])
+    calls = {"n": 0}
+    real = engine.models.tracker.forward
+
+    def forward(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.models.tracker, "forward", forward)
+    gen = s.propagate(0, "both")
+    seen = []
+    for _ in range(3):
+        fm = next(gen)
+        seen.append((fm.frame, fm.final, calls["n"]))
+    assert seen == [(10, True, 1), (11, True, 2), (12, True, 3)]
+    gen.close()
+    rest = list(s.propagate(0, "both"))
+    assert sorted(fm.frame for fm in rest) == list(range(40)) and all(fm.final for fm in rest)

@@ -50,8 +50,14 @@ class ClassicSession(SegmentationSession):
         self.refit_iterations = refit_iterations
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._flows: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._key: dict[int, dict[int, PackedMask]] = {}
         self._results: dict[int, dict[int, PackedMask]] = {}
+        self._scores: dict[int, dict[int, float]] = {}
+        #: Frames whose result came from tracking, and the tracked masks that keyframes
+        #: replaced since: the prior for prompts there.
+        self._tracked: dict[int, set[int]] = {}
+        self._prior: dict[int, dict[int, PackedMask]] = {}
 
     # -- frames ----------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:
@@ -68,7 +74,18 @@ class ClassicSession(SegmentationSession):
         return rgb
 
     def _flow(self, a: int, b: int) -> np.ndarray:
-        return dense_flow(self._dis, to_gray(self.frame(a)), to_gray(self.frame(b)))
+        """Optical flow from frame ``a`` to ``b``; the last few are kept (clicks on one frame
+        ask for the same motion flows again, and so does a step that warps both ways)."""
+        key = (a, b)
+        if key in self._flows:
+            self._flows.move_to_end(key)
+            return self._flows[key]
+        flow = dense_flow(self._dis, to_gray(self.frame(a)), to_gray(self.frame(b)))
+        flow.setflags(write=False)  # shared by every caller
+        self._flows[key] = flow
+        while len(self._flows) > 4:
+            self._flows.popitem(last=False)
+        return flow
 
     def to_work(self, mask: np.ndarray) -> np.ndarray:
         if self.scale >= 1.0:
@@ -109,17 +126,18 @@ class ClassicSession(SegmentationSession):
         return np.minimum.reduce(residuals)
 
     # -- prompts -------------------------------------------------------------------
-    def set_prompts(self, frame: int, obj_id: int, prompts: list[Prompt]) -> dict[int, np.ndarray]:
-        for p in prompts:
-            self.check_prompt(frame, p)
+    def _set_prompts(self, frame: int, obj_id: int, prompts: list[Prompt]) -> dict[int, np.ndarray]:
         if not prompts:
             self._prompts.get(obj_id, {}).pop(frame, None)
             self._key.get(obj_id, {}).pop(frame, None)
             return {}
+        self._untrack(obj_id, frame)
         self._prompts.setdefault(obj_id, {})[frame] = list(prompts)
         work = self._scaled(prompts)
+        # The result depends on the prompts and on the mask tracking gave this frame (if
+        # any), never on earlier prompts here: the same clicks always give the same mask.
         prior = tracked = None
-        known = self._results.get(obj_id, {}).get(frame)
+        known = self._prior.get(obj_id, {}).get(frame)
         if known is not None and not any(isinstance(p, BoxPrompt) for p in prompts):
             # Clicks on a tracked frame refine the tracked mask.
             prior = known.unpack()
@@ -130,26 +148,61 @@ class ClassicSession(SegmentationSession):
             tracked = known.unpack()
         motion = None if prior is not None else self._motion(frame, work)
         mask = mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior, tracked=tracked)
-        self._key.setdefault(obj_id, {})[frame] = PackedMask(mask)
-        self._results.setdefault(obj_id, {})[frame] = PackedMask(mask)
+        self._set_key(obj_id, frame, mask)
         return {obj_id: self.to_source(mask)}
+
+    def _constrained(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
+        self._set_key(obj_id, frame, self.to_work(mask))
 
     def add_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
         self.check_frame(frame)
         m = self.to_work(check_mask(mask, self.width, self.height))
+        self._untrack(obj_id, frame)
         self._prompts.setdefault(obj_id, {}).setdefault(frame, [])
-        self._key.setdefault(obj_id, {})[frame] = PackedMask(m)
-        self._results.setdefault(obj_id, {})[frame] = PackedMask(m)
+        self._set_key(obj_id, frame, m)
+
+    def _set_key(self, obj_id: int, frame: int, mask: np.ndarray) -> None:
+        packed = PackedMask(mask)
+        self._key.setdefault(obj_id, {})[frame] = packed
+        self._results.setdefault(obj_id, {})[frame] = packed
+        self._scores.setdefault(obj_id, {})[frame] = 1.0
+
+    def set_tracked(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
+        self.check_frame(frame)
+        self._prior.setdefault(obj_id, {})[frame] = PackedMask(self.to_work(check_mask(mask, self.width, self.height)))
+
+    def _untrack(self, obj_id: int, frame: int) -> None:
+        """Keep the tracked mask on ``frame`` (if its result came from tracking) as the
+        prior for prompts there, before a keyframe replaces the result."""
+        tracked = self._tracked.get(obj_id, set())
+        if frame in tracked:
+            tracked.discard(frame)
+            self._prior.setdefault(obj_id, {})[frame] = self._results[obj_id][frame]
+
+    def _store(self, obj_id: int, frame: int, packed: PackedMask, score: float) -> None:
+        """Record a propagation result."""
+        self._results.setdefault(obj_id, {})[frame] = packed
+        self._scores.setdefault(obj_id, {})[frame] = score
+        tracked = self._tracked.setdefault(obj_id, set())
+        if frame in self._key.get(obj_id, {}):
+            tracked.discard(frame)
+        else:
+            tracked.add(frame)
+            self._prior.get(obj_id, {}).pop(frame, None)
 
     def remove_object(self, obj_id: int) -> None:
         self.check_object(obj_id)
-        for table in (self._prompts, self._key, self._results):
+        for table in (self._prompts, self._key, self._results, self._scores, self._tracked, self._prior):
             table.pop(obj_id, None)
 
     def mask(self, frame: int, obj_id: int) -> np.ndarray | None:
         """The latest mask of ``obj_id`` on ``frame`` at source resolution, if any."""
         packed = self._results.get(obj_id, {}).get(frame)
         return None if packed is None else self.to_source(packed.unpack())
+
+    def score(self, frame: int, obj_id: int) -> float | None:
+        """The confidence of :meth:`mask` (see :meth:`confidence`), if any."""
+        return self._scores.get(obj_id, {}).get(frame)
 
     # -- tracking ------------------------------------------------------------------
     def step(
@@ -166,17 +219,19 @@ class ClassicSession(SegmentationSession):
         return refit(self.frame(cur), warped, iterations=self.refit_iterations), motion
 
     def recover(
-        self, mask: np.ndarray, frame: int, model: Appearance, last_xy: tuple[float, float], expected: float
+        self, mask: np.ndarray, frame: int, model: Appearance, last_xy: tuple[float, float], expected: float,
+        probability: np.ndarray | None = None,
     ) -> np.ndarray:
         """Check ``mask`` against the object's ``model``; when it looks lost, look for the
         object again and segment it afresh. Lost means collapsed (below 40% of the
         ``expected`` area, the recent tracked area), searched for within half the frame of
         ``last_xy``; or drifted (its colours match the object less than half as well as on
         the keyframe), searched for within one object size. Returns ``mask`` itself when no
-        search ran, a new array otherwise."""
+        search ran, a new array otherwise. Pass ``probability`` when the model's
+        probability of this frame is at hand."""
         rgb = self.frame(frame)
         area = int(np.count_nonzero(mask))
-        prob = model.probability(rgb)  # once per check: it is on the per-frame path
+        prob = model.probability(rgb) if probability is None else probability
         held = model.support(rgb, mask, prob)
         collapsed = area < 0.4 * expected
         if not collapsed and held >= 0.5 * model.support0:
@@ -193,10 +248,27 @@ class ClassicSession(SegmentationSession):
             return mask
         return found
 
+    @staticmethod
+    def confidence(colour: float, area: float) -> float:
+        """How far to trust a tracked mask, in [0, 1]: the product of its agreements with
+        the keyframe it was tracked from, each 1 when equal. ``colour``: the mask's colour
+        support over the keyframe's (:meth:`Appearance.support`, capped at 1); ``area``:
+        the smaller of area/keyframe area and its inverse.
+
+        Measured on the four DAVIS sequences at hand (tracked from frame 0, 207 frames),
+        the product ranks frames by J with Spearman 0.82 and flags (below
+        :data:`LOW_CONFIDENCE`) 69% of the frames with J < 0.5 against 5% of those with
+        J > 0.7. How well one motion fits the flow inside the mask is left out: it ranked
+        frames the wrong way where the mask had slid onto the static background (flow there
+        fits one motion perfectly), and lowered the ranking overall (0.81 with it).
+        """
+        return float(np.clip(min(colour, 1.0) * area, 0.0, 1.0))
+
     def _chain(
         self, obj_id: int, frames: list[int], seed: np.ndarray | None
-    ) -> Iterator[tuple[int, np.ndarray | None]]:
-        """Walk ``frames`` in order, re-anchoring on keyframes; yield (frame, mask or None)."""
+    ) -> Iterator[tuple[int, np.ndarray | None, float]]:
+        """Walk ``frames`` in order, re-anchoring on keyframes; yield (frame, mask or None,
+        confidence)."""
         keys = self._key.get(obj_id, {})
         mask = seed
         model = None if seed is None else Appearance.learn(self.frame(frames[0]), seed)
@@ -205,28 +277,35 @@ class ClassicSession(SegmentationSession):
         expected = 0.0  # recent tracked area (a running mean), to tell a collapse from a scale change
         cooldown = 0
         motion: np.ndarray | None = None
+        key_area = 0.0 if seed is None else float(np.count_nonzero(seed))
+        score = 1.0 if seed is None else self._scores.get(obj_id, {}).get(frames[0], 1.0)
         for f in frames:
             if f in keys:
                 mask = keys[f].unpack()
                 model = Appearance.learn(self.frame(f), mask) or model
-                expected = float(np.count_nonzero(mask))
+                expected = key_area = float(np.count_nonzero(mask))
                 motion = None
+                score = 1.0
             elif mask is not None and prev is not None:
                 mask, motion = self.step(mask, prev, f, motion)
+                prob = None if model is None else model.probability(self.frame(f))
                 if model is not None and cooldown <= 0:
-                    found = self.recover(mask, f, model, last_xy, expected or model.area)
+                    found = self.recover(mask, f, model, last_xy, expected or model.area, prob)
                     # A search is costly (GrabCut + motion flows): wait a few frames before the next one.
                     cooldown = 5 if found is not mask else 0
                     if found is not mask:
                         motion = None
                     mask = found
                 cooldown -= 1
+                area = float(np.count_nonzero(mask))
+                colour = 1.0 if model is None else model.support(self.frame(f), mask, prob) / max(model.support0, 1e-6)
+                score = self.confidence(colour, min(area / key_area, key_area / area) if area and key_area else 0.0)
             if mask is not None and mask.any():
                 ys, xs = np.nonzero(mask)
                 last_xy = (float(xs.mean()), float(ys.mean()))
                 expected = xs.size if expected == 0.0 else 0.7 * expected + 0.3 * xs.size
             prev = f
-            yield f, mask
+            yield f, mask, score
 
     def segment_everything(self, frame: int) -> np.ndarray:
         """Candidate regions of the frame at source resolution (see ``everything.py``)."""
@@ -239,7 +318,7 @@ class ClassicSession(SegmentationSession):
         frames = frame_range(start, direction, end, self.frame_count)
         objects = [o for o in self.object_ids() if self._key.get(o)]
         if direction == "both":
-            yield from self._propagate_both(frames, objects)
+            yield from self._propagate_both(frames[0], frames[-1], objects)
             return
         chains = {}
         for o in objects:
@@ -248,48 +327,79 @@ class ClassicSession(SegmentationSession):
         for f in frames:
             out = FrameMasks(f)
             for o, chain in chains.items():
-                _, m = next(chain)
+                _, m, score = next(chain)
                 if m is not None:
-                    self._results[o][f] = PackedMask(m)
+                    self._store(o, f, PackedMask(m), score)
                     out.masks[o] = self.to_source(m)
+                    out.scores[o] = score
             yield out
 
-    def _propagate_both(self, frames: list[int], objects: list[int]) -> Iterator[FrameMasks]:
-        lo, hi = frames[0], frames[-1]
-        fused: dict[int, dict[int, PackedMask]] = {o: {} for o in objects}
-        for o in objects:
-            keys = sorted(self._key[o])
-            # Forward chains from each keyframe, then backward chains, fused per frame by distance.
-            fwd_packed = {f: PackedMask(m) for f, m in self._chain(o, list(range(lo, hi + 1)), None) if m is not None}
-            for f, back in self._chain(o, list(range(hi, lo - 1, -1)), None):
-                ahead = fwd_packed.pop(f, None)
-                if back is None and ahead is None:
+    def _propagate_both(self, lo: int, hi: int, objects: list[int]) -> Iterator[FrameMasks]:
+        """Chains forward from every keyframe, then backward, fused per frame by distance to
+        the keyframes. The forward pass yields each frame as it goes, final where no
+        backward chain will reach it (at keyframes, after an object's last keyframe),
+        provisional otherwise; the backward pass then yields the fused frames."""
+        keys = {o: sorted(self._key[o]) for o in objects}
+        last = {o: max((k for k in keys[o] if lo <= k <= hi), default=-1) for o in objects}
+
+        def pending(o: int, f: int) -> bool:  # the backward pass brings a result for o on f
+            return f < last[o] and f not in self._key[o]
+
+        ahead: dict[int, dict[int, tuple[PackedMask, float]]] = {o: {} for o in objects}
+        waiting: set[int] = set()
+        forward = {o: self._chain(o, list(range(lo, hi + 1)), None) for o in objects}
+        for f in range(lo, hi + 1):
+            out = FrameMasks(f, final=not any(pending(o, f) for o in objects))
+            for o in objects:
+                _, m, score = next(forward[o])
+                if m is None:
                     continue
-                if ahead is None:
-                    fused[o][f] = PackedMask(back)  # type: ignore[arg-type]
-                    continue
-                if back is None:
-                    fused[o][f] = ahead
-                    continue
-                prev_k = max((k for k in keys if k <= f), default=None)
-                next_k = min((k for k in keys if k >= f), default=None)
-                d_prev = f - prev_k if prev_k is not None else 1 << 30
-                d_next = next_k - f if next_k is not None else 1 << 30
-                a = ahead.unpack()
-                if d_prev == 0 or d_next == 0:
-                    fused[o][f] = PackedMask(a if d_prev == 0 else back)
-                    continue
-                w_prev = d_next / (d_prev + d_next)
-                mix = w_prev * a.astype(np.float32) + (1.0 - w_prev) * back.astype(np.float32)
-                fused[o][f] = PackedMask(mix > 0.5 if w_prev != 0.5 else a | back)
-        for f in frames:
+                packed = PackedMask(m)
+                self._store(o, f, packed, score)
+                out.masks[o], out.scores[o] = self.to_source(m), score
+                if not out.final:
+                    ahead[o][f] = (packed, score)
+            if not out.final:
+                waiting.add(f)
+            if out.final or out.masks:
+                yield out
+        forward.clear()
+        backward = {o: self._chain(o, list(range(hi, lo - 1, -1)), None) for o in objects}
+        for f in range(hi, lo - 1, -1):
+            steps = {o: next(backward[o]) for o in objects}
+            if f not in waiting:
+                continue
             out = FrameMasks(f)
             for o in objects:
-                packed = fused[o].pop(f, None)
-                if packed is not None:
-                    self._results[o][f] = packed
-                    out.masks[o] = self.to_source(packed.unpack())
+                a = ahead[o].pop(f, None)
+                back, back_score = steps[o][1], steps[o][2]
+                fused = self._fuse(keys[o], f, a, back, back_score) if pending(o, f) else a
+                if fused is not None:
+                    self._store(o, f, fused[0], fused[1])
+                    out.masks[o], out.scores[o] = self.to_source(fused[0].unpack()), fused[1]
             yield out
+
+    @staticmethod
+    def _fuse(
+        keys: list[int], f: int, ahead: tuple[PackedMask, float] | None, back: np.ndarray | None, back_score: float
+    ) -> tuple[PackedMask, float] | None:
+        """The forward (``ahead``) and backward results on ``f`` weighed by the distance to
+        the keyframes they come from; the nearer one weighs more (a tie takes the union)."""
+        if back is None:
+            return ahead
+        if ahead is None:
+            return PackedMask(back), back_score
+        prev_k = max((k for k in keys if k <= f), default=None)
+        next_k = min((k for k in keys if k >= f), default=None)
+        d_prev = f - prev_k if prev_k is not None else 1 << 30
+        d_next = next_k - f if next_k is not None else 1 << 30
+        a = ahead[0].unpack()
+        if d_prev == 0 or d_next == 0:
+            return (ahead if d_prev == 0 else (PackedMask(back), back_score))
+        w_prev = d_next / (d_prev + d_next)
+        mix = w_prev * a.astype(np.float32) + (1.0 - w_prev) * back.astype(np.float32)
+        score = w_prev * ahead[1] + (1.0 - w_prev) * back_score
+        return PackedMask(mix > 0.5 if w_prev != 0.5 else a | back), score
 
 
 class ClassicEngine(Engine):

@@ -11,15 +11,26 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from sam3roto.backends.constraints import click_radius_px, point_pixels
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 
 #: A residual motion (px) above this marks a pixel as moving against the background.
 MOTION_THRESHOLD_PX = 2.0
 
 
-def click_radius_px(shape: tuple[int, ...]) -> int:
-    """Radius of the disc a click pins as certain foreground/background."""
-    return max(3, round(0.01 * float(np.hypot(shape[0], shape[1]))))
+def pin_clicks(labels: np.ndarray, prompts: Sequence[Prompt], radius: int) -> None:
+    """Pin each click's disc in ``labels`` (cv2.GC_*) as certain foreground or background.
+
+    A disc shrinks below ``radius`` so that it stays clear of every click of the other
+    sign: with equal discs, a negative click next to a positive one would paint over the
+    positive click (or the other way round), and the click would end up on the wrong side.
+    """
+    h, w = labels.shape[:2]
+    pos, neg = point_pixels(prompts, w, h)
+    for mine, theirs, value in ((neg, pos, cv2.GC_BGD), (pos, neg, cv2.GC_FGD)):
+        for x, y in mine:
+            d = min((float(np.hypot(x - ox, y - oy)) for ox, oy in theirs), default=np.inf)
+            cv2.circle(labels, (x, y), int(min(radius, max(0.0, np.floor((d - 1) / 2)))), value, -1)
 
 
 def motion_residual(flow: np.ndarray, background: np.ndarray, step: int = 8) -> np.ndarray | None:
@@ -55,7 +66,15 @@ def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def prompt_box(prompts: Sequence[Prompt], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """Integer (x0, y0, x1, y1) region the object lies in: the union of the boxes, or the
-    positive clicks grown generously when there is no box."""
+    positive clicks grown generously when there is no box (by half their spread, at least
+    12% of the frame's long side).
+
+    Everything in the region starts as probable foreground and only what lies outside it
+    as certain background, so a region that reaches the frame's edges leaves GrabCut no
+    background to learn from, and the mask swallows the background (positive clicks spread
+    over an object used to grow the region by their whole spread, so a few clicks took
+    the whole frame). On DAVIS frames with 1-5 random clicks, half the spread gives J 0.445
+    against 0.401, and masks over 3x the object's area in 14% of the cases against 22%."""
     h, w = shape[:2]
     boxes = [p.xyxy_px for p in prompts if isinstance(p, BoxPrompt)]
     if boxes:
@@ -66,14 +85,15 @@ def prompt_box(prompts: Sequence[Prompt], shape: tuple[int, ...]) -> tuple[int, 
         if not pos:
             return (0, 0, 0, 0)
         xs, ys = [p[0] for p in pos], [p[1] for p in pos]
-        grow = max(0.12 * max(h, w), 1.0 * max(max(xs) - min(xs), max(ys) - min(ys)))
+        grow = max(0.12 * max(h, w), 0.5 * max(max(xs) - min(xs), max(ys) - min(ys)))
         x0, y0, x1, y1 = min(xs) - grow, min(ys) - grow, max(xs) + grow, max(ys) + grow
     return (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1))))
 
 
 def keep_prompted_components(mask: np.ndarray, prompts: Sequence[Prompt]) -> np.ndarray:
     """Drop the connected components of ``mask`` no positive click touches (keep the largest
-    one when there are no positive clicks) and fill enclosed holes."""
+    one when there are no positive clicks) and fill small enclosed holes, except those a
+    negative click is in."""
     if not mask.any():
         return mask
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
@@ -86,8 +106,11 @@ def keep_prompted_components(mask: np.ndarray, prompts: Sequence[Prompt]) -> np.
     inv = (~out).view(np.uint8)
     n, lab, st, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
     h, w = out.shape
+    negative = {int(lab[y, x]) for x, y in point_pixels(prompts, w, h)[1]}
     for i in range(1, n):
         x, y, bw, bh = st[i, :4]
+        if i in negative:
+            continue
         if x > 0 and y > 0 and x + bw < w and y + bh < h and st[i, cv2.CC_STAT_AREA] < 0.02 * out.sum():
             out[lab == i] = True
     return out
@@ -161,10 +184,7 @@ def mask_from_prompts(
         labels[box] = cv2.GC_PR_FGD
         if background_hint is not None:
             labels[box][background_hint] = cv2.GC_PR_BGD
-        r = click_radius_px(rgb.shape)
-        for p in prompts:
-            if isinstance(p, PointPrompt):
-                cv2.circle(labels, (int(p.x), int(p.y)), r, cv2.GC_FGD if p.positive else cv2.GC_BGD, -1)
+        pin_clicks(labels, prompts, click_radius_px(rgb.shape))
         out = np.zeros((h, w), bool)
         out[crop] = grabcut(rgb[crop], labels[crop].copy(), iterations)
         return keep_prompted_components(out, prompts)
