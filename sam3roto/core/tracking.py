@@ -25,6 +25,8 @@ from sam3roto.core.project import Keyframe, Project
 LOW_CONFIDENCE = 0.5
 #: Prefix of the basis of a keyframe's mask segmented from its prompts (see ``segmented``).
 SEGMENTED = "segmented:"
+#: Prefix of the basis of a keyframe's mask as a tracking run gave it.
+KEYFRAME = "key:"
 
 
 def _key_digest(key: Keyframe) -> str:
@@ -59,7 +61,7 @@ class TrackBasis:
         (a keyframe's stretch is the keyframe alone). ``basis`` is ``frame``'s own."""
         i = bisect.bisect_left(self.keys, frame)
         if i < len(self.keys) and self.keys[i] == frame:
-            return Stretch(frame, frame, self._digests[i])
+            return Stretch(frame, frame, KEYFRAME + self._digests[i])
         lo = self.keys[i - 1] + 1 if i > 0 else 0
         hi = self.keys[i] - 1 if i < len(self.keys) else self.last
         # A chain reaches ``frame`` from the keyframe before it unless an absent range lies
@@ -77,6 +79,7 @@ class TrackBasis:
         """The basis of ``frame`` now."""
         return self.stretch(frame).basis
 
+
     def segmented(self, frame: int) -> str | None:
         """The basis recorded with a keyframe's mask made from its prompts on that frame
         (live segmentation): tracking anchors on that mask as it is, instead of segmenting
@@ -85,6 +88,11 @@ class TrackBasis:
         if i < len(self.keys) and self.keys[i] == frame:
             return SEGMENTED + self._digests[i]
         return None
+
+
+def tracked_record(basis: str) -> bool:
+    """Whether a mask recorded with ``basis`` came from tracking (not a keyframe's own)."""
+    return not basis.startswith((SEGMENTED, KEYFRAME))
 
 
 def stale_frames(project: Project, store: MaskStore, obj_id: int) -> list[int]:

@@ -15,18 +15,19 @@ window and the CLI run them the same way.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 
 from sam3roto.backends import registry
-from sam3roto.backends.base import Engine, SegmentationSession
+from sam3roto.backends.base import Engine, PackedMask, SegmentationSession
 from sam3roto.backends.registry import DEFAULT_ENGINE
 from sam3roto.core.jobs import Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project
-from sam3roto.core.tracking import TrackBasis
+from sam3roto.core.tracking import TrackBasis, tracked_record
 from sam3roto.core.types import Prompt, TextPrompt
 from sam3roto.errors import InvalidPromptError
 from sam3roto.media.source import FrameSource
@@ -65,6 +66,9 @@ class InteractiveSession:
         self._key: tuple[Any, ...] | None = None
         self._source: FrameSource | None = None
         self._session: SegmentationSession | None = None
+        # the tracked mask a correction started from, per (project, object, frame): later
+        # clicks there correct the same mask, though the store now holds the correction
+        self._tracked: OrderedDict[tuple[str, str, int], PackedMask] = OrderedDict()
         #: how many engine sessions were opened (tests check that clicks reuse one)
         self.opened = 0
 
@@ -104,22 +108,43 @@ class InteractiveSession:
 
     # -- requests ---------------------------------------------------------------------
     def segment(self, project: Project, frame: int, obj_id: int, prompts: list[Prompt],
-                engine: str = DEFAULT_ENGINE, options: Options | None = None) -> dict[int, np.ndarray]:
+                engine: str = DEFAULT_ENGINE, options: Options | None = None,
+                tracked: np.ndarray | None = None) -> dict[int, np.ndarray]:
         """``obj_id``'s mask on ``frame`` from ``prompts`` (points and boxes): ``{obj_id:
         bool (H, W)}``, every positive point inside and no negative point (the engines
         obey prompts). The result depends only on these prompts: prompts the session
-        holds for the object on other frames are dropped first."""
+        holds for the object on other frames are dropped first. ``tracked``: the mask
+        tracking gave this frame, which the prompts then correct (where the engine can)."""
         if any(isinstance(p, TextPrompt) for p in prompts):
             raise InvalidPromptError("text prompts find objects: use find_text")
         session = self.session(project, engine, options)
         if obj_id in session.object_ids() and set(session.keyframes(obj_id)) - {frame}:
             session.remove_object(obj_id)
+        if tracked is not None:
+            session.set_tracked(frame, obj_id, tracked)
         if not prompts:
             if obj_id in session.object_ids():
                 session.set_prompts(frame, obj_id, [])
             return {}
         masks = session.set_prompts(frame, obj_id, list(prompts))
         return {obj_id: masks[obj_id]} if obj_id in masks else {}
+
+    def tracked_mask(self, project: Project, store: MaskStore, obj_id: int, frame: int) -> np.ndarray | None:
+        """The mask tracking stored for ``obj_id`` on ``frame``, kept from the first
+        correction there on (the store then holds the corrections), or None."""
+        key = (project.uid, project.object_uid(obj_id) or str(obj_id), frame)
+        record = store.track_records(obj_id).get(frame)
+        if record is not None and tracked_record(record[1]):
+            mask = store.get(obj_id, frame)
+            if mask is not None:
+                self._tracked[key] = PackedMask(mask)
+        packed = self._tracked.get(key)
+        if packed is None:
+            return None
+        self._tracked.move_to_end(key)
+        while len(self._tracked) > 16:
+            self._tracked.popitem(last=False)
+        return packed.unpack()
 
     def find_text(self, project: Project, frame: int, text: str, first_id: int,
                   engine: str = DEFAULT_ENGINE, options: Options | None = None) -> dict[int, np.ndarray]:
@@ -152,11 +177,15 @@ def segment_job(
         return None
     number = project.shot.frame_numbers[frame] if project.shot is not None else frame
     yield Progress(0, 1, f"segmenting frame {number}")
-    masks = interactive.segment(project, frame, obj_id, prompts, engine, options)
+    tracked = interactive.tracked_mask(project, store, obj_id, frame)
+    masks = interactive.segment(project, frame, obj_id, prompts, engine, options, tracked=tracked)
     if not current():
         return None
     if not prompts:
-        store.delete(obj_id, frame)
+        if tracked is not None:  # every correction taken back: the tracked mask returns
+            store.put(obj_id, frame, tracked)
+        else:
+            store.delete(obj_id, frame)
     for oid, mask in masks.items():
         store.put(oid, frame, mask)
     made_from = TrackBasis(project, obj_id).segmented(frame) if obj_id in masks else None

@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         self.segment_tab.everything.connect(self.segment_everything)
         self.segment_tab.use_regions.connect(self.use_regions)
         self.segment_tab.absent.connect(lambda a, b, out: doc.set_absent(a, b, out))
+        self.segment_tab.engine.currentIndexChanged.connect(self._engine_switched)
         self.matte_tab.edited.connect(lambda: self._post_edited("matte"))
         self.rgb_tab.edited.connect(lambda: self._post_edited("rgba"))
         self.export_tab.requested.connect(self.render_outputs)
@@ -563,7 +564,9 @@ class MainWindow(QMainWindow):
         worker.signals.progress.connect(self._progress)
         worker.signals.finished.connect(lambda result: self._finished(worker, label, result, done))
         worker.signals.failed.connect(lambda report: self._failed(worker, label, report))
-        worker.signals.cancelled.connect(lambda: self._finished(worker, label, None, None, "cancelled"))
+        worker.signals.cancelled.connect(lambda: self._finished(
+            worker, label, None, None, "stopped; the frames it finished are kept" if label.startswith("track")
+            else "cancelled"))
         self.jobs.append(worker)
         if not quiet:
             self.progress.setRange(0, 0)
@@ -613,6 +616,11 @@ class MainWindow(QMainWindow):
         timer restarts on every edit, so a burst of clicks is one request)."""
         if self.segment_tab.live.isChecked():
             self.live.start()
+
+    def _engine_switched(self) -> None:
+        """Another engine: the frame's prompts are segmented again with it (live)."""
+        self._live_last = None
+        self._prompts_edited()
 
     def segment_frame(self, live: bool = False) -> None:
         """The active object's prompts on this frame -> its mask (a job on the model
@@ -740,11 +748,12 @@ class MainWindow(QMainWindow):
                 doc.tracked(ids, step / "before", step / "after")
 
         def done(result: Any) -> None:
-            tracked = sum(len(v) for v in result.frames.values())
+            tracked = len({f for v in result.frames.values() for f in v})
             if tracked:
                 keep_undo()
             low = sorted({f for v in result.low.values() for f in v})
-            text = f"tracked {tracked} frames" if tracked else \
+            count = len(result.frames)
+            text = f"tracked {tracked} frames of {count} object{'s' if count > 1 else ''}" if tracked else \
                 "nothing to re-track: no frame is out of date (Ctrl+Shift+T re-tracks the whole shot)"
             if low:
                 text += f"; low confidence on {len(low)} frames (red on the timeline)"

@@ -136,3 +136,36 @@ def test_tracking_anchors_on_the_mask_the_clicks_made_without_segmenting_again(s
     assert len(calls) == 1
     project_source.close()
     session.close()
+
+
+def test_a_click_on_a_tracked_frame_corrects_the_tracked_mask_and_taking_it_back_restores_it(
+        shot, clip, tmp_path, monkeypatch):
+    from sam3roto.backends.classic import ClassicSession
+    from sam3roto.pipeline.track import track_job
+
+    project, obj_id = shot
+    store = MaskStore(tmp_path / "masks")
+    project.set_prompts(obj_id, 0, prompts_from_mask(clip.masks[0]))
+    with open_shot_media(project) as source:
+        run_sync(track_job(project, source, store, direction="forward"))
+    tracked = store.get(obj_id, 5).copy()
+    given = []
+    real = ClassicSession.set_tracked
+    monkeypatch.setattr(ClassicSession, "set_tracked",
+                        lambda self, f, o, m: (given.append((f, o, m.copy())), real(self, f, o, m))[1])
+    inside = next(p for p in prompts_from_mask(clip.masks[5]) if isinstance(p, PointPrompt) and p.positive)
+    session = InteractiveSession()
+    for clicks in ([inside], [inside, PointPrompt(inside.x + 3, inside.y, True)]):
+        project.set_prompts(obj_id, 5, clicks)
+        corrected = run_sync(segment_job(session, project, store, 5, obj_id, clicks))[obj_id]
+        assert jaccard(corrected, tracked) > 0.8
+    # both clicks corrected the mask tracking gave (not the first click's result)
+    assert [(f, o) for f, o, _ in given] == [(5, obj_id), (5, obj_id)]
+    assert all(np.array_equal(m, tracked) for _, _, m in given)
+    given.clear()
+    run_sync(segment_job(session, project, store, 0, obj_id, prompts_from_mask(clip.masks[0])))
+    assert given == []  # a keyframe's own mask is no tracked mask
+    project.set_prompts(obj_id, 5, [])
+    run_sync(segment_job(session, project, store, 5, obj_id, []))
+    assert np.array_equal(store.get(obj_id, 5), tracked)  # every click taken back: the tracked mask returns
+    session.close()

@@ -178,7 +178,8 @@ def test_confidence_is_recorded_and_a_track_can_stop_at_the_first_low_frame(tmp_
     assert result.stopped == {obj_id: 9}
     assert stopped.frames(obj_id) == list(range(9))
     assert max(p.frame for p in seen if p.frame is not None) == 8  # the playhead stays on the last kept frame
-    assert result.low == {obj_id: [9]} and stopped.track_records(obj_id)[9][0] == pytest.approx(0.2)  # marked where it stopped
+    # marked where it stopped
+    assert result.low == {obj_id: [9]} and stopped.track_records(obj_id)[9][0] == pytest.approx(0.2)
     assert seen[-1].message != "frame 15"  # the walk ended there, not at the end of the shot
     both = MaskStore(tmp_path / "both")
     result = run_sync(track_job(project, source, both, direction="both", stop_below=0.5))
