@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sam3roto.backends.classic.segment import keep_prompted_components, mask_from_prompts, pin_clicks
-from sam3roto.backends.constraints import obeys
+from sam3roto.backends.constraints import obey_prompts, obeys
 from sam3roto.backends.registry import create_engine
 from sam3roto.core.evaluation import prompts_from_mask
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
@@ -167,3 +167,31 @@ def test_spread_clicks_do_not_take_the_whole_frame():
     mask = mask_from_prompts(rgb, clicks)
     assert mask.mean() < 0.5
     assert mask[60:180, 80:240].mean() > 0.9
+
+
+def test_clicks_refine_in_order_and_one_more_click_costs_one_refinement():
+    """Points only: the mask of clicks 1..n is that of clicks 1..n-1 refined with all n (a
+    fresh start from many spread clicks leaks onto the background); taking the last click
+    back gives the earlier mask again, without segmenting anew."""
+    frames = two_colour_clip()
+    s = create_engine("classic").open_session(ArraySource(frames))
+    calls = {"n": 0}
+    segment = s._segment
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        return segment(*args, **kwargs)
+
+    s._segment = counted  # type: ignore[method-assign]
+    red, blue, out = PointPrompt(130, 120, True), PointPrompt(190, 120, True), PointPrompt(250, 120, False)
+    one = s.set_prompts(3, 1, [red])[1]
+    two = s.set_prompts(3, 1, [red, blue])[1]
+    three = s.set_prompts(3, 1, [red, blue, out])[1]
+    assert calls["n"] == 3
+    assert np.array_equal(s.set_prompts(3, 1, [red, blue])[1], two) and calls["n"] == 3
+    assert np.array_equal(s.set_prompts(3, 1, [red])[1], one) and calls["n"] == 3
+    refined = obey_prompts(mask_from_prompts(s.frame(3), [red, blue], prior=one), [red, blue])
+    assert np.array_equal(two, refined) and obeys(three, [red, blue, out])
+    # Another order is another refinement path, computed afresh.
+    s.set_prompts(3, 1, [blue, red])
+    assert calls["n"] == 5

@@ -30,6 +30,7 @@ from sam3roto.backends.classic.appearance import Appearance
 from sam3roto.backends.classic.everything import candidate_labels
 from sam3roto.backends.classic.segment import mask_from_prompts, motion_residual, prompt_box
 from sam3roto.backends.classic.track import move_mask, object_motion, refit, warp_mask
+from sam3roto.backends.constraints import obey_prompts
 from sam3roto.core.pixels import to_uint8
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.media.source import FrameSource
@@ -58,6 +59,9 @@ class ClassicSession(SegmentationSession):
         #: replaced since: the prior for prompts there.
         self._tracked: dict[int, set[int]] = {}
         self._prior: dict[int, dict[int, PackedMask]] = {}
+        #: (object, frame) -> (the tracked mask they refined, [(click, mask so far)]).
+        self._refined: OrderedDict[tuple[int, int], tuple[PackedMask | None, list[tuple[Prompt, PackedMask]]]] = \
+            OrderedDict()
 
     # -- frames ----------------------------------------------------------------------
     def frame(self, index: int) -> np.ndarray:
@@ -133,23 +137,51 @@ class ClassicSession(SegmentationSession):
             return {}
         self._untrack(obj_id, frame)
         self._prompts.setdefault(obj_id, {})[frame] = list(prompts)
-        work = self._scaled(prompts)
-        # The result depends on the prompts and on the mask tracking gave this frame (if
-        # any), never on earlier prompts here: the same clicks always give the same mask.
-        prior = tracked = None
+        # The result depends on the prompts (in order) and on the mask tracking gave this
+        # frame (if any), never on what was asked here before.
         known = self._prior.get(obj_id, {}).get(frame)
-        if known is not None and not any(isinstance(p, BoxPrompt) for p in prompts):
-            # Clicks on a tracked frame refine the tracked mask.
-            prior = known.unpack()
-        elif known is not None:
-            # A box on a tracked frame restarts the object from the image, with the tracked
-            # mask as one more start where it fits the new prompts (where tracking was
-            # nearly right, a fresh start can be worse than what it replaces).
-            tracked = known.unpack()
-        motion = None if prior is not None else self._motion(frame, work)
-        mask = mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior, tracked=tracked)
+        if any(isinstance(p, BoxPrompt) for p in prompts):
+            # A box restarts the object from the image, with the tracked mask as one more
+            # start where it fits the new prompts (where tracking was nearly right, a fresh
+            # start can be worse than what it replaces).
+            mask = self._segment(frame, prompts, tracked=None if known is None else known.unpack())
+        else:
+            mask = self._refine_in_order(obj_id, frame, prompts, known)
         self._set_key(obj_id, frame, mask)
         return {obj_id: self.to_source(mask)}
+
+    def _segment(
+        self, frame: int, prompts: list[Prompt], prior: np.ndarray | None = None, tracked: np.ndarray | None = None
+    ) -> np.ndarray:
+        work = self._scaled(prompts)
+        motion = None if prior is not None else self._motion(frame, work)
+        return mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior, tracked=tracked)
+
+    def _refine_in_order(
+        self, obj_id: int, frame: int, clicks: list[Prompt], tracked: PackedMask | None
+    ) -> np.ndarray:
+        """Clicks refine in order: the mask of clicks 1..n is the mask of clicks 1..n-1
+        refined with all n and made to obey them; the first refines the tracked mask (if
+        any). Clicking one more point refines what the artist sees, and taking it back gives
+        that mask again. The masks of the last clicks are cached, so one more click costs
+        one refinement."""
+        key = (obj_id, frame)
+        steps: list[tuple[Prompt, PackedMask]] = []
+        cached = self._refined.pop(key, None)
+        if cached is not None and cached[0] is tracked:
+            for (p, m), q in zip(cached[1], clicks, strict=False):
+                if p != q:
+                    break
+                steps.append((p, m))
+        mask = steps[-1][1].unpack() if steps else None if tracked is None else tracked.unpack()
+        for k in range(len(steps), len(clicks)):
+            mask = obey_prompts(self._segment(frame, clicks[: k + 1], prior=mask), self._scaled(clicks[: k + 1]))
+            steps.append((clicks[k], PackedMask(mask)))
+        self._refined[key] = (tracked, steps)
+        while len(self._refined) > 8:
+            self._refined.popitem(last=False)
+        assert mask is not None
+        return mask
 
     def _constrained(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
         self._set_key(obj_id, frame, self.to_work(mask))
@@ -194,6 +226,8 @@ class ClassicSession(SegmentationSession):
         self.check_object(obj_id)
         for table in (self._prompts, self._key, self._results, self._scores, self._tracked, self._prior):
             table.pop(obj_id, None)
+        for key in [k for k in self._refined if k[0] == obj_id]:
+            del self._refined[key]
 
     def mask(self, frame: int, obj_id: int) -> np.ndarray | None:
         """The latest mask of ``obj_id`` on ``frame`` at source resolution, if any."""

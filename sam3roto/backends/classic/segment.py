@@ -158,9 +158,9 @@ def mask_from_prompts(
     """``bool (h, w)`` mask of the object the ``prompts`` describe on ``rgb``.
 
     Outside the box is background. Inside it, pixels start as probable foreground, except
-    where the optional ``prior`` mask (the tracked result on this frame, for clicks that
-    refine it) says background. Clicks pin discs as certain. GrabCut then separates the two
-    colour models along image edges.
+    where the optional ``prior`` mask (the tracked result on this frame or the mask of the
+    clicks before the last, for clicks that refine it) says background. Clicks pin discs as
+    certain. GrabCut then separates the two colour models along image edges.
 
     Without a prior, other starts are tried: ``motion`` (residual px against the camera),
     where pixels moving with the background begin as probable background; ``tracked`` (a
