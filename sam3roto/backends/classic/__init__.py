@@ -36,6 +36,12 @@ from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.media.source import FrameSource
 from sam3roto.post.flow import dense_flow, to_gray
 
+#: GrabCut iterations of a refinement (one more click on a mask). On DAVIS frames (4
+#: sequences x 3 frames at 1024 px, 8 alternating clicks from the ground truth) 2 gave J
+#: 0.610 and 250 ms a click (p50), 5 gave J 0.608 and 573 ms: the mask it starts from is
+#: close already.
+REFINE_ITERATIONS = 2
+
 CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=True)
 
 
@@ -154,8 +160,9 @@ class ClassicSession(SegmentationSession):
         self, frame: int, prompts: list[Prompt], prior: np.ndarray | None = None, tracked: np.ndarray | None = None
     ) -> np.ndarray:
         work = self._scaled(prompts)
-        motion = None if prior is not None else self._motion(frame, work)
-        return mask_from_prompts(self.frame(frame), work, motion=motion, prior=prior, tracked=tracked)
+        if prior is not None:  # a refinement starts from a mask already close to the object
+            return mask_from_prompts(self.frame(frame), work, prior=prior, iterations=REFINE_ITERATIONS)
+        return mask_from_prompts(self.frame(frame), work, motion=self._motion(frame, work), tracked=tracked)
 
     def _refine_in_order(
         self, obj_id: int, frame: int, clicks: list[Prompt], tracked: PackedMask | None
