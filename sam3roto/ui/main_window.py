@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         throws away its unsaved work: the caller asked the user)."""
         self._drop_document(discard_old)
         self.doc = doc
+        self._live_last = None  # the last live request was another document's
         self.viewer = Viewer(doc)
         self.timeline = Timeline(doc)
         self.mode = QComboBox()
