@@ -195,3 +195,28 @@ def test_clicks_refine_in_order_and_one_more_click_costs_one_refinement():
     # Another order is another refinement path, computed afresh.
     s.set_prompts(3, 1, [blue, red])
     assert calls["n"] == 5
+
+
+def test_one_click_on_a_tracked_frame_keeps_the_rest_of_the_tracked_mask(shared_data) -> None:
+    """A correction click refines the tracked mask where it is; the region GrabCut works in
+    holds the whole tracked mask (a click used to cut it to its own surroundings: blackswan
+    frame 12 fell from J 0.92 to 0.48)."""
+    from PIL import Image
+
+    from sam3roto.backends.registry import create_engine
+    from sam3roto.core.evaluation import jaccard
+    from sam3roto.core.types import PointPrompt
+    from sam3roto.media.source import open_media
+
+    seq = shared_data / "davis2016"
+    truth = np.asarray(Image.open(seq / "Annotations/480p/blackswan/00012.png")) > 0
+    source = open_media(seq / "JPEGImages/480p/blackswan")
+    try:
+        session = create_engine("classic").open_session(source)
+        session.set_tracked(12, 1, truth)
+        ys, xs = truth.nonzero()
+        mask = session.set_prompts(12, 1, [PointPrompt(float(xs.mean()), float(ys.mean()), True)])[1]
+        assert jaccard(mask, truth) > 0.85
+        session.close()
+    finally:
+        source.close()
