@@ -4,8 +4,9 @@
 
 Opens DAVIS ``blackswan`` from ../shared/data, makes an object from the ground truth's
 prompts on the first frame, segments and tracks it with the classical engine through the
-window's own jobs, moves to a middle frame and grabs the screen (QScreen.grabWindow, so
-it is what an X server shows, decorations aside).
+window's own jobs, corrects a middle frame with one click (its stretch turns orange on the
+timeline: out of date) and grabs the screen with the Segment tab open (QScreen.grabWindow,
+so it is what an X server shows, decorations aside).
 """
 
 from __future__ import annotations
@@ -58,12 +59,17 @@ def main() -> int:
                 settle(100)
 
         settle(300)
-        win.segment_frame()
         wait_jobs()
-        win.track("forward")
+        win.track("both", "all")
         wait_jobs()
-        doc.set_frame(args.frames // 2)
-        win.tabs.setCurrentIndex(1)
+        middle = args.frames // 2
+        doc.set_frame(middle)
+        ys, xs = (cv2.imread(str(data / "Annotations" / "480p" / "blackswan" / f"{middle:05d}.png"),
+                             cv2.IMREAD_GRAYSCALE) > 127).nonzero()
+        doc.add_click(float(xs.mean()), float(ys.mean()), True)  # a correction: segmented live
+        settle(300)
+        wait_jobs()
+        win.tabs.setCurrentIndex(0)
         settle(500)
         screen = win.screen()
         shot = screen.grabWindow(0, win.x(), win.y(), win.frameGeometry().width(), win.frameGeometry().height())
@@ -72,6 +78,7 @@ def main() -> int:
             print(f"error: could not write {args.out}", file=sys.stderr)
             return 1
         print(f"wrote {args.out} ({shot.width()}x{shot.height()}, platform {app.platformName()})")
+        MainWindow.prompt_on_close = False  # the temporary project is thrown away
         win.close()
     return 0
 
