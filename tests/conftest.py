@@ -117,3 +117,24 @@ def sequential_decode(path: Path) -> list[np.ndarray]:
 
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+@pytest.fixture(scope="module")
+def clip() -> SyntheticClip:
+    """A 12-frame synthetic clip (a textured disc moving over a panning background); test
+    modules that need another clip define their own."""
+    from tests.backends.test_classic import moving_object_clip
+
+    return moving_object_clip(n=12)
+
+
+@pytest.fixture
+def plate(tmp_path: Path, clip: SyntheticClip) -> Path:
+    """``clip`` written as ``plate.1001.png``... (frame numbers 1001-1012) in a folder."""
+    import cv2
+
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    for i, frame in enumerate(clip.frames):
+        cv2.imwrite(str(folder / f"plate.{1001 + i}.png"), frame[..., ::-1])
+    return folder

@@ -20,24 +20,10 @@ from sam3roto.core.evaluation import jaccard, prompts_from_mask
 from sam3roto.core.project_io import load_project, open_mask_store
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.media.source import FrameSource
-from tests.backends.test_classic import moving_object_clip
 from tests.conftest import SyntheticClip
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(scope="module")
-def clip() -> SyntheticClip:
-    return moving_object_clip(n=12)
-
-
-@pytest.fixture
-def plate(tmp_path: Path, clip: SyntheticClip) -> Path:
-    folder = tmp_path / "plate"
-    folder.mkdir()
-    for i, frame in enumerate(clip.frames):
-        cv2.imwrite(str(folder / f"plate.{1001 + i}.png"), frame[..., ::-1])
-    return folder
 
 
 def _keyframe(prompts: list[Prompt], frame: int) -> dict:

@@ -20,20 +20,6 @@ from tests.conftest import SyntheticClip
 from tests.interchange.test_labelstudio import encode_rle
 
 
-@pytest.fixture(scope="module")
-def clip() -> SyntheticClip:
-    return moving_object_clip(n=12)
-
-
-@pytest.fixture
-def plate(tmp_path: Path, clip: SyntheticClip) -> Path:
-    folder = tmp_path / "plate"
-    folder.mkdir()
-    for i, frame in enumerate(clip.frames):
-        cv2.imwrite(str(folder / f"plate.{1001 + i}.png"), frame[..., ::-1])
-    return folder
-
-
 def test_track_from_a_prompts_file(plate: Path, tmp_path: Path, clip: SyntheticClip,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     prompts = prompts_from_mask(clip.masks[0])

@@ -94,8 +94,8 @@ def test_chunked_tracking_reseeds_at_seams_and_matches_one_session(tmp_path, dir
     assert j_chunked > 0.75 and j_chunked > j_whole - 0.05
 
 
-def _opened_frames(monkeypatch):
-    """Record the frames each propagation walks."""
+def walked_frames(monkeypatch):
+    """Record the frames each classic propagation walks (a list per propagation)."""
     from sam3roto.backends.classic import ClassicSession
 
     walked: list[list[int]] = []
@@ -125,7 +125,7 @@ def test_a_correction_makes_only_its_stretch_stale_and_changed_retracks_only_it(
     project.set_prompts(obj_id, 5, prompts_from_mask(clip.masks[5]))
     assert stale_frames(project, store, obj_id) == [1, 2, 3, 4, 6, 7, 8, 9]
     assert stale_stretches(project, store, obj_id) == [(0, 5), (5, 10)]
-    walked = _opened_frames(monkeypatch)
+    walked = walked_frames(monkeypatch)
     result = run_sync(track_job(project, source, store, direction="both", mode="changed"))
     assert sorted({f for run in walked for f in run}) == list(range(0, 11))
     assert sorted(result.frames[obj_id]) == list(range(0, 11))
@@ -142,7 +142,7 @@ def test_absent_frames_are_empty_and_tracking_resumes_from_the_keyframes_either_
     project.set_absent(obj_id, 5, 8)
     assert project.object(obj_id).absent == [(5, 8)]
     store = MaskStore(tmp_path / "masks")
-    walked = _opened_frames(monkeypatch)
+    walked = walked_frames(monkeypatch)
     run_sync(track_job(project, source, store, direction="both"))
     assert sorted(sorted(set(w)) for w in walked) == [list(range(0, 5)), list(range(9, 16))]
     for f in range(5, 9):

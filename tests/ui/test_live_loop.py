@@ -15,6 +15,7 @@ from sam3roto.core.evaluation import jaccard, prompts_from_mask
 from sam3roto.core.tracking import stale_frames
 from sam3roto.core.types import PointPrompt
 from sam3roto.pipeline.interactive import InteractiveSession
+from tests.pipeline.test_track import walked_frames
 from tests.ui.test_window import click_source, clip, wait_jobs, window  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.gui
@@ -23,21 +24,6 @@ pytestmark = pytest.mark.gui
 def _focus(qtbot, win) -> None:
     win.activateWindow()
     qtbot.waitUntil(win.isActiveWindow)
-
-
-def _walks(monkeypatch) -> list[list[int]]:
-    walked: list[list[int]] = []
-    real = ClassicSession.propagate
-
-    def spy(self, start, direction="forward", end=None):
-        frames: list[int] = []
-        walked.append(frames)
-        for fm in real(self, start, direction, end):
-            frames.append(fm.frame)
-            yield fm
-
-    monkeypatch.setattr(ClassicSession, "propagate", spy)
-    return walked
 
 
 def test_clicks_segment_live_and_a_burst_is_one_request(qtbot, window, clip, monkeypatch) -> None:  # noqa: F811
@@ -122,7 +108,7 @@ def test_a_correction_retracks_only_its_stretch(qtbot, window, clip, monkeypatch
     qtbot.waitUntil(lambda: stale_frames(doc.project, doc.store, obj.id) == [1, 2, 4, 5], timeout=10000)
     wait_jobs(qtbot, window)
     window.timeline.repaint()  # paints the stale frames (orange)
-    walked = _walks(monkeypatch)
+    walked = walked_frames(monkeypatch)
     _focus(qtbot, window)
     qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     wait_jobs(qtbot, window)
