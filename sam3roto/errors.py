@@ -145,6 +145,16 @@ class UnsafeArchiveError(MediaError):
         super().__init__(message, path=path, hint="the archive was not extracted")
 
 
+class LimitError(Sam3RotoError):
+    """A file that declares more than the resource limits admit (a frame's decoded size, a
+    JSON file's length or depth, a polygon's points): refused before the work starts.
+    ``hint`` names the setting that raises the limit (:mod:`sam3roto.core.limits`)."""
+
+
+class MediaTooLargeError(LimitError, MediaError):
+    """Media whose frames would decode to more than the limits admit."""
+
+
 class ProjectError(Sam3RotoError):
     """A project file that cannot be read or written."""
 

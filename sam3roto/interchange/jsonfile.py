@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from sam3roto.core import safejson
 from sam3roto.errors import Sam3RotoError
 
 
 def read_json(path: str | Path, what: str, error: type[Sam3RotoError] = Sam3RotoError) -> Any:
-    """The parsed content of ``path``; ``error`` naming the file when it is missing or is
-    not valid JSON (``what`` names the file's role, e.g. "the prompts file")."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{what} does not exist", path=path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"not valid JSON ({exc})", path=path) from None
+    """The parsed content of ``path``; ``error`` naming the file when it is missing, over the
+    size or depth limits, or is not strict JSON (``what`` names the file's role, e.g. "the
+    prompts file"). See :mod:`sam3roto.core.safejson`."""
+    return safejson.read(path, what, error)
