@@ -1,6 +1,9 @@
 """Screenshot of the real window for the README, on a real clip.
 
-    xvfb-run -s "-screen 0 1600x1000x24" python tools/window_screenshot.py [--out docs/window.png]
+    xvfb-run -s "-screen 0 1600x1000x24" python tools/window_screenshot.py [--out FILE]
+
+It writes to the system's temp folder (``sam3roto-window.png``) unless ``--out`` says where;
+``--out docs/window.png`` updates the README's screenshot.
 
 Opens DAVIS ``blackswan`` from ../shared/data, makes an object from the ground truth's
 prompts on the first frame, segments and tracks it with the classical engine through the
@@ -22,7 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(ROOT / "docs" / "window.png"))
+    ap.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "sam3roto-window.png"),
+                    help="where to write the PNG (default: sam3roto-window.png in the temp folder; "
+                    "docs/window.png updates the README's screenshot)")
     ap.add_argument("--frames", type=int, default=24)
     args = ap.parse_args()
 

@@ -142,10 +142,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Sam3RotoError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shorten(str(exc))}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if args.debug:
+            traceback.print_exc()
+        print("error: ran out of memory (the input is larger than this machine can hold; the limits in "
+              "SAM3ROTO_MAX_FRAME_BYTES and the other SAM3ROTO_MAX_* settings refuse such files up front)",
+              file=sys.stderr)
         return 1
     except (ValueError, IndexError, TypeError, OSError) as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shorten(str(exc))}", file=sys.stderr)
         return 1
+
+
+#: The longest error line printed; a longer message is cut in the middle (its start names the
+#: file and the problem, its end the hint).
+MAX_ERROR_CHARS = 2000
+
+
+def shorten(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]} [... {len(text) - 2 * keep} characters left out ...] {text[-keep:]}"

@@ -1,4 +1,4 @@
-"""Long work as generators (DESIGN.md section 4).
+"""Long work as generators (docs/DESIGN.md section 4).
 
 A *job* is a generator that yields :class:`Progress` and returns its result. It checks a
 :class:`CancelToken` between steps and does its cleanup in ``finally:``, so closing the

@@ -1,5 +1,5 @@
 """Validation shared by the post functions: clear ``ValueError``/``TypeError`` naming the
-parameter, its shape or dtype, and what is allowed (DESIGN.md section 7, rule 9)."""
+parameter, its shape or dtype, and what is allowed (docs/DESIGN.md section 7, rule 9)."""
 
 from __future__ import annotations
 
