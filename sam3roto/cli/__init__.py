@@ -46,6 +46,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         ]
         if info.rotation:
             rows.append(("rotation", f"{info.rotation} degrees (applied)"))
+        if note := info.truncation_note():
+            rows.append(("truncated", note))
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
             print(f"{key:<{width}}  {value}")

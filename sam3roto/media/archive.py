@@ -3,22 +3,35 @@
 Nothing is extracted to disk, so no member can be written outside a folder; an archive
 that *tries* (absolute paths, ``..``), holds links, or claims to expand beyond the limits
 is refused whole with :class:`UnsafeArchiveError` before any pixel is decoded. Sizes are
-enforced on the bytes actually inflated, not only on what the headers claim.
+enforced on the bytes actually inflated, not only on what the headers claim. Each image
+member's header is checked against the frame limits when the archive opens, and its data
+before it is decoded (:mod:`sam3roto.media.image_io`).
 """
 
 from __future__ import annotations
 
+import re
 import stat
+import struct
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
-from sam3roto.errors import CorruptMediaError, MediaError, UnsafeArchiveError
-from sam3roto.media.image_io import ImageHeader, decode_image_bytes, is_image_file
-from sam3roto.media.sequence import ImageListSource, build_image_list, gaps_in
+from sam3roto.errors import CorruptMediaError, MediaError, MediaNotFoundError, UnsafeArchiveError
+from sam3roto.media.image_io import IMAGE_SUFFIXES, Checked, ImageHeader, decode_image_bytes, header_from_stream
+from sam3roto.media.sequence import ImageListSource, _natural_key, build_image_list, gaps_in
+
+#: What reading a damaged member raises: zipfile's own errors, inflate errors, an
+#: unsupported compression method or an encrypted member.
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError, ValueError)
+
+#: Members up to this size are read whole for their header; larger ones are streamed and
+#: inflated only as far as the header check needs.
+_HEADER_READ_WHOLE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -39,11 +52,26 @@ def _is_link(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(mode)
 
 
+def _parts(name: str) -> list[str]:
+    """The folders and file name of a member, ``\\`` read as ``/`` (string work only: an
+    archive may list 100,000 members)."""
+    return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
 def check_member_name(name: str, archive: Path) -> None:
     """Raise :class:`UnsafeArchiveError` for a member that would land outside its folder."""
-    posix = PurePosixPath(name.replace("\\", "/"))
-    if posix.is_absolute() or (posix.parts and ":" in posix.parts[0]) or ".." in posix.parts:
+    parts = _parts(name)
+    if name.replace("\\", "/").startswith("/") or (parts and ":" in parts[0]) or ".." in parts:
         raise UnsafeArchiveError("path escapes the archive folder (zip slip)", path=archive, member=name)
+
+
+def _is_frame(name: str) -> bool:
+    """An image member sam3roto reads from a ZIP (not EXR, not hidden, not macOS metadata)."""
+    parts = _parts(name)
+    if not parts or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return False
+    stem, dot, suffix = parts[-1].rpartition(".")
+    return bool(stem and dot) and "." + suffix.lower() in IMAGE_SUFFIXES and suffix.lower() != "exr"
 
 
 def validate_archive(
@@ -71,12 +99,8 @@ def validate_archive(
         total += info.file_size
         if total > limits.max_total_bytes:
             raise UnsafeArchiveError(f"expands to over {limits.max_total_bytes} bytes in all", path=archive)
-        parts = PurePosixPath(info.filename).parts
-        hidden = any(p.startswith(".") or p == "__MACOSX" for p in parts)
-        if is_image_file(info.filename) and not info.filename.lower().endswith(".exr") and not hidden:
+        if _is_frame(info.filename):
             images.append(info)
-    from sam3roto.media.sequence import _natural_key
-
     images.sort(key=lambda i: _natural_key(i.filename))
     return images
 
@@ -90,9 +114,15 @@ class _ZipReader:
         self._lock = threading.Lock()
         try:
             self._zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as exc:
+        except FileNotFoundError:
+            raise MediaNotFoundError("file does not exist", path=path) from None
+        except (*_READ_ERRORS, struct.error, UnicodeDecodeError) as exc:
             raise CorruptMediaError(f"not a readable ZIP archive ({exc})", path=path) from None
         self.infos = {i.filename: i for i in self._zf.infolist()}
+
+    def member_path(self, name: str) -> str:
+        """How errors name member ``name``: ``archive.zip!name``."""
+        return f"{self.path}!{name}"
 
     def read_bytes(self, name: str) -> bytes:
         info = self.infos[name]
@@ -101,36 +131,37 @@ class _ZipReader:
             try:
                 with self._zf.open(info) as fh:
                     data = fh.read(cap + 1)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            except _READ_ERRORS as exc:
                 raise CorruptMediaError(f"member {name!r} is damaged ({exc})", path=self.path) from None
         if len(data) > cap:
             raise UnsafeArchiveError("inflates past its declared size", path=self.path, member=name)
         return data
 
     def load(self, name: str) -> np.ndarray:
-        return decode_image_bytes(self.read_bytes(name), f"{self.path}!{name}")
+        """Decode member ``name``; its header is checked against the limits first."""
+        return decode_image_bytes(self.read_bytes(name), self.member_path(name))
 
-    def header(self, name: str) -> ImageHeader:
-        """Size and channels from the member's header (first bytes only)."""
+    def header(self, name: str, checked: Checked | None = None) -> ImageHeader:
+        """The member's checked header (size, channels, limits, PNG data bound; see
+        :func:`sam3roto.media.image_io.header_from_stream`), inflating only what that needs."""
         from io import BytesIO
 
-        from PIL import Image, UnidentifiedImageError
-
-        from sam3roto.media.image_io import _PNG_SIG, _png_header
-
-        head = self.read_bytes(name)
-        if head.startswith(_PNG_SIG):
-            return _png_header(head[:64], Path(f"{self.path}!{name}"))
-        try:
-            with Image.open(BytesIO(head)) as im:
-                width, height, mode = im.size[0], im.size[1], im.mode
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise CorruptMediaError(f"member {name!r} is not a readable image ({exc})", path=self.path) from None
-        channels = {"1": 1, "L": 1, "P": 3, "LA": 2, "RGB": 3, "RGBA": 4}.get(mode, 1)
-        return ImageHeader(width, height, channels, "")
+        info = self.infos[name]
+        if info.file_size <= _HEADER_READ_WHOLE:
+            data = self.read_bytes(name)
+            return header_from_stream(BytesIO(data), len(data), self.member_path(name), checked)
+        with self._lock:
+            try:
+                with self._zf.open(info) as fh:
+                    return header_from_stream(fh, info.file_size, self.member_path(name), checked)
+            except _READ_ERRORS as exc:
+                raise CorruptMediaError(f"member {name!r} is damaged ({exc})", path=self.path) from None
 
     def close(self) -> None:
         self._zf.close()
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 class ZipSource(ImageListSource):
@@ -147,19 +178,18 @@ class ZipSource(ImageListSource):
 def open_zip(path: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> ZipSource:
     """Open a ZIP of frames. Frame numbers come from the member names when they are
     numbered (``00000001.png`` -> 1), else 1..N in natural order."""
-    import re
-
     reader = _ZipReader(path, limits)
     try:
         images = validate_archive(reader._zf, path, limits)
         if not images:
             raise MediaError("ZIP holds no image frames", path=path, hint="PNG, JPEG, TIFF, BMP or WebP members")
         names = [i.filename for i in images]
-        found = [re.findall(r"(\d+)", PurePosixPath(n).stem) for n in names]
+        found = [_DIGITS.findall(_parts(n)[-1].rpartition(".")[0]) for n in names]
         numbers = [int(f[-1]) for f in found] if all(found) else []
         if len(set(numbers)) != len(names):
             numbers = list(range(1, len(names) + 1))
-        headers = [reader.header(n) for n in names]
+        checked: Checked = set()
+        headers = [reader.header(n, checked) for n in names]
         base = build_image_list(path, "archive", names, numbers, headers, reader.load, gaps=gaps_in(numbers))
         return ZipSource(base, reader)
     except BaseException:

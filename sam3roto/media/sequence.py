@@ -1,8 +1,9 @@
 """Image sequences (``name.####.ext``, ``name.%04d.ext``, a folder) and single stills.
 
 Sequences are found with ``fileseq`` (``#`` = one digit, the VFX convention). Every file's
-header is checked when the sequence opens, so mixed sizes or channel counts fail at once
-with the offending file named; gaps are reported, not fatal.
+header is checked when the sequence opens, so mixed sizes or channel counts, or a size
+over the limits, fail at once with the offending file named; gaps are reported, not fatal.
+A frame whose data is damaged, truncated or forged is reported when it is read.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sam3roto.errors import MediaError, MediaNotFoundError, MixedFramesError, UnsupportedMediaError
-from sam3roto.media.image_io import ImageHeader, is_image_file, read_header, read_image
+from sam3roto.media.image_io import Checked, ImageHeader, is_image_file, read_header, read_image
 from sam3roto.media.source import DEFAULT_SEQUENCE_FPS, FrameSource, MediaInfo
 
 if TYPE_CHECKING:
@@ -105,7 +106,8 @@ def gaps_in(numbers: Sequence[int]) -> list[int]:
 
 
 def _natural_key(name: str) -> list[object]:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+    # isdecimal, not isdigit: "²" is a digit that int() refuses
+    return [int(t) if t.isdecimal() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 def _sequence_files(seq: fileseq.FileSequence) -> tuple[list[str], list[int]]:
@@ -152,7 +154,8 @@ def open_sequence(path: Path) -> ImageListSource:
             raise UnsupportedMediaError(f"'{seq.extension()}' is not an image type sam3roto reads", path=path)
         names, numbers = _sequence_files(seq)
         kind = "sequence"
-    headers = [read_header(n) for n in names]
+    checked: Checked = set()
+    headers = [read_header(n, checked) for n in names]
     return build_image_list(path, kind, names, numbers, headers, read_image, gaps=gaps_in(numbers))
 
 

@@ -55,6 +55,19 @@ class MediaInfo:
         """Size of one delivered RGB frame in bytes."""
         return self.width * self.height * 3 * np.dtype(self.dtype).itemsize
 
+    @property
+    def truncated(self) -> bool:
+        """The file ends before all the frames it declares: only those there are counted."""
+        return bool(self.extra.get("truncated"))
+
+    def truncation_note(self) -> str | None:
+        """A sentence saying the file is truncated and how many frames it has, else None."""
+        if not self.truncated:
+            return None
+        declared = self.extra.get("frames_declared")
+        of = f" of the {declared} it declares" if declared else ""
+        return f"yes: the file is cut short; only its first {self.frame_count} frames{of} are there and counted"
+
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary (what ``run.py info --json`` prints)."""
         return {
@@ -75,6 +88,8 @@ class MediaInfo:
             "gaps": list(self.gaps),
             "codec": self.codec,
             "rotation": self.rotation,
+            "truncated": self.truncated,
+            "frames_declared": self.extra.get("frames_declared"),
         }
 
 
