@@ -155,12 +155,23 @@ class _Walker:
                                      seen | {(target_module, node.id)})
             else:
                 self.collect(target_module, target, face, where, set(), seen | {(target_module, node.id)})
+        elif isinstance(node, ast.IfExp):
+            # either branch can be the hint; the condition is not hint text
+            self.collect(module, node.body, face, where, params, seen)
+            self.collect(module, node.orelse, face, where, params, seen)
         elif isinstance(node, ast.Call):
             # a function of the package returning a hint (its returns are walked, its
             # arguments are its parameters), or a method on a hint or text (.replace, .join):
             # the arguments' text is walked, names of run-time values are not
             if isinstance(node.func, ast.Name):
                 self.collect(module, node.func, face, where, params, seen)
+                return
+            target = self._module_function(module, node.func)
+            if target is not None:
+                # limits.raise_hint(...): a function of another module of the package
+                for sub in ast.walk(target[1]):
+                    if isinstance(sub, ast.Return) and sub.value is not None:
+                        self.collect(target[0], sub.value, face, where, _parameters(target[1]), seen)
                 return
             if isinstance(node.func, ast.Attribute):
                 self.collect(module, node.func.value, face, where, params, seen)
@@ -175,6 +186,19 @@ class _Walker:
         else:
             for child in ast.iter_child_nodes(node):
                 self.collect(module, child, face, where, params, seen)
+
+
+    def _module_function(self, module: str, func: ast.expr) -> tuple[str, ast.FunctionDef] | None:
+        """``(module, def)`` when ``func`` is ``mod.name`` for a module of the package imported
+        as ``mod`` (``from sam3roto.core import limits``) and ``name`` is a function there."""
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
+            return None
+        imported = self.package.imports.get((module, func.value.id))
+        if imported is None:
+            return None
+        target_module = f"{imported[0]}.{imported[1]}"
+        node = self.package.symbols.get((target_module, func.attr))
+        return (target_module, node) if isinstance(node, ast.FunctionDef) else None
 
 
 def _enclosing_params(tree: ast.Module) -> dict[int, set[str]]:

@@ -27,6 +27,7 @@ def _open_or_create(project_path: str, media: str | None) -> Any:
 
 
 def cmd_labelstudio(args: argparse.Namespace) -> int:
+    from sam3roto.interchange.jsonfile import show
     from sam3roto.interchange.labelstudio import choose_task, decode_task, read_export
 
     tasks = read_export(args.export)
@@ -41,12 +42,14 @@ def cmd_labelstudio(args: argparse.Namespace) -> int:
     from sam3roto.pipeline.interchange import apply_labelstudio
 
     task = choose_task(tasks, args.task)
+    del tasks  # the chosen task holds its results: the export's text and the other tasks can go
     project = _open_or_create(args.project, args.media)
     shot = project.shot
     frame = indices_of(str(args.frame), shot.frame_numbers, args.project)[0] if args.frame is not None else None
     decoded = decode_task(task, shot.width, shot.height, shot.frame_numbers, frame=frame)
     if not decoded.labels:
-        raise Sam3RotoError(f"task {task.id} has no boxes, points, brush or polygon labels to import", path=args.export)
+        raise Sam3RotoError(f"task {show(task.id)} has no boxes, points, brush or polygon labels to import",
+                            path=args.export)
     summary = apply_labelstudio(project, open_mask_store(args.project, project), decoded)
     save_project(project, args.project)
     for label in decoded.labels:

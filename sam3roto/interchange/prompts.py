@@ -18,6 +18,15 @@ is out of shot: its masks there are empty and tracking resumes from the keyframe
 side. Each range must be two integers with ``first <= last``, both frame numbers of the
 shot (checked by :func:`absent_indices` once the shot is known). An object needs keyframes,
 absent ranges, or both.
+
+Every value is checked where it is read, and an error names the file, the object and the
+keyframe (or range): object names are at most 100 characters (they become file names),
+frame numbers are whole numbers 0..2147483647, coordinates finite
+numbers of at most a million pixels, ``positive`` true or false, ``text`` a string; a number
+the strict JSON reader refuses (``Infinity``, ``1e400``, a 5000-digit integer) is located in
+the file. Given the shot (``frame_numbers`` and ``size``), :func:`read_prompts` also checks
+that every frame is one of the shot's, every point lies inside the frame and every box
+within one frame size of it (as Label Studio imports do).
 """
 
 from __future__ import annotations
@@ -27,9 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sam3roto.core import safejson
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
-from sam3roto.errors import Sam3RotoError
-from sam3roto.interchange.jsonfile import read_json
+from sam3roto.errors import InvalidPromptError, Sam3RotoError
+from sam3roto.interchange.jsonfile import MAX_NAME_CHARS, KeyPath, keypath_text, read_json, show_value
+from sam3roto.interchange.jsonfile import kind_of as _kind
+from sam3roto.interchange.jsonfile import show as _short
+
+#: Largest frame number a prompts file may give.
+MAX_FRAME_NUMBER = 2**31 - 1
+#: Largest coordinate (pixels, either sign) a prompts file may give before the shot is known.
+MAX_COORDINATE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -42,65 +59,139 @@ class ObjectPrompts:
     absent: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _point(item: Any) -> PointPrompt:
-    if not isinstance(item, list) or len(item) not in (2, 3) or not all(isinstance(v, int | float) for v in item[:2]):
-        raise ValueError(f"a point must be [x, y] or [x, y, positive], got {item!r}")
-    positive = bool(item[2]) if len(item) == 3 else True
-    return PointPrompt(float(item[0]), float(item[1]), positive)
+def _number(value: Any, what: str, low: float = -MAX_COORDINATE, high: float = MAX_COORDINATE) -> float:
+    try:
+        return safejson.finite(value, what, None, Sam3RotoError, low, high)
+    except Sam3RotoError as exc:
+        raise ValueError(exc.message) from None
 
 
-def _box(item: Any) -> BoxPrompt:
-    if not isinstance(item, list) or len(item) != 4 or not all(isinstance(v, int | float) for v in item):
-        raise ValueError(f"a box must be [x0, y0, x1, y1], got {item!r}")
-    return BoxPrompt(*(float(v) for v in item))
+def _frame(value: Any, what: str) -> int:
+    try:
+        return safejson.whole(value, what, None, Sam3RotoError, 0, MAX_FRAME_NUMBER)
+    except Sam3RotoError as exc:
+        raise ValueError(exc.message) from None
 
 
-def read_prompts(path: str | Path) -> list[ObjectPrompts]:
-    """Parse a prompts file; :class:`Sam3RotoError` naming the file, object and keyframe."""
+def _point(item: Any, k: int, size: tuple[int, int] | None) -> PointPrompt:
+    where = f"point #{k}"
+    if not isinstance(item, list) or len(item) not in (2, 3):
+        raise ValueError(f"a point must be [x, y] or [x, y, positive]; {where} is {_short(item)}")
+    x, y = _number(item[0], f"{where}: x"), _number(item[1], f"{where}: y")
+    positive = item[2] if len(item) == 3 else True
+    if not (isinstance(positive, bool) or (type(positive) is int and positive in (0, 1))):  # true/false, or 1/0
+        raise ValueError(f"{where}: positive must be true or false, not {show_value(positive)}")
+    point = PointPrompt(x, y, bool(positive))
+    if size is not None:
+        _validate(point, size, where)
+    return point
+
+
+def _box(item: Any, k: int, size: tuple[int, int] | None) -> BoxPrompt:
+    where = f"box #{k}"
+    if not isinstance(item, list) or len(item) != 4:
+        raise ValueError(f"a box must be [x0, y0, x1, y1]; {where} is {_short(item)}")
+    box = BoxPrompt(*(_number(v, f"{where}: {name}") for v, name in zip(item, ("x0", "y0", "x1", "y1"), strict=True)))
+    if size is not None:
+        width, height = size
+        x0, y0, x1, y1 = box.xyxy_px
+        if x0 < -width or y0 < -height or x1 > 2 * width or y1 > 2 * height:
+            raise ValueError(f"{where} ({x0:g}, {y0:g})-({x1:g}, {y1:g}) reaches more than one frame size outside "
+                             f"the {width}x{height} frame (corners must lie within {-width}..{2 * width} by "
+                             f"{-height}..{2 * height})")
+        _validate(box, size, where)
+    return box
+
+
+def _validate(prompt: PointPrompt | BoxPrompt, size: tuple[int, int], where: str) -> None:
+    try:
+        prompt.validate(*size)
+    except InvalidPromptError as exc:
+        raise ValueError(f"{where}: {exc.message}") from None
+
+
+def _list(key: dict[str, Any], name: str) -> list[Any]:
+    value = key.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f'"{name}" must be a list, not {_kind(value)}')
+    return value
+
+
+def read_prompts(path: str | Path, *, frame_numbers: Sequence[int] | None = None,
+                 size: tuple[int, int] | None = None) -> list[ObjectPrompts]:
+    """Parse a prompts file; :class:`Sam3RotoError` naming the file, the object and the
+    keyframe (or absent range) for anything wrong. With the shot's ``frame_numbers`` every
+    frame and absent range must be the shot's; with its ``size`` (width, height) every point
+    must lie inside the frame and every box within one frame size of it."""
     path = Path(path)
-    data = read_json(path, "the prompts file")
+    data = read_json(path, "the prompts file", Sam3RotoError, _locate)
     objects = data.get("objects") if isinstance(data, dict) else None
     if not isinstance(objects, list) or not objects:
         raise Sam3RotoError('expected {"objects": [...]} with at least one object', path=path,
                             hint="see the prompts file schema in the README")
+    shot = set(frame_numbers) if frame_numbers is not None else None
     out: list[ObjectPrompts] = []
     for n, obj in enumerate(objects, start=1):
         name = obj.get("name") if isinstance(obj, dict) else None
-        if not isinstance(name, str) or not name.strip():
+        if not isinstance(obj, dict) or not isinstance(name, str) or not name.strip():
             raise Sam3RotoError(f"object #{n} needs a \"name\"", path=path)
+        if len(name) > MAX_NAME_CHARS:
+            raise Sam3RotoError(f"object #{n}: the name is {len(name)} characters long, over the limit of "
+                                f"{MAX_NAME_CHARS} (object names become file names)", path=path)
         keys: dict[int, list[Prompt]] = {}
-        for k, key in enumerate(obj.get("keyframes") or [], start=1):
-            where = f"object {name!r}, keyframe #{k}"
+        label = f"object {name!r}"  # at most MAX_NAME_CHARS
+        try:
+            keyframes = _list(obj, "keyframes")
+        except ValueError as exc:
+            raise Sam3RotoError(f"{label}: {exc}", path=path) from None
+        for k, key in enumerate(keyframes, start=1):
+            where = f"{label}, keyframe #{k}"
             try:
-                if not isinstance(key, dict) or not isinstance(key.get("frame"), int):
+                if not isinstance(key, dict):
+                    raise ValueError(f"must be an object with a \"frame\", not {_kind(key)}")
+                if key.get("frame") is None:
                     raise ValueError('needs an integer "frame" (a frame number of the shot)')
-                prompts: list[Prompt] = [_point(p) for p in key.get("points") or []]
-                prompts += [_box(b) for b in key.get("boxes") or []]
-                if key.get("text"):
-                    prompts.append(TextPrompt(str(key["text"])))
+                number = _frame(key["frame"], '"frame"')
+                if frame_numbers is not None and shot is not None and number not in shot:
+                    raise ValueError(f"frame {number} is not in the shot ({_span(frame_numbers)})")
+                prompts: list[Prompt] = [_point(p, i, size) for i, p in enumerate(_list(key, "points"), start=1)]
+                prompts += [_box(b, i, size) for i, b in enumerate(_list(key, "boxes"), start=1)]
+                text = key.get("text")
+                if text is not None and not isinstance(text, str):
+                    raise ValueError(f'"text" must be a string, not {_kind(text)}')
+                if text and text.strip():
+                    prompts.append(TextPrompt(text))
                 if not prompts:
                     raise ValueError("has no points, boxes or text")
             except ValueError as exc:
                 raise Sam3RotoError(f"{where}: {exc}", path=path) from None
-            keys.setdefault(key["frame"], []).extend(prompts)
-        absent = _absent(obj.get("absent", []), f"object {name!r}", path)
+            keys.setdefault(number, []).extend(prompts)
+        absent = _absent(obj.get("absent", []), label, path)
         if not keys and not absent:
-            raise Sam3RotoError(f"object {name!r} has no keyframes (and no absent ranges)", path=path)
-        out.append(ObjectPrompts(name, keys, absent))
+            raise Sam3RotoError(f"{label} has no keyframes (and no absent ranges)", path=path)
+        item = ObjectPrompts(name, keys, absent)
+        if frame_numbers is not None:
+            absent_indices(item, frame_numbers, path)
+        out.append(item)
     return out
 
 
 def _absent(value: Any, where: str, path: Path) -> list[tuple[int, int]]:
     """``"absent": [[first, last], ...]`` (frame numbers, inclusive) as sorted pairs."""
     if not isinstance(value, list):
-        raise Sam3RotoError(f'{where}: "absent" must be a list of [first, last] frame-number ranges, got {value!r}',
-                            path=path)
+        raise Sam3RotoError(f'{where}: "absent" must be a list of [first, last] frame-number ranges, not '
+                            f'{_short(value)}', path=path)
     out: list[tuple[int, int]] = []
     for item in value:
         if not (isinstance(item, list) and len(item) == 2
                 and all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
-            raise Sam3RotoError(f"{where}: absent range {item!r} must be [first, last], two integer frame numbers",
-                                path=path)
+            raise Sam3RotoError(f"{where}: absent range {_short(item)} must be [first, last], two integer frame "
+                                "numbers", path=path)
+        if not all(0 <= v <= MAX_FRAME_NUMBER for v in item):
+            raise Sam3RotoError(f"{where}: absent range {_short(item)} holds a frame number outside "
+                                f"0..{MAX_FRAME_NUMBER}", path=path)
         if item[0] > item[1]:
             raise Sam3RotoError(f"{where}: absent range [{item[0]}, {item[1]}] ends before it starts", path=path)
         out.append((item[0], item[1]))
@@ -111,13 +202,14 @@ def absent_indices(obj: ObjectPrompts, frame_numbers: Sequence[int], path: str |
     """``obj``'s absent ranges as inclusive frame-index ranges of the shot whose frame
     numbers are ``frame_numbers``; :class:`Sam3RotoError` naming the file, object and range
     when a range's end is not a frame of the shot."""
+    index = {number: i for i, number in enumerate(frame_numbers)}
     out: list[tuple[int, int]] = []
     for first, last in obj.absent:
-        where = f"object {obj.name!r}: absent range [{first}, {last}]"
-        try:
-            out.append((frame_index(first, frame_numbers, where), frame_index(last, frame_numbers, where)))
-        except ValueError as exc:
-            raise Sam3RotoError(str(exc), path=path) from None
+        where = f"object {_short(obj.name)!r}: absent range [{first}, {last}]"
+        for number in (first, last):
+            if number not in index:
+                raise Sam3RotoError(f"{where}: frame {number} is not in the shot ({_span(frame_numbers)})", path=path)
+        out.append((index[first], index[last]))
     return out
 
 
@@ -126,5 +218,21 @@ def frame_index(number: int, frame_numbers: Sequence[int], where: str) -> int:
     try:
         return list(frame_numbers).index(number)
     except ValueError:
-        raise ValueError(f"{where}: frame {number} is not in the shot ({frame_numbers[0]}..{frame_numbers[-1]})") \
-            from None
+        raise ValueError(f"{where}: frame {number} is not in the shot ({_span(frame_numbers)})") from None
+
+
+def _span(frame_numbers: Sequence[int]) -> str:
+    return f"{frame_numbers[0]}..{frame_numbers[-1]}" if len(frame_numbers) else "no frames"
+
+
+def _locate(keys: KeyPath, doc: Any) -> str:
+    """Names the object and keyframe of a refused number (see :mod:`.jsonfile`)."""
+    if len(keys) >= 2 and keys[0] == "objects" and isinstance(keys[1], int):
+        obj = doc["objects"][keys[1]]
+        name = obj.get("name") if isinstance(obj, dict) else None
+        where = f"object {_short(name)!r}" if isinstance(name, str) else f"object #{keys[1] + 1}"
+        if len(keys) >= 4 and keys[2] == "keyframes" and isinstance(keys[3], int):
+            return f"{where}, keyframe #{keys[3] + 1}: {keypath_text(keys[4:])}"
+        return f"{where}: {keypath_text(keys[2:])}"
+    return keypath_text(keys)
+

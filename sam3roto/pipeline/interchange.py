@@ -11,6 +11,7 @@ from sam3roto.core.jobs import CancelToken, Job, Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project, RotoObject
 from sam3roto.errors import Sam3RotoError
+from sam3roto.interchange.jsonfile import show
 from sam3roto.interchange.labelstudio import TaskImport
 from sam3roto.media.source import FrameSource
 from sam3roto.pipeline.post import mask_from_frame
@@ -41,17 +42,28 @@ def object_named(project: Project, name: str, summary: ImportSummary) -> RotoObj
 def apply_labelstudio(project: Project, store: MaskStore, decoded: TaskImport) -> ImportSummary:
     """Put ``decoded``'s labels into ``project``: one object per label (reused when one has
     that name), prompts as keyframes (replacing that object's prompts on those frames),
-    brush and polygon masks as key masks and as the frame's current mask."""
-    if project.shot is None:
-        raise Sam3RotoError("the project has no shot to import onto")
+    brush and polygon masks as key masks and as the frame's current mask. A mask that does
+    not fit the shot, or is empty, is an error naming the export, task, label and frame, and
+    nothing is changed."""
+    export = decoded.task.path
+    shot = project.shot
+    if shot is None:
+        raise Sam3RotoError("the project has no shot to import onto", path=export)
+    for label in decoded.labels:  # every mask is checked before the project changes
+        for frame, mask in sorted(label.masks.items()):
+            where = f"task {show(decoded.task.id)}, label {show(label.label)!r}, frame index {frame}"
+            if mask.shape != (shot.height, shot.width):
+                raise Sam3RotoError(f"{where}: a mask of {mask.shape[1]}x{mask.shape[0]} does not fit the "
+                                    f"{shot.width}x{shot.height} shot", path=export)
+            if not 0 <= frame < shot.frame_count:
+                raise Sam3RotoError(f"{where}: the shot has {shot.frame_count} frames", path=export)
+            if not mask.any():
+                raise Sam3RotoError(f"{where}: the mask is empty; no empty key mask was made", path=export)
     summary = ImportSummary()
     keys = store.key_masks()
     for label in decoded.labels:
         obj = object_named(project, label.label, summary)
         for frame, mask in sorted(label.masks.items()):
-            if mask.shape != (project.shot.height, project.shot.width):
-                raise Sam3RotoError(f"label {label.label!r}: a mask of {mask.shape[1]}x{mask.shape[0]} does not fit "
-                                    f"the {project.shot.width}x{project.shot.height} shot")
             keys.put(obj.id, frame, mask)
             store.put(obj.id, frame, mask)
             project.set_key_mask(obj.id, frame)

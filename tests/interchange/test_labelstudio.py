@@ -87,6 +87,25 @@ def test_rle_round_trip_with_repeat_and_literal_runs() -> None:
     np.testing.assert_array_equal(decode_rle(encode_rle(mask), 53, 37), mask)
 
 
+def test_rle_literal_runs_of_any_length_and_word_size() -> None:
+    """Long literal runs (the decoder reads their alpha words in bulk) and short ones (one by
+    one), any alignment with the RGBA values, and word sizes under 8 bits."""
+    rng = np.random.default_rng(2)
+    for word in (8, 5):
+        values = rng.integers(0, 1 << word, 37 * 23 * 4) * (rng.random(37 * 23 * 4) < 0.6)
+        bits, i = [_bits(values.size, 32), _bits(word - 1, 5), *(_bits(s - 1, 4) for s in (2, 5, 9, 16))], 0
+        while i < values.size:
+            n = int(min(values.size - i, rng.choice([1, 3, 7, 40, 500, 3000])))
+            index = next(k for k, s in enumerate((2, 5, 9, 16)) if n - 1 < (1 << s))
+            bits.append("0" + _bits(index, 2) + _bits(n - 1, (2, 5, 9, 16)[index])
+                        + "".join(_bits(int(v), word) for v in values[i : i + n]))
+            i += n
+        stream = "".join(bits)
+        stream += "0" * (-len(stream) % 8)
+        rle = [int(stream[k : k + 8], 2) for k in range(0, len(stream), 8)]
+        np.testing.assert_array_equal(decode_rle(rle, 23, 37), values.reshape(37, 23, 4)[..., 3] > 0)
+
+
 def test_rle_of_the_wrong_length_or_damaged_is_refused() -> None:
     rle = encode_rle(np.ones((4, 4), bool))
     with pytest.raises(ValueError, match="holds 64 values but a 5x4 RGBA image needs 80"):
@@ -143,7 +162,8 @@ def test_video_task_boxes_land_on_their_frames(tmp_path: Path) -> None:
     decoded = decode_task(choose_task(read_export(_write(tmp_path, task)), 3), 80, 40, list(range(1001, 1011)))
     assert decoded.task.kind == "video"
     assert decoded.labels[0].prompts == {0: [BoxPrompt(0, 0, 40, 20)], 3: [BoxPrompt(40, 20, 60, 40)]}
-    with pytest.raises(LabelStudioError, match=r"task 3, result v1 \(videorectangle\): frame 4 is beyond .* 3 frames"):
+    with pytest.raises(LabelStudioError,
+                       match=r"task 3, result v1 \(videorectangle\): sequence entry 2: frame 4 is beyond .* 3 frames"):
         decode_task(decoded.task, 80, 40, [1, 2, 3])
 
 

@@ -93,3 +93,22 @@ def test_black_and_white_mattes_import_as_an_objects_masks(clip_project, tmp_pat
     cv2.imwrite(str(short / "m.0002.png"), clip.masks[1].astype(np.uint8) * 255)
     with open_media(short) as source, pytest.raises(Sam3RotoError, match="mattes have 2 frames but the shot has 24"):
         run_sync(import_mattes_job(project, store, obj.id, source))
+
+
+def test_masks_that_do_not_fit_or_are_empty_change_nothing_and_name_the_export(clip_project, tmp_path: Path) -> None:
+    project, _, clip = clip_project
+    store = MaskStore(tmp_path / "masks")
+    export = tmp_path / "export.json"
+    task = Task(5, "image", "f.png", (), None, export)
+    good = LabelImport("ball", masks={4: clip.masks[4]})
+    for bad, message in [
+        (LabelImport("hole", masks={3: np.zeros_like(clip.masks[3])}),
+         "task 5, label 'hole', frame index 3: the mask is empty; no empty key mask was made"),
+        (LabelImport("small", masks={3: clip.masks[3][:10]}), "task 5, label 'small', frame index 3: a mask of"),
+        (LabelImport("late", masks={99: clip.masks[3]}),
+         "task 5, label 'late', frame index 99: the shot has 24 frames"),
+    ]:
+        with pytest.raises(Sam3RotoError, match=message) as info:
+            apply_labelstudio(project, store, TaskImport(task, [good, bad]))
+        assert info.value.path == export
+        assert project.objects == [] and store.key_masks().get(1, 4) is None  # checked before anything changed
