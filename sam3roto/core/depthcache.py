@@ -9,7 +9,8 @@ Layout (``NAME.depth/`` beside the project)::
                          (OpenCV), near/far (N,) robust depth range of each frame
 
 Every file is written atomically (temp file + ``os.replace``), so a cancelled run keeps
-the frames it finished and nothing half-written. Only the frame being used is in RAM.
+the frames it finished and nothing half-written; temporary files of a killed run are
+removed when the cache is next opened. Only the frame being used is in RAM.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from sam3roto.core.atomic import disk_full, os_reason, remove_stale_temps, temp_for
 from sam3roto.errors import RUN_DEPTH_HINT, ProjectError
 
 _FRAME_RE = re.compile(r"^(\d{6,})\.npz$")
@@ -57,15 +58,26 @@ def known_depth(depth: np.ndarray, near_is_large: bool = False) -> np.ndarray:
 
 
 def _atomic(target: Path, write: Any) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = temp_for(target)
+    except OSError as exc:
+        raise _write_failed(target, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_failed(target, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_failed(target: Path, exc: OSError) -> ProjectError:
+    return ProjectError(f"the depth cache cannot be written: {os_reason(exc)}", path=target,
+                        hint="free space on that disk, then run depth again" if disk_full(exc) else None)
 
 
 class DepthCache:
@@ -77,6 +89,8 @@ class DepthCache:
         self._meta: dict[str, Any] | None = None
         # the last frames read: a render reads each frame for post and for its outputs
         self._recent: OrderedDict[int, DepthFrame] = OrderedDict()
+        for folder in (self.root, self.root / "frames"):  # what a killed depth run left
+            remove_stale_temps(folder)
 
     # -- run description ------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:

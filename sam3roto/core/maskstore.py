@@ -3,8 +3,9 @@
 Layout: ``ROOT/obj_0001/000042.png`` for object 1, frame index 42. A 1-bit PNG is
 lossless, small (a 4K mask is tens of KB) and opens in any image tool. Every write is
 atomic (temp file + ``os.replace``), so a crash or a cancelled job leaves each frame
-either as it was or fully written. Decoded masks are kept in a byte-bounded LRU, so a
-long shot never sits in RAM whole.
+either as it was or fully written; the temporary files of a writer that was killed are
+removed when the store is opened (:meth:`MaskStore.remove_leftovers`). Decoded masks are
+kept in a byte-bounded LRU, so a long shot never sits in RAM whole.
 
 Identity: a store bound to a project (:meth:`MaskStore.bind`) records the project's uid
 in ``ROOT/store.json`` and each object's uid in ``ROOT/obj_0001/object.json``, written
@@ -20,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from sam3roto.core.atomic import atomic_write_text
+from sam3roto.core.atomic import atomic_write_text, disk_full, os_reason, remove_stale_temps, temp_for
 from sam3roto.core.lru import ArrayLRU
 from sam3roto.errors import ProjectError
 
@@ -40,8 +40,22 @@ TRACK_FILE = "track.json"
 STORE_FORMAT = 1
 
 
+#: What to do when the store cannot be written because the disk is full.
+FREE_SPACE_HINT = "free space on that disk; the masks already written are kept"
+
+
+def write_failed(path: Path, exc: OSError, what: str = "the mask") -> ProjectError:
+    """The error for a store file that could not be written, naming it and the reason
+    (``disk full (No space left on device)``)."""
+    return ProjectError(f"{what} cannot be written: {os_reason(exc)}", path=path,
+                        hint=FREE_SPACE_HINT if disk_full(exc) else None)
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data))
+    try:
+        atomic_write_text(path, json.dumps(data))
+    except OSError as exc:
+        raise write_failed(path, exc, "the mask store record") from None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -217,16 +231,25 @@ class MaskStore:
         import cv2
 
         target = self.path(obj_id, frame)
-        self._claim(obj_id, target.parent)
+        try:
+            self._claim(obj_id, target.parent)
+        except OSError as exc:
+            raise write_failed(target.parent, exc, "the mask folder") from None
         ok, encoded = cv2.imencode(".png", mask.view(np.uint8) * np.uint8(255),
                                    [cv2.IMWRITE_PNG_BILEVEL, 1, cv2.IMWRITE_PNG_COMPRESSION, 3])
         if not ok:
             raise ProjectError("mask could not be encoded as PNG", path=target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+        try:
+            fd, tmp = temp_for(target)
+        except OSError as exc:
+            raise write_failed(target, exc) from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(encoded.tobytes())
             os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise write_failed(target, exc) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -304,7 +327,10 @@ class MaskStore:
             merged = dict(self.track_records(obj_id))
             merged.update(records)
             folder = self._obj_dir(obj_id)
-            self._claim(obj_id, folder)
+            try:
+                self._claim(obj_id, folder)
+            except OSError as exc:
+                raise write_failed(folder, exc, "the mask folder") from None
             frames = {str(f): [None if s is None else round(s, 4), b] for f, (s, b) in sorted(merged.items())}
             _write_json(folder / TRACK_FILE, {"format": 1, "frames": frames})
             self._tracks[obj_id] = merged
@@ -346,3 +372,21 @@ class MaskStore:
                 if saved.is_dir():
                     shutil.copytree(saved, self._obj_dir(obj_id))
                 self._owned.pop(obj_id, None)
+
+    def remove_leftovers(self) -> list[Path]:
+        """Remove the temporary files that writers killed mid-write left in the store (its
+        own folder, its object folders and the key masks'): those of processes that are
+        gone, and those no process has touched for long
+        (:func:`sam3roto.core.atomic.remove_stale_temps`). A live writer's are kept.
+        Returns the removed files."""
+        removed: list[Path] = []
+        for root in (self.root, self.root / "keys"):
+            try:
+                entries = list(os.scandir(root))
+            except OSError:  # no store yet (or unreadable: the next read says so)
+                continue
+            removed += remove_stale_temps(root)
+            for entry in entries:
+                if _OBJ_RE.match(entry.name) and entry.is_dir(follow_symlinks=False):
+                    removed += remove_stale_temps(Path(entry.path))
+        return removed

@@ -4,6 +4,11 @@ A saved project keeps its mask store (``NAME.masks``), depth cache and autosave 
 its file. Before the first save nothing is written beside the media: the mask store and
 the autosave of an unsaved project live in the user's data folder, one folder per project
 (``unsaved/<project uid>/``), and the first save moves them beside the project file.
+
+Opening a project's store and saving remove what killed writers left: temporary files of
+the project file, its autosave and the mask store whose writer is gone
+(:func:`sam3roto.core.atomic.remove_stale_temps`), and the staging folders of an
+interrupted save (:func:`settle_store`).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sam3roto.core.atomic import os_reason, remove_stale_temps
 from sam3roto.core.maskstore import OBJECT_FILE, MaskStore, store_identity, write_object_identity, write_store_identity
 from sam3roto.core.project import Project, derived_uid, new_uid
 from sam3roto.core.project_io import (
     atomic_write_text,
+    autosave_path,
     depth_cache_dir,
     load_project,
     mask_store_dir,
@@ -99,9 +106,12 @@ def claim_store(root: Path, project: Project) -> None:
 
 def open_project_store(project: Project, project_path: str | Path, cache_bytes: int = 256 * 1024**2) -> MaskStore:
     """The mask store of ``project`` saved at ``project_path``, bound to it (an
-    interrupted save is finished first; a store recorded as another project's is refused)."""
+    interrupted save is finished first; a store recorded as another project's is refused;
+    temporary files that killed writers left in the store and beside the project file are
+    removed)."""
     root = mask_store_dir(project_path)
     settle_store(root, project.uid, project.store_token)
+    remove_project_leftovers(project_path)
     ident = store_identity(root)
     if ident is not None and ident["project"] != project.uid:
         raise ProjectError(f"the mask store {root.name} beside it belongs to another project", path=project_path,
@@ -113,7 +123,17 @@ def open_project_store(project: Project, project_path: str | Path, cache_bytes: 
     if ident is None and not legacy_project and store.unclaimed():
         raise ProjectError(f"the mask store {root.name} beside it holds masks of an earlier project", path=project_path,
                            hint=f"move {root.name} away (or open the project file it belongs to)")
+    store.remove_leftovers()
     return store
+
+
+def remove_project_leftovers(project_path: str | Path) -> list[Path]:
+    """Remove the temporary files of ``project_path`` and of its autosave that killed saves
+    left beside it (``.NAME.sam3roto.<space>-<pid>.<random>.tmp``, and the names older
+    versions used), when their writer is gone (:func:`sam3roto.core.atomic.remove_stale_temps`).
+    Returns the removed files."""
+    path = project_file(project_path)
+    return remove_stale_temps(path.parent, [path.name, autosave_path(path).name])
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -156,6 +176,7 @@ def save_with_store(project: Project, store: MaskStore, target: str | Path, curr
     store beside ``target`` that belongs to no project file there is refused."""
     target = project_file(target)
     with store.write_lock:
+        store.remove_leftovers()  # what killed writers left is neither kept nor carried along
         if current is not None and _same_file(Path(current), target):
             claim_store(store.root, project)
             return save_project(project, target)
@@ -177,8 +198,7 @@ def save_with_store(project: Project, store: MaskStore, target: str | Path, curr
                 incoming.mkdir()
         except OSError as exc:
             shutil.rmtree(incoming, ignore_errors=True)
-            raise ProjectError(f"the masks cannot be written beside it ({exc.strerror or exc})",
-                               path=target) from None
+            raise ProjectError(f"the masks cannot be written beside it: {os_reason(exc)}", path=target) from None
         old_token, token = project.store_token, new_uid()
         project.store_token = token
         unsaved = store.root.parent if current is None and store.root.parent.parent == unsaved_root() else None
@@ -335,4 +355,5 @@ def recover_unsaved(unsaved: UnsavedProject, cache_bytes: int = 256 * 1024**2) -
     """The project of an unsaved folder (from its autosave) and its mask store."""
     project = load_project(unsaved.autosave)
     store = MaskStore(unsaved.folder / "masks", cache_bytes=cache_bytes)
+    store.remove_leftovers()
     return project, store.bind(project.uid, project.object_uid, project.store_token)

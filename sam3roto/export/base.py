@@ -24,7 +24,7 @@ import numpy as np
 from sam3roto.core.depthcache import DepthFrame
 from sam3roto.core.pixels import combine_masks
 from sam3roto.errors import Sam3RotoError
-from sam3roto.export.naming import frame_file
+from sam3roto.export.naming import frame_file, write_error
 from sam3roto.geometry.normals import normals_from_depth, to_gl
 
 Kind = Literal["sequence", "movie", "archive"]
@@ -169,7 +169,10 @@ class Exporter(ABC):
     def frame_path(self, subfolder: str, stem: str, number: int, suffix: str | None = None) -> Path:
         """``folder/subfolder/stem.####.suffix``, creating ``subfolder``."""
         where = self.folder / subfolder if subfolder else self.folder
-        where.mkdir(parents=True, exist_ok=True)
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(where, exc, "the folder", verb="create") from None
         return where / frame_file(stem, number, self.plan.padding, suffix or self.info.suffix)
 
     @abstractmethod
@@ -185,14 +188,15 @@ class Exporter(ABC):
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary name, so ``path`` is whole or absent.
-    A failed write (disk full, no permission) is reported naming the file."""
+    A failed write is reported naming the file and the reason in words
+    (``could not write the file: disk full (No space left on device)``)."""
     tmp = path.with_name(f".{path.name}.partial")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except OSError as exc:
-        raise Sam3RotoError(f"could not write the file ({exc.strerror or exc})", path=path) from None
+        raise write_error(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sam3roto.errors import Sam3RotoError
 from sam3roto.export.base import Exporter, ExporterInfo, FrameOutput
+from sam3roto.export.naming import write_error
 
 #: Compression choices by name (the ones Nuke and Flame read everywhere).
 EXR_COMPRESSIONS = ("zip", "piz", "dwaa", "none")
@@ -51,10 +51,8 @@ def write_exr(path: Path, channels: dict[str, np.ndarray], compression: str, att
         with OpenEXR.File(header, channels) as exr:
             exr.write(str(tmp))
         os.replace(tmp, path)
-    except OSError as exc:
-        raise Sam3RotoError(f"could not write the EXR ({exc.strerror or exc})", path=path) from None
-    except RuntimeError as exc:  # the bindings report I/O failures (disk full) as RuntimeError
-        raise Sam3RotoError(f"could not write the EXR ({exc})", path=path) from None
+    except (OSError, RuntimeError) as exc:  # the bindings report I/O failures (disk full) as RuntimeError
+        raise write_error(path, exc, "the EXR") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from sam3roto.errors import Sam3RotoError
 from sam3roto.export.base import Exporter, ExporterInfo, FrameOutput, RenderPlan
-from sam3roto.export.naming import frame_file
+from sam3roto.export.naming import frame_file, write_error
 
 ZIP_MODES = ("single", "per_label")
 #: Member timestamp: fixed (the ZIP epoch, as reproducible builds do), so rendering the same
@@ -60,8 +60,8 @@ class MaskZip(Exporter):
         return self._zip
 
     def write(self, frame: FrameOutput) -> None:
-        archive = self._archive()
         try:
+            archive = self._archive()
             if self.plan.zip_mode == "single":
                 name = frame_file(self.plan.name, frame.number, self.plan.padding, ".png")
                 add_member(archive, name, _png(self.combined(frame)))
@@ -71,12 +71,15 @@ class MaskZip(Exporter):
                     name = frame_file(f"{self.plan.name}_{obj.token}", frame.number, self.plan.padding, ".png")
                     add_member(archive, f"{obj.token}/{name}", _png(frame.mattes[obj.id] > 0.5))
         except OSError as exc:
-            raise Sam3RotoError(f"could not write the ZIP ({exc.strerror or exc})", path=self.final) from None
+            raise write_error(self.final, exc, "the ZIP") from None
 
     def finish(self) -> None:
-        self._archive().close()
-        self._zip = None
-        self.partial.rename(self.final)
+        try:
+            self._archive().close()  # writes the central directory
+            self._zip = None
+            self.partial.rename(self.final)
+        except OSError as exc:
+            raise write_error(self.final, exc, "the ZIP") from None
         self.files.append(self.final)
 
     def abort(self) -> None:

@@ -9,6 +9,8 @@ straight unless the object's post settings premultiply, and the file name says w
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import IO
 
 import numpy as np
 
+from sam3roto.core.atomic import disk_full
 from sam3roto.export.base import Exporter, ExporterInfo, FrameOutput, RenderPlan, rgba_uint
 from sam3roto.export.ffmpeg import FfmpegError, find_ffmpeg
 
@@ -32,6 +35,11 @@ def prores_command(ffmpeg: str, width: int, height: int, fps: tuple[int, int], o
         "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
         "-f", "mov", str(out),
     ]
+
+
+def _disk_full(said: str) -> str:
+    """``: disk full (No space left on device)`` when ffmpeg said so, else nothing."""
+    return f": disk full ({os.strerror(errno.ENOSPC)})" if disk_full(said) else ""
 
 
 class _Movie:
@@ -59,7 +67,9 @@ class _Movie:
             self.proc.stdin.write(np.ascontiguousarray(rgba16, dtype="<u2").tobytes())
         except (BrokenPipeError, OSError):
             self.proc.wait()
-            raise FfmpegError("ffmpeg stopped while encoding", path=self.final, stderr=self.said()) from None
+            said = self.said()
+            raise FfmpegError(f"ffmpeg stopped while encoding{_disk_full(said)}", path=self.final,
+                              stderr=said) from None
 
     def finish(self) -> None:
         if self.proc.stdin is None:
@@ -71,7 +81,7 @@ class _Movie:
         self.stderr.close()
         if code != 0:
             self.partial.unlink(missing_ok=True)
-            raise FfmpegError(f"ffmpeg failed with exit code {code}", path=self.final, stderr=said)
+            raise FfmpegError(f"ffmpeg failed with exit code {code}{_disk_full(said)}", path=self.final, stderr=said)
         self.partial.rename(self.final)
 
     def abort(self) -> None:

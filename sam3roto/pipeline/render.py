@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
@@ -41,6 +40,7 @@ from sam3roto.export.ffmpeg import find_ffmpeg
 from sam3roto.export.maskzip import ZIP_MODES
 from sam3roto.export.naming import (
     PART_MANIFEST,
+    discard_staging,
     file_token,
     frame_padding,
     layer_name,
@@ -49,8 +49,10 @@ from sam3roto.export.naming import (
     publish_version,
     reserve_part,
     reserve_version,
+    settle_parts,
     unique,
     version_name,
+    write_error,
     write_manifest,
 )
 from sam3roto.export.registry import exporter_class
@@ -92,46 +94,118 @@ class RenderOptions:
     workers: int = 0
     part: bool = False
 
+    #: Longest ``name`` (it starts every file name; file names stop at 255 bytes).
+    MAX_NAME_CHARS = 100
+    #: Most write threads and highest version number a render takes.
+    MAX_WORKERS = 1024
+    MAX_VERSION = 10**6
+
     def __post_init__(self) -> None:
-        for output in self.outputs:
-            exporter_class(output)
+        # Types first, each error naming its option: the values may come from a project
+        # file's "render" settings (from_dict), where anything can be written.
+        self._check_tuple("outputs", self.outputs, str)
+        self._check_tuple("objects", self.objects, int, optional=True)
+        self._check_tuple("combine", self.combine, int, optional=True)
+        self._check_tuple("indices", self.indices, int, optional=True)
+        for name in ("combine_op", "exr_compression", "zip_mode", "depth_encoding", "ply_keep"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, not {self._show(getattr(self, name))}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, not {self._show(self.name)}")
+        if self.name is not None and len(self.name) > self.MAX_NAME_CHARS:
+            raise ValueError(f"name is {len(self.name)} characters long, over the limit of {self.MAX_NAME_CHARS} "
+                             "(it starts every file name)")
+        for name in ("exr_rgb", "part"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, not {self._show(getattr(self, name))}")
+        whole = (("bit_depth", -(2**53), 2**53, False), ("ply_stride", 1, 2**31, False),
+                 ("ply_max_points", 1, 2**53, False), ("workers", 0, self.MAX_WORKERS, False),
+                 ("start_frame", -(2**53), 2**53, True), ("version", 1, self.MAX_VERSION, True))
+        for name, low, high, optional in whole:
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, not {self._show(value)}")
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be in {low}..{high}, got {value}")
+        if isinstance(self.ply_min_confidence, bool) or not isinstance(self.ply_min_confidence, int | float) \
+                or not float("-inf") < self.ply_min_confidence < float("inf"):
+            raise ValueError(f"ply_min_confidence must be a finite number, not {self._show(self.ply_min_confidence)}")
+        # then values
         if not self.outputs:
-            raise ValueError("choose at least one output")
+            raise ValueError("outputs is empty: choose at least one output")
+        twice = [o for n, o in enumerate(self.outputs) if o in self.outputs[:n]]
+        if twice:
+            raise ValueError(f"outputs names {self._show(twice[0])} twice")
+        for output in self.outputs:
+            try:
+                exporter_class(output)
+            except ValueError as exc:  # the registry's message lists the outputs; shorten a long id in it
+                raise ValueError(f"outputs: {str(exc).replace(repr(output), self._show(output))}") from None
+        if any(i < 0 for i in self.indices or ()):
+            raise ValueError(f"indices must be frame indices (0 or more), got {min(self.indices or ())}")
         if self.bit_depth not in (8, 16):
             raise ValueError(f"bit_depth must be 8 or 16, got {self.bit_depth}")
         if self.exr_compression not in EXR_COMPRESSIONS:
             raise ValueError(f"exr_compression must be one of {', '.join(EXR_COMPRESSIONS)}, "
-                             f"got {self.exr_compression!r}")
+                             f"got {self._show(self.exr_compression)}")
         if self.zip_mode not in ZIP_MODES:
-            raise ValueError(f"zip_mode must be one of {', '.join(ZIP_MODES)}, got {self.zip_mode!r}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers}")
+            raise ValueError(f"zip_mode must be one of {', '.join(ZIP_MODES)}, got {self._show(self.zip_mode)}")
         if self.depth_encoding not in DEPTH_ENCODINGS:
-            raise ValueError(f"depth_encoding must be one of {', '.join(DEPTH_ENCODINGS)}, got {self.depth_encoding!r}")
+            raise ValueError(f"depth_encoding must be one of {', '.join(DEPTH_ENCODINGS)}, "
+                             f"got {self._show(self.depth_encoding)}")
         if self.combine_op not in COMBINE_OPS:
-            raise ValueError(f"combine_op must be one of {', '.join(COMBINE_OPS)}, got {self.combine_op!r}")
+            raise ValueError(f"combine_op must be one of {', '.join(COMBINE_OPS)}, got {self._show(self.combine_op)}")
         if self.ply_keep not in KEEP_CHOICES:
-            raise ValueError(f"ply_keep must be one of {', '.join(KEEP_CHOICES)}, got {self.ply_keep!r}")
+            raise ValueError(f"ply_keep must be one of {', '.join(KEEP_CHOICES)}, got {self._show(self.ply_keep)}")
         if self.part and self.version is None:
-            raise ValueError("a part of a farm render needs the version it belongs to")
-        if self.ply_stride < 1 or self.ply_max_points < 1:
-            raise ValueError(f"ply_stride and ply_max_points must be >= 1, got {self.ply_stride} and "
-                             f"{self.ply_max_points}")
+            raise ValueError("part: a part of a farm render needs the version it belongs to")
+
+    def _check_tuple(self, name: str, value: object, kind: type, optional: bool = False) -> None:
+        """``value`` is a tuple of ``kind`` (ints: not bools), or None when ``optional``."""
+        if value is None and optional:
+            return
+        if not isinstance(value, tuple):
+            raise ValueError(f"{name} must be a list, not {self._show(value)}")
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, kind):
+                wanted = "whole numbers" if kind is int else "strings"
+                raise ValueError(f"{name} must hold {wanted}, not {self._show(item)}")
+
+    @staticmethod
+    def _show(value: object) -> str:
+        """``value`` as a short phrase for a message."""
+        if isinstance(value, dict | list | tuple):
+            return f"a {'JSON object' if isinstance(value, dict) else 'list'}"
+        text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "a number too long to print"
+        return text if len(text) <= 40 else text[:37] + "..."
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RenderOptions:
+    def from_dict(cls, data: Any, where: str = "") -> RenderOptions:
+        """Options from a dict (lists for tuples; ``outputs`` may be ``"exr, prores"``): a
+        ``ValueError`` naming the option for an unknown key or a wrong value. ``where``
+        prefixes option names in messages (``"settings.render"`` names the project's
+        render settings: ``settings.render.name must be a string, not 5``)."""
+        prefix = f"{where}." if where else ""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where or 'render options'} must be a JSON object, not {cls._show(data)}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k) for k in set(data) - known)
         if unknown:
-            raise ValueError(f"unknown render option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ValueError(f"unknown render option(s) {', '.join(prefix + k[:40] for k in unknown[:10])}; "
+                             f"known: {', '.join(sorted(known))}")
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         if isinstance(values.get("outputs"), str):
             values["outputs"] = tuple(p.strip() for p in values["outputs"].split(",") if p.strip())
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ValueError(f"{prefix}{exc}") from None
 
 
 @dataclass
@@ -327,6 +401,8 @@ def render_job(
         result.folder = final
         result.files = {k: [final / p.relative_to(staging) for p in v] for k, v in result.files.items()}
         return result
+    except OSError as exc:  # a folder, manifest or file the exporters did not name: a full disk...
+        raise write_error(Path(exc.filename) if exc.filename else staging, exc, None) from None
     finally:
         if not published:
             for future in pending:
@@ -336,7 +412,7 @@ def render_job(
         if not published:
             for exporter in exporters:
                 exporter.abort()
-            shutil.rmtree(staging, ignore_errors=True)
+            discard_staging(staging)
 
 
 def _check_post_depth(objects: list[RotoObject], settings: dict[int, PostSettings], depth: DepthCache | None,
@@ -421,7 +497,8 @@ def _manifest(
 def publish_parts(root: str | Path, version: int, expected: Sequence[int]) -> Path:
     """Publish a farm render: check the tasks' manifests in ``version``'s staging folder
     cover every frame index in ``expected``, merge them into one ``manifest.json``, and
-    rename the folder to ``vNNN``. Missing frames (a failed task) are an error naming them."""
+    rename the folder to ``vNNN``. Missing frames (a failed task) are an error naming them,
+    and so is a task still writing; the folders of killed tasks are removed, never published."""
     shared = Path(root) / f".{version_name(version)}.partial"
     parts = part_manifests(shared)
     if not parts:
@@ -432,6 +509,10 @@ def publish_parts(root: str | Path, version: int, expected: Sequence[int]) -> Pa
     if missing:
         raise Sam3RotoError(f"{len(missing)} frames were not rendered by any task (indices {missing[:5]}"
                             f"{' ...' if len(missing) > 5 else ''}); re-run those tasks, then publish", path=shared)
+    running = settle_parts(shared)
+    if running:
+        raise Sam3RotoError(f"a task is still writing {'; '.join(running)}; publish when it has finished",
+                            path=shared)
     merged = dict(manifests[0])
     order = sorted({(i, n) for m in manifests for i, n in zip(m["frames"]["indices"], m["frames"]["numbers"],
                                                                 strict=True)})

@@ -64,7 +64,8 @@ def test_failed_write_leaves_the_old_mask(tmp_path: Path, monkeypatch: pytest.Mo
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("sam3roto.core.maskstore.os.replace", broken_replace)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(ProjectError, match=r"000000.png: the mask cannot be written: disk full \(No space left on "
+                       r"device\) \(free space on that disk; the masks already written are kept\)"):
         store.put(1, 0, np.ones((6, 6), bool))
     monkeypatch.undo()
     got = MaskStore(tmp_path).get(1, 0)
