@@ -11,21 +11,80 @@ from typing import Any
 
 from sam3roto.cli.common import drive, format_numbers, indices_of, object_ids, project_and_store
 from sam3roto.core.pixels import COMBINE_OPS
-from sam3roto.errors import Sam3RotoError
+from sam3roto.core.project import ENTRY_HINT
+from sam3roto.errors import Cancelled, MediaError, ProjectError, Sam3RotoError
 
 
 def project_options(project: Any, path: str | Path) -> Any:
-    """The project's saved render settings as ``RenderOptions`` (defaults for what is unset)."""
+    """The project's saved render settings as ``RenderOptions`` (defaults for what is unset);
+    :class:`ProjectError` naming the project file and the setting when one cannot be right."""
     from sam3roto.pipeline.render import RenderOptions
 
     base = project.settings.get("render", {})
-    if not isinstance(base, dict):
-        raise Sam3RotoError("the project's render settings must be a JSON object", path=path)
-    return RenderOptions.from_dict(base)
+    try:
+        options = RenderOptions.from_dict(base, "settings.render")
+    except ValueError as exc:
+        raise ProjectError(f"invalid entry: {exc}", path=path, hint=ENTRY_HINT) from None
+    known = {o.id: f"{o.id} {o.name[:40]!r}" for o in project.objects}
+    for name in ("objects", "combine"):
+        missing = [i for i in getattr(options, name) or () if i not in known]
+        if missing:
+            raise ProjectError(f"invalid entry: settings.render.{name} names object {missing[0]}, which the project "
+                               f"does not have (objects: {', '.join(known.values()) or 'none'})", path=path,
+                               hint=ENTRY_HINT)
+    frame_count = project.shot.frame_count if project.shot is not None else 0
+    outside = [i for i in options.indices or () if i >= frame_count]
+    if outside:
+        raise ProjectError(f"invalid entry: settings.render.indices holds frame index {outside[0]}, outside the shot "
+                           f"0..{frame_count - 1}", path=path, hint=ENTRY_HINT)
+    return options
+
+
+def check_post_settings(project: Any, path: str | Path) -> None:
+    """Every object's saved post settings can be used (``PostSettings.from_dict``);
+    :class:`ProjectError` naming the project file, the object and the setting otherwise."""
+    from sam3roto.post.settings import PostSettings
+
+    for obj in project.objects:
+        try:
+            PostSettings.from_dict(obj.post)
+        except (ValueError, TypeError) as exc:
+            problem = str(exc) if len(str(exc)) <= 300 else str(exc)[:297] + "..."
+            raise ProjectError(f"invalid entry: object {obj.id} {obj.name[:40]!r}: post settings: {problem}",
+                               path=path, hint=ENTRY_HINT) from None
+
+
+def render_options(project: Any, path: str | Path, args: argparse.Namespace) -> Any:
+    """The options of ``render``: the project's saved settings with the command line's on top."""
+    from sam3roto.export.registry import parse_outputs
+
+    shot = project.shot
+    if shot is None:
+        raise ProjectError("the project has no shot", path=path)
+    options = project_options(project, path)
+    check_post_settings(project, path)
+    changes: dict[str, Any] = {}
+    if args.outputs:
+        changes["outputs"] = parse_outputs(args.outputs)
+    if args.objects:
+        changes["objects"] = object_ids(project, args.objects, path)
+    if args.combine:
+        changes["combine"] = object_ids(project, args.combine, path)
+    if args.frames:
+        changes["indices"] = tuple(indices_of(args.frames, shot.frame_numbers, path))
+    for name in ("combine_op", "start_frame", "name", "bit_depth", "exr_compression", "zip_mode", "workers", "version",
+                 "depth_encoding", "ply_keep", "ply_stride", "ply_min_confidence", "ply_max_points"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    if args.exr_rgb:
+        changes["exr_rgb"] = True
+    if args.part:
+        changes["part"] = True
+    return replace(options, **changes)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from sam3roto.export.registry import EXPORTERS, exporter_class, parse_outputs
+    from sam3roto.export.registry import EXPORTERS, exporter_class
 
     if args.list_outputs:
         for exporter_id in EXPORTERS:
@@ -38,39 +97,43 @@ def cmd_render(args: argparse.Namespace) -> int:
     if (args.part or args.publish) and args.version is None:
         print("error: --part and --publish need --version N (the farm job's version)", file=sys.stderr)
         return 2
+    try:
+        return _render(args)
+    except Cancelled:
+        raise
+    except Sam3RotoError as exc:
+        if exc.path is not None:
+            raise
+        # what the render of a project refuses without naming a file is the project's doing
+        # (its objects, frames, settings): name the project
+        raise Sam3RotoError(exc.message, path=args.project, hint=exc.hint) from exc
+
+
+def _render(args: argparse.Namespace) -> int:
     project, store = project_and_store(args.project)
-    if project.shot is None:
-        raise Sam3RotoError("the project has no shot", path=args.project)
-    options = project_options(project, args.project)
-    changes: dict[str, Any] = {}
-    if args.outputs:
-        changes["outputs"] = parse_outputs(args.outputs)
-    if args.objects:
-        changes["objects"] = object_ids(project, args.objects, args.project)
-    if args.combine:
-        changes["combine"] = object_ids(project, args.combine, args.project)
-    if args.frames:
-        changes["indices"] = tuple(indices_of(args.frames, project.shot.frame_numbers, args.project))
-    for name in ("combine_op", "start_frame", "name", "bit_depth", "exr_compression", "zip_mode", "workers", "version",
-                 "depth_encoding", "ply_keep", "ply_stride", "ply_min_confidence", "ply_max_points"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
-    if args.exr_rgb:
-        changes["exr_rgb"] = True
+    options = render_options(project, args.project, args)
     if args.publish:
         from sam3roto.core.project_io import renders_dir
         from sam3roto.pipeline.render import publish_parts
 
         root = Path(args.out) if args.out else renders_dir(args.project)
-        expected = changes.get("indices") or tuple(project.shot.frame_range)
+        expected = options.indices if args.frames else tuple(project.shot.frame_range)
         final = publish_parts(root, args.version, expected)
         print(f"published {final.name} ({len(expected)} frames) to {final}")
         return 0
-    if args.part:
-        changes["part"] = True
-    options = replace(options, **changes)
     run_render(Path(args.project), project, store, options, args.out, quiet=args.quiet)
     return 0
+
+
+def open_project_media(project: Any, project_path: str | Path) -> Any:
+    """The project's media, checked against its shot; an error naming the project file and
+    the media when it cannot be opened or does not match."""
+    from sam3roto.pipeline.shot import open_shot_media
+
+    try:
+        return open_shot_media(project)
+    except Sam3RotoError as exc:
+        raise MediaError(f"the shot's media {exc.headline}", path=project_path, hint=exc.hint) from exc
 
 
 def run_render(project_path: Path, project: Any, store: Any, options: Any, out: str | None, *, quiet: bool) -> Any:
@@ -79,10 +142,9 @@ def run_render(project_path: Path, project: Any, store: Any, options: Any, out: 
     from sam3roto.core.depthcache import DepthCache
     from sam3roto.core.project_io import depth_cache_dir, renders_dir
     from sam3roto.pipeline.render import render_job
-    from sam3roto.pipeline.shot import open_shot_media
 
     root = Path(out) if out else renders_dir(project_path)
-    with open_shot_media(project) as source:
+    with open_project_media(project, project_path) as source:
         total = len(options.indices) if options.indices is not None else len(project.shot.frame_range)
         job = render_job(project, source, store, root, options, project_path=project_path,
                          depth=DepthCache(depth_cache_dir(project_path)))

@@ -9,14 +9,121 @@ to the source's frame number for display and export.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
-from sam3roto.core.types import Prompt, prompt_from_dict
+from sam3roto.core import safejson
+from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
+from sam3roto.errors import Hint, InvalidPromptError, ProjectError
 
 SCHEMA_VERSION = 2
+
+#: Bounds on what a project file may hold (see :meth:`Project.from_dict`): generous for
+#: real work, tight enough that a damaged or hostile value is refused where it is read.
+#: Object ids start at 1 and are never reused; engines keep them in 32-bit integers.
+MAX_OBJECT_ID = 2**31 - 1
+#: Object names become file and folder names in renders (file names stop at 255 bytes).
+MAX_NAME_CHARS = 100
+#: Longest media or depth-cache path (PATH_MAX on Linux).
+MAX_PATH_CHARS = 4096
+#: Most frames of a shot, and the widest or highest frame, in pixels.
+MAX_FRAMES = 10**8
+MAX_SIZE_PX = 1 << 20
+#: A frame rate's numerator and denominator stay below this (media rates are 32-bit rationals).
+MAX_RATE_TERM = 10**12
+MAX_FPS = 10**6
+
+#: What an identity (a project's or object's uid, a store token) may be made of.
+_TOKEN = re.compile(r"[0-9A-Za-z_-]{1,128}")
+
+#: The hint of every entry a project file holds that cannot be right.
+ENTRY_HINT = "the file was damaged or edited by hand; correct that entry, or open a saved copy or the autosave"
+
+
+class _InvalidEntry(ProjectError):
+    """An entry of a project file that cannot be right: ``invalid entry: WHERE ...``."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | Hint | None = None) -> None:
+        super().__init__(f"invalid entry: {message}", path=path, hint=hint or ENTRY_HINT)
+
+
+def _show(value: object) -> str:
+    """``value`` as a short phrase for a message: JSON for scalars, the kind for the rest."""
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):  # not JSON, or an integer too long to print
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _label(obj_id: int, name: str) -> str:
+    """``object 3 'swan'``: how messages name an object."""
+    return f"object {obj_id} {name[:40]!r}"
+
+
+def _dict(value: object, what: str, path: str | Path | None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _InvalidEntry(f"{what} must be a JSON object, not {_show(value)}", path=path)
+    return value
+
+
+def _list(value: object, what: str, path: str | Path | None) -> list[Any]:
+    if not isinstance(value, list):
+        raise _InvalidEntry(f"{what} must be a list, not {_show(value)}", path=path)
+    return value
+
+
+def _bool(value: object, what: str, path: str | Path | None) -> bool:
+    if not isinstance(value, bool):
+        raise _InvalidEntry(f"{what} must be true or false, not {_show(value)}", path=path)
+    return value
+
+
+def _text(value: object, what: str, path: str | Path | None, *, max_chars: int, empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise _InvalidEntry(f"{what} must be a string, not {_show(value)}", path=path)
+    if not value and not empty:
+        raise _InvalidEntry(f"{what} must not be empty", path=path)
+    if len(value) > max_chars:
+        raise _InvalidEntry(f"{what} is {len(value)} characters long, over the limit of {max_chars}", path=path)
+    return value
+
+
+def _path_text(value: object, what: str, path: str | Path | None) -> str:
+    text = _text(value, what, path, max_chars=MAX_PATH_CHARS, empty=False)
+    if "\0" in text:
+        raise _InvalidEntry(f"{what} holds a NUL character, which no path can", path=path)
+    return text
+
+
+def _token(value: object, what: str, path: str | Path | None) -> str:
+    if not isinstance(value, str) or _TOKEN.fullmatch(value) is None:
+        raise _InvalidEntry(f"{what} must be an identity of 1 to 128 letters, digits, '-' or '_', not "
+                            f"{_show(value)}", path=path)
+    return value
+
+
+def _whole(value: object, what: str, path: str | Path | None, low: int, high: int) -> int:
+    return safejson.whole(value, what, path, _InvalidEntry, low, high)
+
+
+def _number(value: object, what: str, path: str | Path | None) -> float:
+    return safejson.finite(value, what, path, _InvalidEntry)
+
+
+def _required(data: dict[str, Any], key: str, what: str, path: str | Path | None) -> Any:
+    if key not in data:
+        raise _InvalidEntry(f"{what} is missing", path=path)
+    return data[key]
 
 
 def new_uid() -> str:
@@ -40,8 +147,19 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 )
 
 
-def _fraction(text: str | int | float) -> Fraction:
-    return Fraction(str(text))
+def _fps(value: object, path: str | Path | None) -> Fraction:
+    """A frame rate as written in a project (``"30000/1001"``, ``24``, ``23.976``)."""
+    problem = (f"shot.fps is {_show(value)}, not a frame rate: it must be a positive number or fraction "
+               "(e.g. 24 or 30000/1001)")
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or len(str(value)) > 64:
+        raise _InvalidEntry(problem, path=path)
+    try:
+        fps = Fraction(str(value))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise _InvalidEntry(problem, path=path) from None
+    if not 0 < fps <= MAX_FPS or fps.numerator >= MAX_RATE_TERM or fps.denominator >= MAX_RATE_TERM:
+        raise _InvalidEntry(problem, path=path)
+    return fps
 
 
 @dataclass
@@ -93,14 +211,32 @@ class Shot:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Shot:
-        return cls(
-            media=str(data["media"]), frame_count=int(data["frame_count"]), fps=_fraction(data["fps"]),
-            width=int(data["width"]), height=int(data["height"]),
-            frame_numbers=[int(n) for n in data["frame_numbers"]], in_index=int(data.get("in_index", 0)),
-            out_index=None if data.get("out_index") is None else int(data["out_index"]),
-            start_frame=None if data.get("start_frame") is None else int(data["start_frame"]),
-        )
+    def from_dict(cls, data: Any, path: str | Path | None = None) -> Shot:
+        """The shot of a project file; :class:`~sam3roto.errors.ProjectError` naming ``path``
+        and the entry for anything that cannot be right."""
+        data = _dict(data, "shot", path)
+        media = _path_text(_required(data, "media", "shot.media", path), "shot.media", path)
+        frame_count = _whole(_required(data, "frame_count", "shot.frame_count", path), "shot.frame_count", path,
+                             1, MAX_FRAMES)
+        fps = _fps(_required(data, "fps", "shot.fps", path), path)
+        width = _whole(_required(data, "width", "shot.width", path), "shot.width", path, 1, MAX_SIZE_PX)
+        height = _whole(_required(data, "height", "shot.height", path), "shot.height", path, 1, MAX_SIZE_PX)
+        raw_numbers = _list(_required(data, "frame_numbers", "shot.frame_numbers", path), "shot.frame_numbers", path)
+        if len(raw_numbers) != frame_count:
+            raise _InvalidEntry(f"shot.frame_numbers has {len(raw_numbers)} entries for {frame_count} frames "
+                                "(shot.frame_count)", path=path)
+        frame_numbers = [_whole(n, f"shot.frame_numbers[{i}]", path, -(2**53), 2**53)
+                         for i, n in enumerate(raw_numbers)]
+        last = frame_count - 1
+        in_index = _whole(data.get("in_index", 0), "shot.in_index", path, 0, last)
+        out_index = data.get("out_index")
+        if out_index is not None:
+            out_index = _whole(out_index, "shot.out_index", path, in_index, last)
+        start_frame = data.get("start_frame")
+        if start_frame is not None:
+            start_frame = _whole(start_frame, "shot.start_frame", path, -(2**53), 2**53)
+        return cls(media=media, frame_count=frame_count, fps=fps, width=width, height=height,
+                   frame_numbers=frame_numbers, in_index=in_index, out_index=out_index, start_frame=start_frame)
 
 
 @dataclass
@@ -134,36 +270,49 @@ class RotoObject:
         return any(a <= frame <= b for a, b in self.absent)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], project_uid: str | None = None) -> RotoObject:
-        """``project_uid`` derives a stable ``uid`` for objects saved without one."""
-        r, g, b = (int(c) for c in data["color"])
-        post = data.get("post", {})
-        if not isinstance(post, dict):
-            raise ValueError(f"object {data.get('name')!r}: post settings must be a JSON object")
-        obj_id = int(data["id"])
+    def from_dict(cls, data: Any, project_uid: str | None = None, *, path: str | Path | None = None,
+                  where: str = "object", frame_count: int | None = None) -> RotoObject:
+        """``project_uid`` derives a stable ``uid`` for objects saved without one. Anything
+        that cannot be right is a :class:`~sam3roto.errors.ProjectError` naming ``path`` and
+        the object (``where`` until its id and name are read); with ``frame_count``, absent
+        ranges must lie within the shot. ``post`` is checked where it is used
+        (``PostSettings.from_dict``)."""
+        data = _dict(data, where, path)
+        obj_id = _whole(_required(data, "id", f"{where}: id", path), f"{where}: id", path, 1, MAX_OBJECT_ID)
+        where = f"object {obj_id}"
+        name = _text(_required(data, "name", f"{where}: name", path), f"{where}: name", path,
+                     max_chars=MAX_NAME_CHARS)
+        where = _label(obj_id, name)
+        color = _list(_required(data, "color", f"{where}: color", path), f"{where}: color", path)
+        if len(color) != 3:
+            raise _InvalidEntry(f"{where}: color must be [red, green, blue], not a list of {len(color)}", path=path)
+        r, g, b = (_whole(c, f"{where}: color[{i}]", path, 0, 255) for i, c in enumerate(color))
+        visible = _bool(data.get("visible", True), f"{where}: visible", path)
+        post = _dict(data.get("post", {}), f"{where}: post settings", path)
         uid = data.get("uid")
         if uid is None:
             uid = derived_uid(project_uid, f"object:{obj_id}") if project_uid else new_uid()
-        elif not isinstance(uid, str) or not uid:
-            raise ValueError(f"object {data.get('name')!r}: uid must be a non-empty string")
-        return cls(id=obj_id, name=str(data["name"]), color=(r, g, b),
-                   visible=bool(data.get("visible", True)), post=dict(post), uid=uid,
-                   absent=parse_ranges(data.get("absent", []), f"object {data.get('name')!r}: absent"))
+        else:
+            uid = _token(uid, f"{where}: uid", path)
+        absent = parse_ranges(data.get("absent", []), f"{where}: absent", path=path,
+                              last=None if frame_count is None else frame_count - 1)
+        return cls(id=obj_id, name=name, color=(r, g, b), visible=visible, post=dict(post), uid=uid, absent=absent)
 
 
-def parse_ranges(value: Any, where: str) -> list[tuple[int, int]]:
-    """``[[first, last], ...]`` (integers, first <= last) as sorted, merged tuples;
-    ``ValueError`` naming ``where`` otherwise."""
+def parse_ranges(value: Any, where: str, *, path: str | Path | None = None,
+                 last: int | None = None) -> list[tuple[int, int]]:
+    """``[[first, last], ...]`` (whole numbers, ``0 <= first <= last``, and ``last`` at most
+    ``last`` when given) as sorted, merged tuples; a :class:`~sam3roto.errors.ProjectError`
+    naming ``path`` and ``where`` otherwise."""
     if not isinstance(value, list):
-        raise ValueError(f"{where} must be a list of [first, last] pairs, got {value!r}")
+        raise _InvalidEntry(f"{where} must be a list of [first, last] pairs, not {_show(value)}", path=path)
+    high = 2**53 if last is None else last
     out: list[tuple[int, int]] = []
-    for item in value:
-        if not (isinstance(item, list | tuple) and len(item) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
-            raise ValueError(f"{where}: each range must be [first, last] (integers), got {item!r}")
-        a, b = int(item[0]), int(item[1])
-        if a > b or a < 0:
-            raise ValueError(f"{where}: range [{a}, {b}] must have 0 <= first <= last")
+    for n, item in enumerate(value):
+        if not (isinstance(item, list) and len(item) == 2):
+            raise _InvalidEntry(f"{where}: range {n + 1} must be [first, last], not {_show(item)}", path=path)
+        a = _whole(item[0], f"{where}: range {n + 1} first frame", path, 0, high)
+        b = _whole(item[1], f"{where}: range {n + 1} last frame", path, a, high)
         out.append((a, b))
     return merge_ranges(out)
 
@@ -197,9 +346,53 @@ class Keyframe:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Keyframe:
-        return cls(object_id=int(data["object_id"]), frame=int(data["frame"]),
-                   prompts=[prompt_from_dict(p) for p in data.get("prompts", [])], mask=bool(data.get("mask", False)))
+    def from_dict(cls, data: Any, *, path: str | Path | None = None, where: str = "keyframe",
+                  objects: dict[int, str] | None = None, shot: Shot | None = None) -> Keyframe:
+        """A keyframe of a project file. ``objects`` (id -> how messages name it) are the
+        project's objects, one of which it must belong to; with ``shot``, its frame must be
+        one of the shot's and its prompts must lie on the frame. Anything that cannot be
+        right is a :class:`~sam3roto.errors.ProjectError` naming ``path`` and the entry."""
+        data = _dict(data, where, path)
+        obj_id = _whole(_required(data, "object_id", f"{where}: object_id", path), f"{where}: object_id", path,
+                        1, MAX_OBJECT_ID)
+        if objects is not None and obj_id not in objects:
+            known = ", ".join(str(i) for i in sorted(objects)[:20]) or "none"
+            raise _InvalidEntry(f"{where} is for object {obj_id}, which the project does not have (objects: {known})",
+                                path=path)
+        label = objects[obj_id] if objects is not None else f"object {obj_id}"
+        last = 2**53 if shot is None else shot.frame_count - 1
+        frame = _whole(_required(data, "frame", f"{label}: keyframe frame", path), f"{label}: keyframe frame", path,
+                       0, last)
+        where = f"{label}: keyframe on frame index {frame}"
+        prompts = [_prompt(p, f"{where}: prompt {n + 1}", path, shot)
+                   for n, p in enumerate(_list(data.get("prompts", []), f"{where}: prompts", path))]
+        mask = _bool(data.get("mask", False), f"{where}: mask", path)
+        return cls(object_id=obj_id, frame=frame, prompts=prompts, mask=mask)
+
+
+def _prompt(data: Any, where: str, path: str | Path | None, shot: Shot | None) -> Prompt:
+    """One prompt of a keyframe (``Prompt.to_dict``'s form), checked to lie on the frame."""
+    data = _dict(data, where, path)
+    kind = data.get("kind")
+    prompt: Prompt
+    if kind == "point":
+        x, y = (_number(_required(data, k, f"{where} (point): {k}", path), f"{where} (point): {k}", path)
+                for k in ("x", "y"))
+        prompt = PointPrompt(x, y, _bool(data.get("positive", True), f"{where} (point): positive", path))
+    elif kind == "box":
+        x0, y0, x1, y1 = (_number(_required(data, k, f"{where} (box): {k}", path), f"{where} (box): {k}", path)
+                          for k in ("x0", "y0", "x1", "y1"))
+        prompt = BoxPrompt(x0, y0, x1, y1)
+    elif kind == "text":
+        prompt = TextPrompt(_text(_required(data, "text", f"{where} (text): text", path), f"{where} (text): text",
+                                  path, max_chars=10_000))
+    else:
+        raise _InvalidEntry(f"{where}: kind must be \"point\", \"box\" or \"text\", not {_show(kind)}", path=path)
+    try:
+        prompt.validate(shot.width if shot else MAX_SIZE_PX, shot.height if shot else MAX_SIZE_PX)
+    except InvalidPromptError as exc:
+        raise _InvalidEntry(f"{where}: {exc.message}", path=path) from None
+    return prompt
 
 
 @dataclass
@@ -331,23 +524,56 @@ class Project:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Project:
+    def from_dict(cls, data: Any, path: str | Path | None = None) -> Project:
         """Build from a dict already upgraded to :data:`SCHEMA_VERSION` (a missing ``uid``
-        gets a fresh one; objects without one get one derived from the project's)."""
-        uid = data.get("uid") or new_uid()
-        if not isinstance(uid, str):
-            raise ValueError(f"uid must be a string, got {uid!r}")
+        gets a fresh one; objects without one get one derived from the project's).
+
+        Every entry is checked as it is read: anything that cannot be right (a wrong type,
+        a number out of range, a frame outside the shot, a keyframe of no object, a repeated
+        id) is a :class:`~sam3roto.errors.ProjectError` naming ``path`` (the project file)
+        and where in it the entry is, e.g. ``invalid entry: object 3 'swan': keyframe frame
+        must be a whole number, not 1.5``."""
+        data = _dict(data, "the project", path)
+        uid = _token(data.get("uid") or new_uid(), "uid", path)
         token = data.get("store_token")
-        if token is not None and not isinstance(token, str):
-            raise ValueError(f"store_token must be a string, got {token!r}")
-        objects = [RotoObject.from_dict(o, uid) for o in data.get("objects", [])]
-        return cls(
-            uid=uid, store_token=token,
-            shot=Shot.from_dict(data["shot"]) if data.get("shot") else None,
-            objects=objects,
-            keyframes=[Keyframe.from_dict(k) for k in data.get("keyframes", [])],
-            active_object=data.get("active_object"),
-            next_object_id=int(data.get("next_object_id", max((o.id for o in objects), default=0) + 1)),
-            depth_cache=data.get("depth_cache"),
-            settings=dict(data.get("settings", {})),
-        )
+        if token is not None:
+            token = _token(token, "store_token", path)
+        shot = None if data.get("shot") is None else Shot.from_dict(data["shot"], path)
+        frame_count = shot.frame_count if shot is not None else None
+        objects: list[RotoObject] = []
+        labels: dict[int, str] = {}
+        uids: dict[str, str] = {}
+        for i, item in enumerate(_list(data.get("objects", []), "objects", path)):
+            obj = RotoObject.from_dict(item, uid, path=path, where=f"objects[{i}]", frame_count=frame_count)
+            label = _label(obj.id, obj.name)
+            if obj.id in labels:
+                raise _InvalidEntry(f"{label}: id {obj.id} is also {labels[obj.id]}'s (ids are never shared)",
+                                    path=path)
+            if obj.uid in uids:
+                raise _InvalidEntry(f"{label}: uid {obj.uid} is also {uids[obj.uid]}'s", path=path)
+            labels[obj.id], uids[obj.uid] = label, label
+            objects.append(obj)
+        keyframes: list[Keyframe] = []
+        seen: set[tuple[int, int]] = set()
+        for i, item in enumerate(_list(data.get("keyframes", []), "keyframes", path)):
+            key = Keyframe.from_dict(item, path=path, where=f"keyframes[{i}]", objects=labels, shot=shot)
+            if (key.object_id, key.frame) in seen:
+                raise _InvalidEntry(f"{labels[key.object_id]}: two keyframes on frame index {key.frame}", path=path)
+            seen.add((key.object_id, key.frame))
+            keyframes.append(key)
+        active = data.get("active_object")
+        if active is not None:  # naming no object is allowed: then none is active (Document.active)
+            active = _whole(active, "active_object", path, 1, MAX_OBJECT_ID)
+        highest = max(labels, default=0)
+        next_id = _whole(data.get("next_object_id", highest + 1), "next_object_id", path, 1, MAX_OBJECT_ID + 1)
+        # ids are never reused: a counter not above every id (a hand edit) moves past them
+        next_id = max(next_id, highest + 1)
+        depth_cache = data.get("depth_cache")
+        if depth_cache is not None:
+            depth_cache = _path_text(depth_cache, "depth_cache", path)
+        settings = _dict(data.get("settings", {}), "settings", path)
+        for section in ("render", "depth"):
+            if section in settings:
+                _dict(settings[section], f"settings.{section}", path)
+        return cls(uid=uid, store_token=token, shot=shot, objects=objects, keyframes=keyframes,
+                   active_object=active, next_object_id=next_id, depth_cache=depth_cache, settings=dict(settings))

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sam3roto.core import safejson
 from sam3roto.core.atomic import atomic_write_text
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import SCHEMA_VERSION, Project, derived_uid
@@ -137,16 +139,52 @@ def recovery_path(project_path: str | Path) -> Path | None:
 def upgrade(data: dict[str, Any], path: Path) -> dict[str, Any]:
     """Bring a project dict to :data:`SCHEMA_VERSION` through :data:`UPGRADES`."""
     version = data.get("schema_version")
-    if not isinstance(version, int) or version < 0:
-        raise ProjectError(f"schema_version is {version!r}, not a version number", path=path)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        shown = repr(version) if isinstance(version, int | float | None) else f"a {type(version).__name__}"
+        raise ProjectError(f"schema_version is {shown[:40]}, not a version number", path=path)
     if version > SCHEMA_VERSION:
         raise ProjectVersionError(path=path, found=version, supported=SCHEMA_VERSION)
     while version < SCHEMA_VERSION:
         step = UPGRADES.get(version)
         if step is None:
             raise ProjectError(f"no upgrade from schema version {version}", path=path)
-        data = step(dict(data))
+        try:
+            data = step(dict(data))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise ProjectError(f"cannot be upgraded from schema version {version} ({type(exc).__name__}: "
+                               f"{str(exc)[:200]})", path=path) from None
         version = int(data["schema_version"])
+    return data
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; False for a path the system cannot even look up (too long)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+#: How safejson words a syntax error: "not valid JSON (Expecting value: line 1 column 35 (char 34))".
+_SYNTAX = re.compile(r"not valid JSON \((?P<msg>.*): line (?P<line>\d+) column (?P<col>\d+) \(char \d+\)\)")
+
+
+def read_project_data(source: Path) -> dict[str, Any]:
+    """The JSON object of the project file ``source``, parsed strictly
+    (:mod:`sam3roto.core.safejson`: no ``Infinity``/``NaN``, numbers in range, size and depth
+    within the limits); :class:`ProjectError` naming the file otherwise."""
+    try:
+        data = safejson.read(source, "the project file", ProjectError)
+    except ProjectError as exc:
+        if not exc.message.startswith("not valid JSON"):
+            raise
+        syntax = _SYNTAX.fullmatch(exc.message)
+        message = exc.message if syntax is None else \
+            f"is not valid JSON (line {syntax['line']}, column {syntax['col']}: {syntax['msg']})"
+        raise ProjectError(message, path=source, hint=exc.hint or "the file is damaged; an autosave may hold a recent "
+                           "copy") from None
+    if not isinstance(data, dict):
+        raise ProjectError("is not a sam3roto project (top level is not an object)", path=source)
     return data
 
 
@@ -156,29 +194,17 @@ def load_project(path: str | Path, *, relink: str | Path | None = None, from_aut
     When the shot's media is missing, raise :class:`MediaMovedError` unless ``relink``
     gives the new media path (the masks are kept: they are addressed by frame index).
     ``from_autosave`` reads the recovery copy instead of the project file.
+
+    Whatever the file holds, what goes wrong is a :class:`ProjectError` naming the file
+    and, for an entry that cannot be right, where in the file it is
+    (:meth:`Project.from_dict`).
     """
     path = Path(path)
     source = autosave_path(path) if from_autosave else path
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProjectError("project file does not exist", path=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProjectError(f"cannot be read ({exc})", path=source) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProjectError(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", path=source,
-                           hint="the file is damaged; an autosave may hold a recent copy") from None
-    if not isinstance(data, dict):
-        raise ProjectError("is not a sam3roto project (top level is not an object)", path=source)
-    data = upgrade(data, source)
+    data = upgrade(read_project_data(source), source)
     if not data.get("uid"):  # written before identities: derive them from where the file is
         data["uid"] = derived_uid(str(path.resolve()), "project")
-    try:
-        project = Project.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProjectError(f"has an invalid entry ({type(exc).__name__}: {exc})", path=source) from None
+    project = Project.from_dict(data, source)
     base = path.resolve().parent
     if project.depth_cache:
         project.depth_cache = str(base / project.depth_cache)
@@ -186,10 +212,10 @@ def load_project(path: str | Path, *, relink: str | Path | None = None, from_aut
         media = Path(project.shot.media)
         media = media if media.is_absolute() else base / media
         if relink is not None:
-            if not Path(relink).exists() and not any(c in str(relink) for c in "#@%"):
+            if not _exists(Path(relink)) and not any(c in str(relink) for c in "#@%"):
                 raise ProjectError(f"relink target {relink} does not exist", path=path)
             media = Path(relink).absolute()
-        elif not media.exists() and not any(c in media.name for c in "#@%"):
+        elif not _exists(media) and not any(c in media.name for c in "#@%"):
             raise MediaMovedError(path=path, media=media)
         project.shot.media = str(media)
     return project

@@ -100,16 +100,37 @@ class PostSettings:
         values = dict(data)
         if "thresholds" in values:
             stages = values["thresholds"]
-            if not isinstance(stages, list):
+            if not isinstance(stages, list | tuple):
                 raise TypeError("thresholds must be a list of stages")
-            values["thresholds"] = tuple(
-                s if isinstance(s, ThresholdStage) else ThresholdStage.from_dict(s) for s in stages
-            )
+            parsed = []
+            for n, stage in enumerate(stages, start=1):
+                if isinstance(stage, ThresholdStage):
+                    parsed.append(stage)
+                elif not isinstance(stage, dict):
+                    raise TypeError(f"thresholds: stage {n} must be a JSON object "
+                                    '({"channel", "low", "high", "invert", "op"}), not ' + _kind(stage))
+                elif not isinstance(stage.get("invert", False), bool):
+                    raise TypeError(f"thresholds: stage {n}: invert must be true or false, not "
+                                    + _kind(stage["invert"]))
+                else:
+                    try:
+                        parsed.append(ThresholdStage.from_dict(stage))
+                    except (TypeError, ValueError) as exc:
+                        raise type(exc)(f"thresholds: stage {n}: {exc}") from None
+            values["thresholds"] = tuple(parsed)
         return cls(**values)
 
     def with_values(self, **changes: Any) -> PostSettings:
         """A copy with some values changed (validated)."""
         return replace(self, **changes)
+
+
+def _kind(value: object) -> str:
+    """What ``value`` is, for a message: ``a list``, ``3``, ``"x"``."""
+    if isinstance(value, list | tuple | dict):
+        return "a list" if not isinstance(value, dict) else "a JSON object"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
