@@ -39,9 +39,8 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_override_changes_the_limits_inside_the_block_only() -> None:
     before = limits.current()
-    with limits.override(frame_pixels=100):
-        with pytest.raises(LimitError):
-            limits.check_frame(11, 10, 3, 1, "a.png")
+    with limits.override(frame_pixels=100), pytest.raises(LimitError):
+        limits.check_frame(11, 10, 3, 1, "a.png")
     assert limits.current() == before
 
 
