@@ -71,7 +71,8 @@ def _requests(project: Any, args: argparse.Namespace, index: int, *, keep: bool)
     if args.object and not args.prompts:
         raise Sam3RotoError("--object picks an object of the prompts file: give --prompts FILE too")
     if args.prompts:
-        items = read_prompts(args.prompts)
+        shot = project.shot
+        items = read_prompts(args.prompts, frame_numbers=shot.frame_numbers, size=(shot.width, shot.height))
         if not keep:  # media: ids follow the file's order whichever objects are picked ({id} in --out)
             for item in items:
                 object_named(project, item.name, summary)
