@@ -74,7 +74,7 @@ def test_track_reports_bad_prompts(plate: Path, tmp_path: Path, capsys: pytest.C
     bad = tmp_path / "bad.json"
     for spec, message in [
         ({"objects": [{"name": "a", "keyframes": [{"frame": 5, "boxes": [[1, 1, 9, 9]]}]}]},
-         "object 'a': frame 5 is not in the shot (1001..1012)"),
+         "object 'a', keyframe #1: frame 5 is not in the shot (1001..1012)"),
         ({"objects": [{"name": "a", "keyframes": [{"frame": 1001, "points": [[1]]}]}]},
          "object 'a', keyframe #1: a point must be [x, y] or [x, y, positive]"),
         ({"things": []}, 'expected {"objects": [...]}'),
@@ -325,6 +325,17 @@ def test_bad_absent_ranges_name_the_file_object_and_range(plate: Path, tmp_path:
         assert f"error: {spec}: {message}" in err, err
 
 
+def test_long_lists_of_frame_ranges_are_cut_short_and_counted() -> None:
+    from sam3roto.cli.common import format_ranges
+
+    numbers = list(range(1001, 1201))
+    assert format_ranges([1, 2, 3, 9], numbers, limit=3) == "1002-1004, 1010"
+    # every other frame of 200 frames low: 3 ranges shown, the other 97 counted
+    expected = "1001, 1003, 1005 ... and 97 more ranges, 97 frames"
+    assert format_ranges(list(range(0, 200, 2)), numbers, limit=3) == expected
+    assert format_ranges([1, 2, 3, 9, 15, 16], numbers, limit=2) == "1002-1004, 1010 ... and 1 more range, 2 frames"
+
+
 def _box(mask: np.ndarray) -> list[float]:
     ys, xs = np.nonzero(mask)
     return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
@@ -333,3 +344,34 @@ def _box(mask: np.ndarray) -> list[float]:
 def _write_spec(path: Path, objects: list[dict]) -> Path:
     path.write_text(json.dumps({"objects": objects}))
     return path
+
+
+def test_a_full_disk_mid_track_reports_the_mask_it_could_not_write(plate: Path, tmp_path: Path, clip: SyntheticClip,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The project save after a failed track fails too on a full disk; the error shown is the
+    first one, naming the mask file, not the save's."""
+    import errno
+
+    from sam3roto.core import maskstore, project_io
+
+    full = {"disk": False}
+    real_save = project_io.atomic_write_text
+
+    def no_space_for_masks(target: Path) -> tuple[int, str]:
+        full["disk"] = True
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def save(path: Path, text: str) -> None:
+        if full["disk"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(path, text)
+
+    monkeypatch.setattr(maskstore, "temp_for", no_space_for_masks)
+    monkeypatch.setattr(project_io, "atomic_write_text", save)
+    prompts = _prompts_file(clip.masks[0], tmp_path / "prompts.json")
+    project = tmp_path / "shot.sam3roto"
+    assert main(["track", str(plate), "--project", str(project), "--prompts", str(prompts), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "shot.masks/obj_0001" in err and "disk full (No space left on device)" in err, err
+    assert "the mask cannot be written" in err

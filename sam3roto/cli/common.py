@@ -88,12 +88,21 @@ def object_ids(project: Any, text: str, path: str | Path | None = None) -> tuple
     return tuple(ids)
 
 
-def format_ranges(indices: Sequence[int], frame_numbers: Sequence[int]) -> str:
-    """Frame indices as frame-number ranges for people: ``1041-1048, 1060``."""
+def format_ranges(indices: Sequence[int], frame_numbers: Sequence[int], limit: int | None = None) -> str:
+    """Frame indices as frame-number ranges for people: ``1041-1048, 1060``; past ``limit``
+    ranges, the rest is counted (``... and 1995 more ranges, 49875 frames``) so that a long
+    shot does not print thousands of them."""
     from sam3roto.core.tracking import ranges
 
-    return ", ".join(f"{frame_numbers[a]}-{frame_numbers[b]}" if a != b else f"{frame_numbers[a]}"
-                     for a, b in ranges(sorted(set(indices))))
+    runs = ranges(sorted(set(indices)))
+    shown = runs if limit is None else runs[:limit]
+    text = ", ".join(f"{frame_numbers[a]}-{frame_numbers[b]}" if a != b else f"{frame_numbers[a]}" for a, b in shown)
+    rest = runs[len(shown):]
+    if rest:
+        count = sum(b - a + 1 for a, b in rest)
+        text += f" ... and {len(rest)} more range{'s' if len(rest) > 1 else ''}, {count} frame"
+        text += "s" if count > 1 else ""
+    return text
 
 
 def add_engine_arguments(parser: Any) -> None:

@@ -23,6 +23,9 @@ from sam3roto.cli.common import (
 )
 from sam3roto.errors import Sam3RotoError
 
+#: Frame ranges printed per object (low confidence, absent) before the rest is only counted.
+RANGES_SHOWN = 20
+
 
 def _project_path(args: argparse.Namespace) -> Path:
     if str(args.target).endswith(".sam3roto"):
@@ -42,7 +45,7 @@ def _add_prompts(project: Any, store: Any, args: argparse.Namespace) -> None:
     shot = project.shot
     summary = ImportSummary()
     if args.prompts:
-        for item in read_prompts(args.prompts):
+        for item in read_prompts(args.prompts, frame_numbers=shot.frame_numbers, size=(shot.width, shot.height)):
             obj = object_named(project, item.name, summary)
             for number, prompts in sorted(item.keyframes.items()):
                 try:
@@ -101,14 +104,24 @@ def cmd_track(args: argparse.Namespace) -> int:
         chosen = indices_of(args.frames, shot.frame_numbers, path)
         start, end = (chosen[-1], chosen[0]) if args.direction == "backward" else (chosen[0], chosen[-1])
     ids = set(object_ids(project, args.objects, path)) if args.objects else None
+    failed = False
     try:
         with open_shot_media(project) as source:
             job = track_job(project, source, store, engine=args.engine, direction=args.direction, start=start,
                             end=end, engine_options=options, objects=ids, chunk=args.chunk,
                             mode="changed" if args.changed else "all", stop_below=args.stop_below)
             result = drive(job, len(shot.frame_range), quiet=args.quiet)
+    except BaseException:
+        failed = True
+        raise
     finally:
-        save_project(project, path)  # keyframes and objects a text prompt created; masks are already stored
+        try:
+            save_project(project, path)  # keyframes and objects a text prompt created; masks are already stored
+        except Sam3RotoError:
+            # After a failed track (a full disk names the mask file it could not write) that error is
+            # the one to report; the save failing for the same reason would hide it.
+            if not failed:
+                raise
     tracked = {o: [f for f in frames if not project.object(o).is_absent(f)] for o, frames in result.frames.items()}
     if args.changed and not any(tracked.values()):
         print("nothing to re-track: every tracked frame is up to date")
@@ -123,10 +136,11 @@ def cmd_track(args: argparse.Namespace) -> int:
         line = f"object {obj_id} {name!r}: frames {format_numbers(sorted(shot.frame_numbers[i] for i in frames))}"
         gone = sorted(set(result.frames[obj_id]) - set(frames))
         if gone:
-            line += f"; absent (empty masks): {format_ranges(gone, shot.frame_numbers)}"
+            line += f"; absent (empty masks): {format_ranges(gone, shot.frame_numbers, RANGES_SHOWN)}"
         print(line)
         if result.low.get(obj_id):
-            print(f"  low confidence: {format_ranges(result.low[obj_id], shot.frame_numbers)} (check these)")
+            print(f"  low confidence: {format_ranges(result.low[obj_id], shot.frame_numbers, RANGES_SHOWN)} "
+                  "(check these)")
         if obj_id in result.stopped:
             print(f"  stopped at {shot.frame_numbers[result.stopped[obj_id]]}: confidence below {args.stop_below:g} "
                   "(the frames past it keep what they had)")

@@ -3,10 +3,28 @@
 The same generator runs under the CLI (tqdm) and the GUI (a worker). Every frame's masks
 are written to the store as soon as the engine yields them, so cancelling keeps the frames
 already finished.
+
+A frame that cannot be decoded (a truncated PNG, a damaged block of a movie) stops the run
+that reaches it, at that frame: no retries, no skipping ahead. The frames that run finished
+stay stored and recorded, the other runs go on, and the job ends with one
+:class:`~sam3roto.errors.CorruptMediaError` naming the frame by its source frame number
+and file, and how many frames were tracked and kept.
+
+*Finished* means final. Both ways, a frame the forward pass reaches before the backward
+pass comes back to it is provisional (``FrameMasks.final`` False): its mask is stored at
+once (the window shows it) but recorded with a :data:`PROVISIONAL` basis, which never
+matches a frame's real basis, so until the backward pass replaces it the frame counts as
+out of date (orange on the timeline; ``track --changed`` and Ctrl+T re-track it). A run
+that stops in its forward pass therefore keeps its final frames as final and its
+provisional frames as provisional masks marked out of date. (Engines mark whole frames: on
+a provisional frame, an object whose mask is already final there is recorded provisional
+too, and re-tracked with the rest.)
 """
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,8 +38,21 @@ from sam3roto.core.maskstore import MaskStore, TrackRecord
 from sam3roto.core.project import Project
 from sam3roto.core.tracking import LOW_CONFIDENCE, TrackBasis, stale_stretches
 from sam3roto.core.types import Prompt, TextPrompt
-from sam3roto.errors import ProjectError
-from sam3roto.media.source import FrameSource
+from sam3roto.errors import CorruptMediaError, Hint, MediaError, ProjectError
+from sam3roto.media.source import FrameSource, MediaInfo
+
+#: Prefix of the basis recorded with a provisional mask (the forward pass of a both-ways
+#: run): it never equals a frame's basis, so the frame stays out of date until its final
+#: mask replaces it.
+PROVISIONAL = "provisional:"
+
+#: What to do after a frame that cannot be decoded stopped tracking.
+DAMAGED_FRAME_HINT = Hint(
+    cli="to track the rest, repair the media and run track again with --changed, or track only the frames before "
+    "the damaged one with --frames",
+    window="to track the rest, repair the media and track changes (Ctrl+T), or set the out point before the "
+    "damaged frame",
+)
 
 
 @dataclass
@@ -197,7 +228,11 @@ def track_job(
     Every frame is stored as soon as the engine yields it, with its confidence and basis
     (:mod:`sam3roto.core.tracking`), and reported, so progress moves from the first
     frame and cancelling (closing the generator) keeps every frame already done. Both
-    ways, the forward pass stores provisional masks that the backward pass replaces.
+    ways, the forward pass stores provisional masks, recorded as out of date
+    (:data:`PROVISIONAL`), that the backward pass replaces.
+    A frame that cannot be decoded stops the run reaching it there; the other runs go on,
+    and the job then raises :class:`~sam3roto.errors.CorruptMediaError` naming the frame
+    (its ``frame`` is the index), with every finished frame kept (see the module docstring).
     ``stop_below``: an object stops at its first frame below that confidence (in the
     direction of travel) instead of leaking onto something else; the frames past it keep
     what they had. Frames below ``low_below`` are listed in the result.
@@ -218,6 +253,7 @@ def track_job(
     frames = frame_range(first, direction, last, source.info.frame_count)
     result = TrackResult()
     wanted = {o.id for o in project.objects} if objects is None else set(objects)
+    watch = _ReadWatch(source)
     yield Progress(0, len(frames), "planning")
     if session is not None:
         if chunk:
@@ -225,7 +261,10 @@ def track_job(
         runs = [Run(tuple(frames), direction, frozenset(session.object_ids()))]
         absent: dict[int, list[int]] = {}
     else:
-        load_text_objects(project, source, store, result, wanted, frames, engine, engine_options, engine_instance)
+        try:
+            load_text_objects(project, watch, store, result, wanted, frames, engine, engine_options, engine_instance)
+        except MediaError as exc:
+            raise _stopped(project, watch, [exc], None, {}) from exc
         wanted |= set(result.new_objects)
         runs, absent = plan_runs(project, store, frames, direction, wanted, mode)
     total = sum(len(r.frames) * (2 if r.direction == "both" else 1) for r in runs) + sum(map(len, absent.values()))
@@ -235,6 +274,11 @@ def track_job(
     eng = engine_instance if borrowed else create_engine(engine, **(engine_options or {}))
     bases = {o: TrackBasis(project, o) for o in wanted}
     writer = _Writer(store, result, bases, low_below)
+    planned: dict[int, set[int]] = {}
+    for run in runs:
+        for obj_id in run.objects:
+            planned.setdefault(obj_id, set()).update(run.frames)
+    failures: list[MediaError] = []
     done = 0
     try:
         for obj_id, gone in absent.items():
@@ -247,57 +291,68 @@ def track_job(
             run_end = done + len(run.frames) * (2 if run.direction == "both" else 1)
             whole = len(run.frames) == len(frames) and not absent and mode == "all"
             spans = _chunks(list(run.frames), chunk) if chunk else [list(run.frames)]
-            for n, span in enumerate(spans):
-                sess = session if session is not None else eng.open_session(source)  # type: ignore[union-attr]
-                try:
-                    window = None if whole and not chunk else set(span)
-                    if session is None:
-                        load_keyframes(sess, project, result, store.key_masks(), set(run.objects), window,
-                                       masks=store)
-                    keys = {k.frame for k in project.keyframes if k.object_id in run.objects}
-                    if n:  # re-seed at the seam from the previous chunk's masks
-                        _seed(sess, store, span[0], set(run.objects))
-                    elif run.direction != "both" and span[0] not in keys and session is None:
-                        _seed(sess, store, span[0], set(run.objects))  # track from here
-                    # stop_below: frames an object may not take any more, from its first
-                    # doubtful frame to its next keyframe in the direction of travel
-                    blocked: dict[int, tuple[int, int]] = {}
-                    walked: dict[bool, int] = {}
-                    for fm in sess.propagate(span[0], run.direction, span[-1]):
-                        final = bool(getattr(fm, "final", True))
-                        if n and fm.frame == span[0]:
-                            continue  # the seam frame was stored by the previous chunk
-                        scores: dict[int, float] = getattr(fm, "scores", {}) or {}
-                        backward = fm.frame < walked.get(final, fm.frame) or run.direction == "backward"
-                        walked[final] = fm.frame
-                        shown = False
-                        for obj_id, mask in fm.masks.items():
-                            lo_hi = blocked.get(obj_id)
-                            if obj_id not in run.objects or (lo_hi and lo_hi[0] <= fm.frame <= lo_hi[1]):
-                                continue
-                            score = scores.get(obj_id)
-                            if stop_below is not None and score is not None and score < stop_below \
-                                    and obj_id not in blocked:
-                                blocked[obj_id] = _until_key(project, obj_id, fm.frame, backward)
-                                result.stopped.setdefault(obj_id, fm.frame)
-                                writer.note(obj_id, fm.frame, score)  # a red tick where it stopped
-                                continue
-                            writer.put(obj_id, fm.frame, mask, score)
-                            shown = True
-                        if run.direction != "both" and blocked and run.objects <= set(blocked):
-                            done = run_end
-                            break  # every object stopped: nothing more to walk
-                        done += 1
-                        what = "frame" if final else "forward pass: frame"
-                        message = f"{what} {project.shot.output_number(fm.frame)}"
-                        notices = sess.take_notices()
-                        if notices:
-                            message += ": " + "; ".join(notices)
-                        yield Progress(min(done, total), total, message, frame=fm.frame if shown else None)
-                finally:
-                    if session is None:
-                        sess.close()
-                    writer.flush()
+            try:
+                for n, span in enumerate(spans):
+                    sess = session if session is not None else eng.open_session(watch)  # type: ignore[union-attr]
+                    try:
+                        window = None if whole and not chunk else set(span)
+                        if session is None:
+                            load_keyframes(sess, project, result, store.key_masks(), set(run.objects), window,
+                                           masks=store)
+                        keys = {k.frame for k in project.keyframes if k.object_id in run.objects}
+                        if n:  # re-seed at the seam from the previous chunk's masks
+                            _seed(sess, store, span[0], set(run.objects))
+                        elif run.direction != "both" and span[0] not in keys and session is None:
+                            _seed(sess, store, span[0], set(run.objects))  # track from here
+                        # stop_below: frames an object may not take any more, from its first
+                        # doubtful frame to its next keyframe in the direction of travel
+                        blocked: dict[int, tuple[int, int]] = {}
+                        walked: dict[bool, int] = {}
+                        for fm in sess.propagate(span[0], run.direction, span[-1]):
+                            final = bool(getattr(fm, "final", True))
+                            if n and fm.frame == span[0]:
+                                continue  # the seam frame was stored by the previous chunk
+                            scores: dict[int, float] = getattr(fm, "scores", {}) or {}
+                            backward = fm.frame < walked.get(final, fm.frame) or run.direction == "backward"
+                            walked[final] = fm.frame
+                            shown = False
+                            for obj_id, mask in fm.masks.items():
+                                lo_hi = blocked.get(obj_id)
+                                if obj_id not in run.objects or (lo_hi and lo_hi[0] <= fm.frame <= lo_hi[1]):
+                                    continue
+                                score = scores.get(obj_id)
+                                if stop_below is not None and score is not None and score < stop_below \
+                                        and obj_id not in blocked:
+                                    blocked[obj_id] = _until_key(project, obj_id, fm.frame, backward)
+                                    result.stopped.setdefault(obj_id, fm.frame)
+                                    writer.note(obj_id, fm.frame, score)  # a red tick where it stopped
+                                    continue
+                                writer.put(obj_id, fm.frame, mask, score, final=final)
+                                shown = True
+                            if run.direction != "both" and blocked and run.objects <= set(blocked):
+                                done = run_end
+                                break  # every object stopped: nothing more to walk
+                            done += 1
+                            what = "frame" if final else "forward pass: frame"
+                            message = f"{what} {project.shot.output_number(fm.frame)}"
+                            notices = sess.take_notices()
+                            if notices:
+                                message += ": " + "; ".join(notices)
+                            yield Progress(min(done, total), total, message, frame=fm.frame if shown else None)
+                    finally:
+                        if session is None:
+                            sess.close()
+                        writer.flush()
+            except MediaError as exc:
+                # A frame that cannot be decoded ends this run there (what it finished stays);
+                # the other runs go on, and the job reports the frame at the end.
+                failures.append(exc)
+                done = run_end
+                index = watch.index_of(exc)
+                where = f"frame {project.shot.frame_numbers[index]}" if index is not None else "a frame"
+                verb = "cannot be decoded" if isinstance(exc, CorruptMediaError) else "cannot be read"
+                yield Progress(min(done, total), total, f"{where} {verb}: this run stopped there")
+                continue
             if done < run_end:  # an engine that had nothing to walk twice
                 done = run_end
                 yield Progress(done, total, f"frame {project.shot.output_number(run.frames[-1])}")
@@ -305,25 +360,149 @@ def track_job(
         writer.flush()
         if eng is not None and not borrowed:
             eng.close()
+    if failures:
+        raise _stopped(project, watch, failures, writer, planned) from failures[0]
     return result
 
 
+class _ReadWatch(FrameSource):
+    """The shot's source as engines see it during a job: every read passes through, and a
+    read that fails is remembered with its frame index, so the job can name the frame
+    whatever the reader put in its error."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.info: MediaInfo = source.info
+        self._failed: list[tuple[BaseException, int]] = []
+
+    def read(self, index: int) -> np.ndarray:
+        try:
+            return self.source.read(index)
+        except MediaError as exc:
+            self._failed = [*self._failed[-7:], (exc, int(index))]
+            raise
+
+    def keyframe_before(self, index: int) -> int:
+        return self.source.keyframe_before(index)
+
+    def clone(self) -> FrameSource:
+        return self.source.clone()
+
+    def close(self) -> None:
+        """Nothing: the source belongs to the caller of the job."""
+
+    def __getattr__(self, name: str) -> Any:  # a reader's own extras (frame_path, frame_time)
+        if name == "source":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+    def index_of(self, exc: MediaError) -> int | None:
+        """The frame index ``exc`` is about: the reader's own ``frame`` when it names one,
+        else the read that raised it, else None."""
+        frame = getattr(exc, "frame", None)
+        if isinstance(frame, int) and 0 <= frame < self.info.frame_count:
+            return frame
+        return next((i for e, i in reversed(self._failed) if e is exc), None)
+
+    def file_of(self, exc: MediaError, index: int | None) -> str | None:
+        """The file holding the frame ``exc`` is about: the error's own path, else the
+        frame's file in a sequence, else the media."""
+        if exc.path is not None:
+            return str(exc.path)
+        frame_path = getattr(self.source, "frame_path", None)
+        if index is not None and callable(frame_path):
+            return str(frame_path(index))
+        return str(self.info.path)
+
+
+def _stopped(project: Project, watch: _ReadWatch, failures: list[MediaError], writer: _Writer | None,
+             planned: dict[int, set[int]]) -> CorruptMediaError:
+    """The error that ends a job whose runs stopped at frames that cannot be decoded: the
+    first such frame by its source frame number and file, what was wrong with it, and how
+    many frames each object kept."""
+    assert project.shot is not None
+    numbers = project.shot.frame_numbers
+    exc = failures[0]
+    index = watch.index_of(exc)
+    path = watch.file_of(exc, index)
+    reason = exc.message
+    verb = "cannot be decoded" if isinstance(exc, CorruptMediaError) else "cannot be read"
+    if index is None:
+        message = f"a frame {verb}: {reason}; tracking stopped there"
+    else:
+        reason = re.sub(rf"^frame {index}(?: cannot be \w+)?: ", "", reason)  # a reader naming the index itself
+        message = f"frame {numbers[index]} {verb}: {reason}; tracking stopped there"
+    others = sorted({numbers[i] for e in failures[1:] if (i := watch.index_of(e)) is not None} -
+                    ({numbers[index]} if index is not None else set()))
+    if others:
+        message += f" (and at frame{'s' if len(others) > 1 else ''} {', '.join(map(str, others))})"
+    message += ": " + _kept(project, writer, planned)
+    return CorruptMediaError(message, path=path, frame=index, hint=_damaged_frame_hint(exc.hint))
+
+
+def _damaged_frame_hint(given: str | Hint | None) -> str | Hint:
+    """:data:`DAMAGED_FRAME_HINT` after the reader's own hint, if it gave one."""
+    if not given:
+        return DAMAGED_FRAME_HINT
+    if isinstance(given, str):
+        return given + "; " + DAMAGED_FRAME_HINT
+    return Hint(f"{given.cli}; {DAMAGED_FRAME_HINT.cli}", f"{given.window}; {DAMAGED_FRAME_HINT.window}")
+
+
+def _kept(project: Project, writer: _Writer | None, planned: dict[int, set[int]]) -> str:
+    """``6 of 12 frames were tracked and kept`` (per object when they differ), and the
+    provisional masks kept besides."""
+    if writer is None or not planned:
+        return "no frame was tracked"
+    counts = {o: (len(writer.finished.get(o, set()) & frames), len(frames)) for o, frames in sorted(planned.items())}
+    extra = sum(len((writer.provisional.get(o, set()) - writer.finished.get(o, set())) & frames)
+                for o, frames in planned.items())
+    if len(set(counts.values())) == 1:
+        kept, of = next(iter(counts.values()))
+        text = f"{kept} of {of} frames were tracked and kept"
+        if len(counts) > 1:
+            text += f" for each of the {len(counts)} objects"
+    else:
+        text = ", ".join(f"{project.object(o).name!r} {kept} of {of} frames" for o, (kept, of) in counts.items())
+        text += " were tracked and kept"
+    if extra:
+        text += (f"; {extra} more keep{'s' if extra == 1 else ''} the forward pass's provisional mask"
+                 f"{'' if extra == 1 else 's'}, marked out of date")
+    return text
+
+
 class _Writer:
-    """Stores masks with their tracking records (flushed in batches) and fills the result."""
+    """Stores masks with their tracking records (flushed in batches) and fills the result.
+
+    Records are flushed every 50 masks at first, then less often as an object's record file
+    grows (once it grows by an eighth, or every 5 s), so a long shot of tiny frames does
+    not rewrite an ever longer file for every 50 frames; :meth:`flush` at the end of each
+    run, on cancel and on errors writes the rest."""
 
     def __init__(self, store: MaskStore, result: TrackResult, bases: dict[int, TrackBasis], low: float) -> None:
         self.store, self.result, self.bases, self.low = store, result, bases, low
         self.pending: dict[int, dict[int, TrackRecord]] = {}
         self.seen: set[tuple[int, int]] = set()
         self.lows: set[tuple[int, int]] = set()
+        #: frames stored final, and those stored provisional (until a final mask replaces them)
+        self.finished: dict[int, set[int]] = {}
+        self.provisional: dict[int, set[int]] = {}
         self.count = 0
+        self.flushed_at = time.monotonic()
 
-    def put(self, obj_id: int, frame: int, mask: np.ndarray, score: float | None) -> None:
+    def put(self, obj_id: int, frame: int, mask: np.ndarray, score: float | None, *, final: bool = True) -> None:
         made = self.bases[obj_id].segmented(frame) if obj_id in self.bases else None
         if made is not None and self.store.track_records(obj_id).get(frame, (None, ""))[1] == made:
             return  # a keyframe's mask the artist made from its prompts stays as it is
         self.store.put(obj_id, frame, mask)
         basis = self.bases[obj_id].of(frame) if obj_id in self.bases else ""
+        if final:
+            self.finished.setdefault(obj_id, set()).add(frame)
+            self.provisional.get(obj_id, set()).discard(frame)
+        else:
+            basis = PROVISIONAL + basis
+            self.provisional.setdefault(obj_id, set()).add(frame)
+            self.finished.get(obj_id, set()).discard(frame)
         self.pending.setdefault(obj_id, {})[frame] = (score, basis)
         if (obj_id, frame) not in self.seen:
             self.seen.add((obj_id, frame))
@@ -339,8 +518,15 @@ class _Writer:
         if score is not None:
             self.result.scores.setdefault(obj_id, {})[frame] = score
         self.count += 1
-        if self.count % 50 == 0:
+        if self.count % 50 == 0 and self._due():
             self.flush()
+
+    def _due(self) -> bool:
+        """Whether the pending records are worth writing now (see the class docstring)."""
+        if time.monotonic() - self.flushed_at >= 5.0:
+            return True
+        return any(8 * len(records) >= len(self.store.track_records(obj_id))
+                   for obj_id, records in self.pending.items())
 
     def note(self, obj_id: int, frame: int, score: float) -> None:
         """Record ``frame``'s confidence without storing its mask (a track stopped there)."""
@@ -352,6 +538,7 @@ class _Writer:
 
     def flush(self) -> None:
         pending, self.pending = self.pending, {}
+        self.flushed_at = time.monotonic()
         for obj_id, records in pending.items():
             self.store.record_track(obj_id, records)
 

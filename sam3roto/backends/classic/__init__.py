@@ -5,6 +5,13 @@ the camera as an extra cue. Tracking warps each mask along DIS optical flow and 
 the image; keyframes re-anchor, and ``both`` fuses the chains from the keyframes on either
 side of every frame. Work happens at a working resolution (long side at most
 ``work_size``), masks come back at source resolution.
+
+Tiny frames (an 8x8 sequence, the 4x4 members of a ZIP) are worked on upsampled, so that
+the short side is at least :data:`MIN_WORK_SIDE` pixels: DIS optical flow refuses images
+under 12 pixels a side, and GrabCut's bands and click discs need room. Any frame size
+tracks, down to 1x1, as long as the long side is at most :data:`MAX_ASPECT` times the
+short one; thinner frames are refused with an :class:`~sam3roto.errors.EngineError`
+naming the size (the upsampled working frame would be too large).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -33,6 +41,7 @@ from sam3roto.backends.classic.track import move_mask, object_motion, refit, war
 from sam3roto.backends.constraints import obey_prompts
 from sam3roto.core.pixels import to_uint8
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
+from sam3roto.errors import EngineError, MediaError
 from sam3roto.media.source import FrameSource
 from sam3roto.post.flow import dense_flow, to_gray
 
@@ -44,6 +53,32 @@ REFINE_ITERATIONS = 1
 
 CAPABILITIES = Capabilities(text=False, points=True, boxes=True, video=True, masks=True, everything=True)
 
+#: The short side of the working resolution, at least (frames smaller are upsampled to it).
+#: DIS optical flow needs 12 px a side; at 32 a click's disc (3 px), a re-fit band (3 px
+#: and more) and GrabCut's crop margins (8 px) still leave the object room.
+MIN_WORK_SIDE = 32
+#: The long side of a frame may be at most this many times its short side: a thinner frame
+#: upsampled to :data:`MIN_WORK_SIDE` would be longer than 4096 px.
+MAX_ASPECT = 128
+
+
+def work_scale(width: int, height: int, work_size: int, path: str | Path | None = None) -> float:
+    """The factor from source to working resolution: the long side brought down to
+    ``work_size``, or a small frame's short side up to :data:`MIN_WORK_SIDE`. Raises
+    :class:`EngineError` (naming ``path``) for frames thinner than :data:`MAX_ASPECT` allows."""
+    long, short = max(width, height), min(width, height)
+    if short < 1:
+        raise EngineError(f"frames of {width}x{height} hold no pixels to track", path=path)
+    if long > MAX_ASPECT * short:
+        raise EngineError(
+            f"frames of {width}x{height} are too thin for the classical engine: it tracks frames whose long side "
+            f"is at most {MAX_ASPECT} times the short side (here at least {-(-long // MAX_ASPECT)} px across)",
+            path=path, hint="use another engine for this media")
+    scale = min(1.0, work_size / long)
+    if short * scale < MIN_WORK_SIDE:
+        scale = MIN_WORK_SIDE / short
+    return scale
+
 
 class ClassicSession(SegmentationSession):
     """A classical-engine session on one source (see the module docstring)."""
@@ -52,7 +87,7 @@ class ClassicSession(SegmentationSession):
 
     def __init__(self, source: FrameSource, *, work_size: int = 1024, refit_iterations: int = 2) -> None:
         super().__init__(source)
-        self.scale = min(1.0, work_size / max(self.width, self.height))
+        self.scale = work_scale(self.width, self.height, work_size, source.info.path)
         self.work_shape = (max(1, round(self.height * self.scale)), max(1, round(self.width * self.scale)))
         self.refit_iterations = refit_iterations
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
@@ -76,8 +111,9 @@ class ClassicSession(SegmentationSession):
             self._frames.move_to_end(index)
             return self._frames[index]
         rgb = to_uint8(self.source.read(index))
-        if self.scale < 1.0:
-            rgb = cv2.resize(rgb, self.work_shape[::-1], interpolation=cv2.INTER_AREA)
+        if self.scale != 1.0:
+            rgb = cv2.resize(rgb, self.work_shape[::-1],
+                             interpolation=cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_LINEAR)
         self._frames[index] = rgb
         while len(self._frames) > 8:
             self._frames.popitem(last=False)
@@ -98,16 +134,22 @@ class ClassicSession(SegmentationSession):
         return flow
 
     def to_work(self, mask: np.ndarray) -> np.ndarray:
-        if self.scale >= 1.0:
+        """A source-resolution mask at the working resolution (a small frame's pixels become
+        blocks)."""
+        if self.scale == 1.0:
             return mask
-        small = cv2.resize(mask.view(np.uint8) * np.uint8(255), self.work_shape[::-1], interpolation=cv2.INTER_AREA)
-        return np.asarray(small > 127)
+        how = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_NEAREST
+        work = cv2.resize(mask.view(np.uint8) * np.uint8(255), self.work_shape[::-1], interpolation=how)
+        return np.asarray(work > 127)
 
     def to_source(self, mask: np.ndarray) -> np.ndarray:
-        if self.scale >= 1.0:
+        """A working-resolution mask at source resolution (an upsampled frame's pixel is in
+        the mask when most of its block is)."""
+        if self.scale == 1.0:
             return mask.copy()
-        up = cv2.resize(mask.view(np.uint8) * np.uint8(255), (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-        return np.asarray(up > 127)
+        how = cv2.INTER_LINEAR if self.scale < 1.0 else cv2.INTER_AREA
+        out = cv2.resize(mask.view(np.uint8) * np.uint8(255), (self.width, self.height), interpolation=how)
+        return np.asarray(out > 127)
 
     def _scaled(self, prompts: list[Prompt]) -> list[Prompt]:
         s = self.scale
@@ -120,17 +162,24 @@ class ClassicSession(SegmentationSession):
         return out
 
     def _motion(self, index: int, prompts: list[Prompt]) -> np.ndarray | None:
-        """Residual motion against the camera around ``index`` (min over a frame 3 ahead and 3 behind)."""
+        """Residual motion against the camera around ``index`` (min over a frame 3 ahead and 3
+        behind). A neighbour that cannot be decoded only takes its cue away: the prompts on
+        ``index`` still segment, and tracking reports the damaged frame when it gets there."""
         h, w = self.work_shape
         x0, y0, x1, y1 = prompt_box(prompts, (h, w))
         background = np.ones((h, w), bool)
         background[y0:y1, x0:x1] = False
         residuals = []
         for other in (index + 3, index - 3):
-            if 0 <= other < self.frame_count:
-                r = motion_residual(self._flow(index, other), background)
-                if r is not None:
-                    residuals.append(r)
+            if not 0 <= other < self.frame_count:
+                continue
+            try:
+                self.frame(other)
+            except MediaError:
+                continue
+            r = motion_residual(self._flow(index, other), background)
+            if r is not None:
+                residuals.append(r)
         if not residuals:
             return None
         return np.minimum.reduce(residuals)

@@ -22,6 +22,8 @@ def region_labels(rgb: np.ndarray, *, colours: int = 12, min_area_frac: float = 
     small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     flat = cv2.pyrMeanShiftFiltering(np.ascontiguousarray(small[..., ::-1]), sp=9, sr=22, maxLevel=1)
     lab = cv2.cvtColor(flat, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+    if len(lab) < 2:  # one pixel is one region (k-means would read its three channels as three samples)
+        return np.zeros(flat.shape[:2], np.int32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0)
     cv2.setRNGSeed(0)  # repeatable regions
     _, quant, _ = cv2.kmeans(lab, min(colours, len(lab)), None, criteria, 2,  # type: ignore[call-overload]
