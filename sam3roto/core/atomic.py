@@ -229,7 +229,9 @@ def os_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         words = exc.strerror or (os.strerror(exc.errno) if exc.errno else "") or str(exc) or type(exc).__name__
         plain = _PLAIN_REASONS.get(exc.errno or 0)
-        return f"{plain} ({words})" if plain else words
+        if plain and not words.startswith(plain):  # already said in words (atomic_write_text's errors)
+            return f"{plain} ({words})"
+        return words
     text = str(exc).strip() or type(exc).__name__
     if disk_full(exc):
         return f"disk full ({_DISK_FULL_TEXT})"
