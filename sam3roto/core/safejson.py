@@ -18,24 +18,27 @@ from sam3roto.core import limits
 from sam3roto.errors import LimitError, Sam3RotoError
 
 
-class _Refused(ValueError):
+class Refused(ValueError):
     """Raised inside the parser's hooks; turned into the caller's error."""
 
 
-def _constant(name: str) -> Any:
-    raise _Refused(f"{name} is not a JSON number (numbers must be finite)")
+def refuse_constant(name: str) -> Any:
+    """``parse_constant`` hook: ``Infinity``, ``-Infinity`` and ``NaN`` are refused."""
+    raise Refused(f"{name} is not a JSON number (numbers must be finite)")
 
 
-def _float(text: str) -> float:
+def strict_float(text: str) -> float:
+    """``parse_float`` hook: a float that overflows to infinity (``1e400``) is refused."""
     value = float(text)
     if not math.isfinite(value):
-        raise _Refused(f"the number {text[:40]} is out of range")
+        raise Refused(f"the number {text[:40]} is out of range")
     return value
 
 
-def _int(text: str) -> int:
+def strict_int(text: str) -> int:
+    """``parse_int`` hook: an integer of more than 100 digits is refused."""
     if len(text.lstrip("-")) > 100:
-        raise _Refused(f"an integer of {len(text.lstrip('-'))} digits is out of range")
+        raise Refused(f"an integer of {len(text.lstrip('-'))} digits is out of range")
     return int(text)
 
 
@@ -69,8 +72,8 @@ def loads(text: str, path: str | Path | None, error: type[Sam3RotoError] = Sam3R
         raise error(f"not valid JSON: nested more than {limit} levels deep", path=path,
                     hint=limits.raise_hint("json_depth"))
     try:
-        return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
-    except _Refused as exc:
+        return json.loads(text, parse_constant=refuse_constant, parse_float=strict_float, parse_int=strict_int)
+    except Refused as exc:
         raise error(f"not valid JSON: {exc}", path=path) from None
     except json.JSONDecodeError as exc:
         raise error(f"not valid JSON ({exc})", path=path) from None

@@ -29,8 +29,8 @@ import numpy as np
 
 from sam3roto.core import limits
 
-# The strict number rules are safejson's own hooks, so both readers refuse the same values.
-from sam3roto.core.safejson import _constant, _float, _int, _Refused
+# The strict number rules are safejson's hooks, so both readers refuse the same values.
+from sam3roto.core.safejson import Refused, refuse_constant, strict_float, strict_int
 from sam3roto.errors import LimitError, Sam3RotoError
 
 #: Longest object name (a label, a prompts file's object) an interchange file may give: names
@@ -61,17 +61,17 @@ def _lenient(hook: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             return hook(text)
-        except _Refused as exc:
+        except Refused as exc:
             return BadNumber(str(exc))
 
     return parse
 
 
-_STRICT = json.JSONDecoder(parse_constant=_constant, parse_float=_float, parse_int=_int)
+_STRICT = json.JSONDecoder(parse_constant=refuse_constant, parse_float=strict_float, parse_int=strict_int)
 # Floats and integers by the C fast paths; only for text without a suspect token (see _suspects).
-_FAST = json.JSONDecoder(parse_constant=_constant)
-_LENIENT = json.JSONDecoder(parse_constant=_lenient(_constant), parse_float=_lenient(_float),
-                            parse_int=_lenient(_int))
+_FAST = json.JSONDecoder(parse_constant=refuse_constant)
+_LENIENT = json.JSONDecoder(parse_constant=_lenient(refuse_constant), parse_float=_lenient(strict_float),
+                            parse_int=_lenient(strict_int))
 _SPACE = re.compile(r"[ \t\n\r]*")
 # A JSON string (valid JSON only: the text has been parsed before this is used on it).
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -121,7 +121,7 @@ def loads(text: str, path: str | Path | None, error: type[Sam3RotoError] = Sam3R
         value, end = _decode(text, _skip(text, 0), _suspects(text))
         if _skip(text, end) != len(text):
             raise json.JSONDecodeError("Extra data", text, end)
-    except _Refused as exc:
+    except Refused as exc:
         raise error(f"not valid JSON: {_where_refused(text, _skip(text, 0), locate, str(exc))}", path=path) from None
     except json.JSONDecodeError as exc:
         raise error(f"not valid JSON ({exc})", path=path) from None
@@ -157,7 +157,7 @@ def _elements(text: str, pos: int, path: str | Path, error: type[Sam3RotoError],
         while True:
             try:
                 value, end = _decode(text, pos, suspects)
-            except _Refused as exc:
+            except Refused as exc:
                 raise error(f"not valid JSON: {_where_refused(text, pos, locate(n), str(exc))}", path=path) from None
             except json.JSONDecodeError as exc:
                 raise error(f"not valid JSON in {item(n)} ({exc})", path=path) from None
