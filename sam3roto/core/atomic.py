@@ -153,7 +153,19 @@ def temp_for(target: Path) -> tuple[int, str]:
     """Create the temporary file for writing ``target`` (in its folder, named after it and
     this process: ``.NAME.<space>-<pid>.<random>.tmp``); returns ``(fd, path)``."""
     prefix = f".{target.name}.{process_space()}-{os.getpid()}."
-    return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    # mkstemp makes the file private (0600); the published file gets what any new file would
+    # (0666 less the umask), so a project saved by one artist opens for the rest of the team.
+    with contextlib.suppress(AttributeError, OSError):  # no fchmod (Windows): the file keeps its mode
+        os.fchmod(fd, 0o666 & ~_umask())
+    return fd, path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _stale_temp(entry: os.DirEntry[str], names: set[str] | None, now: float) -> bool:

@@ -521,3 +521,15 @@ def test_a_track_on_a_full_disk_says_disk_full_and_resumes_once_there_is_room(
     capsys.readouterr()
     assert main(["track", str(project), "--quiet"]) == 0
     assert "object 1 'disc': frames 1001-1006" in capsys.readouterr().out
+
+
+def test_saved_files_get_the_mode_new_files_get_not_a_private_temp_mode(tmp_path: Path) -> None:
+    from sam3roto.core.atomic import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "shot.sam3roto"
+        atomic_write_text(target, "{}")
+        assert target.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
