@@ -75,7 +75,8 @@ def _open_container(path: Path) -> Any:
     except FileNotFoundError:
         raise MediaNotFoundError("file does not exist", path=path) from None
     except av.error.FFmpegError as exc:
-        raise CorruptMediaError(f"not a readable movie ({exc})", path=path,
+        # FFmpeg's own words, without its error number and the path said again
+        raise CorruptMediaError(f"not a readable movie ({getattr(exc, 'strerror', None) or exc})", path=path,
                                 hint=_MOOV_HINT if path.suffix.lower() in (".mp4", ".mov", ".m4v") else None) from None
 
 

@@ -437,3 +437,27 @@ def test_undoing_an_add_never_lends_its_masks_to_the_next_object(qtbot, window, 
     reopened = Document.open_project(project)
     assert reopened.store.frames(2) == [3] and reopened.project.next_object_id == 3
     reopened.close()
+
+
+def test_opening_a_decompression_bomb_from_the_menu_shows_the_limit_not_a_crash(qtbot, window, tmp_path,
+                                                                               monkeypatch, data_dir) -> None:
+    """File > Open media... on a PNG whose header claims 65535x65535: one error dialog naming
+    the file, the size and the setting that raises the limit; the window stays usable."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 65535, 65535, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b""))
+    choose_file(monkeypatch, bomb)
+    action(window, "File", "Open media...").trigger()
+    qtbot.waitUntil(lambda: any(b.isVisible() for b in window.findChildren(QMessageBox)), timeout=10000)
+    box = next(b for b in window.findChildren(QMessageBox) if b.isVisible())
+    assert "bomb.png" in box.text() and "65535x65535" in box.text(), box.text()
+    assert "SAM3ROTO_MAX_FRAME_PIXELS" in box.informativeText()
+    assert "Traceback" not in box.text() + box.informativeText()
+    box.close()
+    assert window.doc is None and window.isVisible()
