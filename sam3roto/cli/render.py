@@ -15,9 +15,11 @@ from sam3roto.core.project import ENTRY_HINT
 from sam3roto.errors import Cancelled, MediaError, ProjectError, Sam3RotoError
 
 
-def project_options(project: Any, path: str | Path) -> Any:
-    """The project's saved render settings as ``RenderOptions`` (defaults for what is unset);
-    :class:`ProjectError` naming the project file and the setting when one cannot be right."""
+def project_options(project: Any, path: str | Path, changes: dict[str, Any] | None = None) -> Any:
+    """The project's saved render settings as ``RenderOptions`` (defaults for what is unset)
+    with ``changes`` (the command line's) on top; :class:`ProjectError` naming the project
+    file and the setting when one cannot be right. Saved object lists that name objects
+    deleted since are used without them (said on stderr): deleting an object is normal work."""
     from sam3roto.pipeline.render import RenderOptions
 
     base = project.settings.get("render", {})
@@ -27,11 +29,17 @@ def project_options(project: Any, path: str | Path) -> Any:
         raise ProjectError(f"invalid entry: {exc}", path=path, hint=ENTRY_HINT) from None
     known = {o.id: f"{o.id} {o.name[:40]!r}" for o in project.objects}
     for name in ("objects", "combine"):
-        missing = [i for i in getattr(options, name) or () if i not in known]
-        if missing:
-            raise ProjectError(f"invalid entry: settings.render.{name} names object {missing[0]}, which the project "
-                               f"does not have (objects: {', '.join(known.values()) or 'none'})", path=path,
-                               hint=ENTRY_HINT)
+        ids = getattr(options, name)
+        gone = [i for i in ids or () if i not in known]
+        if gone and name not in (changes or {}):
+            kept = tuple(i for i in ids if i in known)
+            print(f"note: settings.render.{name} names object{'s' if len(gone) > 1 else ''} "
+                  f"{', '.join(map(str, gone))}, which the project no longer has; "
+                  f"{'rendering without' if kept else 'using every object instead of'} "
+                  f"{'them' if len(gone) > 1 else 'it'}", file=sys.stderr)
+            dropped: dict[str, Any] = {name: kept or None}
+            options = replace(options, **dropped)
+    options = replace(options, **(changes or {}))
     frame_count = project.shot.frame_count if project.shot is not None else 0
     outside = [i for i in options.indices or () if i >= frame_count]
     if outside:
@@ -61,7 +69,6 @@ def render_options(project: Any, path: str | Path, args: argparse.Namespace) -> 
     shot = project.shot
     if shot is None:
         raise ProjectError("the project has no shot", path=path)
-    options = project_options(project, path)
     check_post_settings(project, path)
     changes: dict[str, Any] = {}
     if args.outputs:
@@ -80,7 +87,7 @@ def render_options(project: Any, path: str | Path, args: argparse.Namespace) -> 
         changes["exr_rgb"] = True
     if args.part:
         changes["part"] = True
-    return replace(options, **changes)
+    return project_options(project, path, changes)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

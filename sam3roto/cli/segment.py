@@ -129,6 +129,7 @@ def _segment(project: Any, store: Any, index: int, requests: list[Request], args
              options: dict[str, Any]) -> list[Result]:
     """Run the requests through one interactive session; store every mask in ``store``
     (text instances also as key masks, so a later ``track`` does not search again)."""
+    from sam3roto.core.project import object_name
     from sam3roto.core.types import TextPrompt
     from sam3roto.pipeline.interactive import InteractiveSession, segment_job, text_job
 
@@ -157,7 +158,7 @@ def _segment(project: Any, store: Any, index: int, requests: list[Request], args
                 for n, key in enumerate(sorted(found)):
                     # the first instance is the object itself unless points or boxes made it
                     obj_id = request.obj_id if n == 0 and not others else \
-                        project.add_object(f"{text.text} {project.next_object_id}").id
+                        project.add_object(object_name(text.text, f" {project.next_object_id}")).id
                     store.put(obj_id, index, found[key])
                     store.key_masks().put(obj_id, index, found[key])
                     project.set_key_mask(obj_id, index)

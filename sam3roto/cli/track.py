@@ -7,7 +7,6 @@ check) and where a track stopped."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,10 @@ def _add_prompts(project: Any, store: Any, args: argparse.Namespace) -> None:
         task = choose_task(read_export(args.labelstudio), args.task)
         frame = indices_of(str(args.frame), shot.frame_numbers, args.labelstudio)[0] if args.frame is not None \
             else None
-        apply_labelstudio(project, store, decode_task(task, shot.width, shot.height, shot.frame_numbers, frame=frame))
+        decoded = decode_task(task, shot.width, shot.height, shot.frame_numbers, frame=frame)
+        apply_labelstudio(project, store, decoded)
+        if decoded.skipped:
+            print("skipped: " + ", ".join(f"{n} {k}" for k, n in sorted(decoded.skipped.items())))
     if args.text:
         index = indices_of(str(args.frame), shot.frame_numbers, args.target)[0] if args.frame is not None \
             else shot.in_index
@@ -156,7 +158,7 @@ def cmd_track(args: argparse.Namespace) -> int:
             changes["start_frame"] = args.start_frame
         if ids is not None:
             changes["objects"] = tuple(sorted(ids))
-        run_render(path, project, store, replace(project_options(project, path), **changes), args.out,
+        run_render(path, project, store, project_options(project, path, changes), args.out,
                    quiet=args.quiet)
     return 0
 

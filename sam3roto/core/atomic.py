@@ -161,11 +161,25 @@ def temp_for(target: Path) -> tuple[int, str]:
     return fd, path
 
 
-def _umask() -> int:
-    """The process's umask (read by setting it and putting it back)."""
+def _read_umask() -> int:
+    """The process's umask, read once when the module loads (from ``/proc`` on Linux, else
+    by setting it and putting it back, which is only safe before threads write files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def _stale_temp(entry: os.DirEntry[str], names: set[str] | None, now: float) -> bool:
@@ -250,11 +264,12 @@ def os_reason(exc: BaseException) -> str:
     return text
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, sweep: bool = False) -> None:
     """Write ``text`` to ``path`` (temp file in the same folder, flushed to disk, then
     ``os.replace``); an interrupted write leaves the old file and removes the temp file.
-    Temporary files of ``path`` that killed writers left are removed after the write
-    (:func:`remove_stale_temps`). A failure is an ``OSError`` whose ``strerror`` says
+    With ``sweep`` (a save, not the frequent writes of records and autosaves: it lists the
+    folder), temporary files of ``path`` that killed writers left are removed after the
+    write (:func:`remove_stale_temps`). A failure is an ``OSError`` whose ``strerror`` says
     why in words (:func:`os_reason`: ``disk full (No space left on device)``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temp_for(path)
@@ -270,4 +285,5 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    remove_stale_temps(path.parent, [path.name])
+    if sweep:
+        remove_stale_temps(path.parent, [path.name])

@@ -41,6 +41,17 @@ MAX_FPS = 10**6
 #: What an identity (a project's or object's uid, a store token) may be made of.
 _TOKEN = re.compile(r"[0-9A-Za-z_-]{1,128}")
 
+
+def object_name(base: str, suffix: str = "") -> str:
+    """``base`` followed by ``suffix``, within :data:`MAX_NAME_CHARS`: a long ``base`` (a
+    long text prompt, a pasted name) is cut and marked with an ellipsis, the suffix (an
+    object's number) kept, so every name the project makes also loads."""
+    room = MAX_NAME_CHARS - len(suffix)
+    if len(base) > room:
+        base = " ".join(base.split())[:max(0, room - 1)].rstrip() + "\u2026"
+    return (base + suffix)[:MAX_NAME_CHARS]
+
+
 #: The hint of every entry a project file holds that cannot be right.
 ENTRY_HINT = "the file was damaged or edited by hand; correct that entry, or open a saved copy or the autosave"
 
@@ -418,10 +429,11 @@ class Project:
 
     # -- objects ---------------------------------------------------------------------------
     def add_object(self, name: str | None = None, color: tuple[int, int, int] | None = None) -> RotoObject:
-        """Create an object with a fresh id, make it active and return it."""
+        """Create an object with a fresh id, make it active and return it (a name longer
+        than :data:`MAX_NAME_CHARS` is shortened, see :func:`object_name`)."""
         obj_id = self.next_object_id
         self.next_object_id += 1
-        obj = RotoObject(id=obj_id, name=name or f"object{obj_id}",
+        obj = RotoObject(id=obj_id, name=object_name(name) if name else f"object{obj_id}",
                          color=color or PALETTE[(obj_id - 1) % len(PALETTE)])
         self.objects.append(obj)
         self.active_object = obj_id
@@ -446,6 +458,13 @@ class Project:
         self.object(obj_id)
         self.objects = [o for o in self.objects if o.id != obj_id]
         self.keyframes = [k for k in self.keyframes if k.object_id != obj_id]
+        render = self.settings.get("render")
+        if isinstance(render, dict):  # the render choices (Export tab) forget it too
+            for name in ("objects", "combine"):
+                if isinstance(render.get(name), list) and obj_id in render[name]:
+                    render[name] = [i for i in render[name] if i != obj_id]
+                    if not render[name]:
+                        del render[name]  # unset: every object, as when nothing was chosen
         if self.active_object == obj_id:
             self.active_object = self.objects[-1].id if self.objects else None
 

@@ -111,7 +111,7 @@ def save_project(project: Project, path: str | Path) -> Path:
     """Save atomically to ``path`` (``.sam3roto`` added when missing); drop its autosave."""
     path = project_file(path)
     try:
-        atomic_write_text(path, project_to_json(project, path))
+        atomic_write_text(path, project_to_json(project, path), sweep=True)
     except OSError as exc:
         raise ProjectError(f"cannot be written: {exc.strerror or exc}", path=path) from None
     autosave_path(path).unlink(missing_ok=True)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sam3roto.core import limits
 from sam3roto.errors import LimitError, Sam3RotoError
@@ -42,33 +45,33 @@ def strict_int(text: str) -> int:
     return int(text)
 
 
-def _depth(text: str) -> int:
-    """Deepest nesting of ``[``/``{`` outside strings (a linear scan, no recursion)."""
+#: A JSON string (exact on valid JSON; on broken JSON :func:`nesting` may misjudge, see there).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = np.zeros(256, np.int8)
+_BRACKETS[[ord("["), ord("{")]] = 1
+_BRACKETS[[ord("]"), ord("}")]] = -1
+_CHUNK = 1 << 20
+
+
+def nesting(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` outside strings in JSON ``text``, without recursion:
+    strings are cut out with a regular expression, the brackets counted with NumPy (a 10 MB
+    project in tens of milliseconds). Exact for valid JSON; for broken JSON (an unclosed
+    string) it may be off, which the parser then reports as the error it is."""
+    skeleton = _STRING.sub("", text).encode("utf-8", "surrogatepass")
     depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        elif ch in "]}":
-            depth -= 1
+    for start in range(0, len(skeleton), _CHUNK):
+        steps = _BRACKETS[np.frombuffer(skeleton, np.uint8, min(_CHUNK, len(skeleton) - start), start)]
+        levels = np.cumsum(steps, dtype=np.int64) + depth
+        deepest = max(deepest, int(levels.max()))
+        depth = int(levels[-1])
     return deepest
 
 
 def loads(text: str, path: str | Path | None, error: type[Sam3RotoError] = Sam3RotoError) -> Any:
     """Parse ``text`` (read from ``path``, named in errors) strictly; see the module docstring."""
     limit = limits.current().json_depth
-    if text.count("[") + text.count("{") > limit and _depth(text) > limit:
+    if text.count("[") + text.count("{") > limit and nesting(text) > limit:
         raise error(f"not valid JSON: nested more than {limit} levels deep", path=path,
                     hint=limits.raise_hint("json_depth"))
     try:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from sam3roto.core import limits
+from sam3roto.core import limits, safejson
 
 # The strict number rules are safejson's hooks, so both readers refuse the same values.
 from sam3roto.core.safejson import Refused, refuse_constant, strict_float, strict_int
@@ -73,11 +73,6 @@ _FAST = json.JSONDecoder(parse_constant=refuse_constant)
 _LENIENT = json.JSONDecoder(parse_constant=_lenient(refuse_constant), parse_float=_lenient(strict_float),
                             parse_int=_lenient(strict_int))
 _SPACE = re.compile(r"[ \t\n\r]*")
-# A JSON string (valid JSON only: the text has been parsed before this is used on it).
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_BRACKETS = np.zeros(256, np.int8)
-_BRACKETS[[ord("["), ord("{")]] = 1
-_BRACKETS[[ord("]"), ord("}")]] = -1
 _CHUNK = 1 << 20
 _LOOKAHEAD = 112  # characters past a chunk that _suspects looks at (101 digits and some)
 # Each byte's class for _suspects: digits "1", e/E "e", signs "s", anything else "0".
@@ -239,15 +234,8 @@ def check_depth(text: str, start: int, end: int, path: str | Path | None, error:
 
 
 def nesting(text: str) -> int:
-    """The deepest nesting of ``[``/``{`` in valid JSON ``text``."""
-    skeleton = _STRING.sub("", text).encode("utf-8", "surrogatepass")
-    depth = deepest = 0
-    for a in range(0, len(skeleton), _CHUNK):
-        steps = _BRACKETS[np.frombuffer(skeleton, np.uint8, min(_CHUNK, len(skeleton) - a), a)]
-        levels = np.cumsum(steps, dtype=np.int32) + depth
-        deepest = max(deepest, int(levels.max()))
-        depth = int(levels[-1])
-    return deepest
+    """The deepest nesting of ``[``/``{`` in valid JSON ``text`` (:func:`safejson.nesting`)."""
+    return safejson.nesting(text)
 
 
 def keypath_text(keys: KeyPath) -> str:

@@ -17,7 +17,8 @@ not cancelled is used. Result types:
 Image tasks land on one frame: the one given by the caller, the only frame of a still, or
 the frame whose number is the last number in the image's file name (``00000012.png`` is
 frame number 12, as seed 002's ZIPs of frames are named). Other result types (choices,
-text...) are listed in :attr:`TaskImport.skipped`.
+text...) are counted in :attr:`TaskImport.skipped`, and so are polygon and brush results
+that cover no pixel of the media (see below).
 
 Everything read from the file is checked where it is read, and every error names the file,
 the task and the result:
@@ -31,8 +32,12 @@ the task and the result:
 * a brush mask declares at most ``SAM3ROTO_MAX_MASK_PIXELS`` pixels and was drawn on the
   media's shape (its size, or a scaled copy: the same aspect ratio within 1%, at most 4x
   larger), checked before anything is decoded; the RLE is decoded within the declared size;
-* a polygon or brush mask that covers no pixel of the media is an error, never an empty
-  key mask.
+* a polygon or brush mask that covers no pixel of the media (a sliver of a polygon, a
+  brush whose strokes were all erased) is never an empty key mask: it is skipped, counted in
+  :attr:`TaskImport.skipped` with why (``polygonlabels (covering no pixel)``...), and the
+  rest of the task is imported; a task with nothing else to import is an error that names
+  it and its empty results. A polygon point beyond -100..200 percent, or a value that is
+  not finite, stays an error.
 
 A large export is read task by task: :func:`read_export` keeps the text and each task's
 place in it, not every task's objects, and a :class:`Task` parses its results when they
@@ -153,7 +158,9 @@ class LabelImport:
 
 @dataclass
 class TaskImport:
-    """A decoded task: labels in order of first appearance, and skipped result types."""
+    """A decoded task: labels in order of first appearance, and the results skipped, counted
+    by what they are (a result type sam3roto does not import, ``choices``) or why
+    (``polygonlabels (covering no pixel)``, ``brushlabels (empty mask)``)."""
 
     task: Task
     labels: list[LabelImport]
@@ -413,6 +420,21 @@ def _point(value: dict[str, Any], width: int, height: int) -> PointPrompt:
 _NUMBER_TYPES = (int, float)
 
 
+class _CoversNoPixel(ValueError):
+    """A polygon or brush result that covers no pixel of the media: :func:`decode_task`
+    skips it, counting it in :attr:`TaskImport.skipped` under ``reason``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+#: Keys of :attr:`TaskImport.skipped` for results that cover no pixel.
+SKIPPED_EMPTY_POLYGON = "polygonlabels (covering no pixel)"
+SKIPPED_EMPTY_BRUSH = "brushlabels (empty mask)"
+SKIPPED_SCALED_BRUSH = "brushlabels (covering no pixel once scaled)"
+
+
 def _polygon(value: dict[str, Any], width: int, height: int) -> np.ndarray:
     points = value.get("points")
     if not isinstance(points, list):
@@ -436,8 +458,8 @@ def _polygon(value: dict[str, Any], width: int, height: int) -> np.ndarray:
                          f"image size outside the image (points must lie within {low:g}..{high:g} percent)")
     mask = fill_polygon(xy * (width / 100, height / 100), width, height)
     if not mask.any():
-        raise ValueError(f"the polygon covers no pixel of the {width}x{height} media (it lies outside the image or is "
-                         "thinner than half a pixel); no empty key mask was made")
+        raise _CoversNoPixel(f"the polygon covers no pixel of the {width}x{height} media (it lies outside the image "
+                             "or is thinner than half a pixel)", SKIPPED_EMPTY_POLYGON)
     return mask
 
 
@@ -501,12 +523,12 @@ def _brush(result: dict[str, Any], value: dict[str, Any], width: int, height: in
             f"{BRUSH_MAX_SCALE}x larger)", hint="import the task onto the media it was annotated on")
     mask = decode_rle(value.get("rle"), ow, oh)
     if not mask.any():
-        raise ValueError("the brush mask is empty (no pixel painted); no empty key mask was made")
+        raise _CoversNoPixel("the brush mask is empty (no pixel painted)", SKIPPED_EMPTY_BRUSH)
     if (ow, oh) != (width, height):
         mask = cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
         if not mask.any():
-            raise ValueError(f"the brush mask, drawn on a {ow}x{oh} image, covers no pixel once scaled to the "
-                             f"{width}x{height} media; no empty key mask was made")
+            raise _CoversNoPixel(f"the brush mask, drawn on a {ow}x{oh} image, covers no pixel once scaled to the "
+                                 f"{width}x{height} media", SKIPPED_SCALED_BRUSH)
     return mask
 
 
@@ -536,7 +558,11 @@ def decode_task(
 ) -> TaskImport:
     """Turn ``task``'s results into prompts and masks on a ``width`` x ``height`` media with
     ``frame_numbers``. ``frame`` (an index) places an image task's results; otherwise see
-    the module notes. Errors name the export, the task, the result and the problem."""
+    the module notes. Errors name the export, the task, the result and the problem.
+
+    A polygon or brush result that covers no pixel is skipped and counted in
+    :attr:`TaskImport.skipped`; when the task then has nothing to import, that is an error
+    naming the task and its first empty result."""
     task = task.loaded()
     frame_count = len(frame_numbers)
     if frame is not None and not 0 <= frame < frame_count:
@@ -544,6 +570,7 @@ def decode_task(
                                f"{frame_count} frames", path=task.path)
     labels: dict[str, LabelImport] = {}
     skipped: dict[str, int] = {}
+    first_empty, empties = "", 0  # the first result covering no pixel (why it was skipped), and how many
     image_index = frame
     if task.kind == "image" and image_index is None:
         if frame_count == 1:
@@ -562,11 +589,23 @@ def decode_task(
             continue
         try:
             _decode_result(kind, result, labels, width, height, frame_count, image_index)
+        except _CoversNoPixel as exc:
+            skipped[exc.reason] = skipped.get(exc.reason, 0) + 1
+            first_empty = first_empty or f"result {_result_name(result, n)}: {exc}"
+            empties += 1
+            continue
         except (ValueError, Sam3RotoError) as exc:
             message = exc.message if isinstance(exc, Sam3RotoError) else str(exc)
             raise LabelStudioError(f"task {_short(task.id)}, result {_result_name(result, n)}: {message}",
                                    path=task.path, hint=exc.hint if isinstance(exc, Sam3RotoError) else None) from None
-    return TaskImport(task, [v for v in labels.values() if v.prompts or v.masks], skipped)
+    found = [v for v in labels.values() if v.prompts or v.masks]
+    if not found and empties:
+        more = f" (and {empties - 1} more {'result' if empties == 2 else 'results'} covering no pixel)" \
+            if empties > 1 else ""
+        raise LabelStudioError(f"task {_short(task.id)} has nothing to import: {first_empty}{more}; no empty key mask "
+                               "was made", path=task.path,
+                               hint="redraw the region in Label Studio, or choose another task")
+    return TaskImport(task, found, skipped)
 
 
 def _decode_result(kind: str, result: dict[str, Any], labels: dict[str, LabelImport], width: int, height: int,

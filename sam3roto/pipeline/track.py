@@ -35,7 +35,7 @@ from sam3roto.backends.base import Direction, Engine, SegmentationSession, frame
 from sam3roto.backends.registry import DEFAULT_ENGINE, create_engine
 from sam3roto.core.jobs import Progress
 from sam3roto.core.maskstore import MaskStore, TrackRecord
-from sam3roto.core.project import Project
+from sam3roto.core.project import Project, object_name
 from sam3roto.core.tracking import LOW_CONFIDENCE, TrackBasis, stale_stretches
 from sam3roto.core.types import Prompt, TextPrompt
 from sam3roto.errors import CorruptMediaError, Hint, MediaError, ProjectError
@@ -111,7 +111,7 @@ def load_keyframes(
             for obj_id in sorted(found):
                 if all(o.id != obj_id for o in project.objects):
                     project.next_object_id = max(project.next_object_id, obj_id)
-                    obj = project.add_object(f"{text.text} {obj_id}")
+                    obj = project.add_object(object_name(text.text, f" {obj_id}"))
                     result.new_objects.append(obj.id)
 
 
@@ -570,7 +570,8 @@ def load_text_objects(
                         if n == 0 and not others:
                             obj_id = kf.object_id
                         else:
-                            obj_id = project.add_object(f"{text.text} {project.next_object_id}").id
+                            named = object_name(text.text, f" {project.next_object_id}")
+                            obj_id = project.add_object(named).id
                             result.new_objects.append(obj_id)
                         keys.put(obj_id, kf.frame, mask)
                         project.set_key_mask(obj_id, kf.frame)

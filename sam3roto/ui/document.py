@@ -14,7 +14,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from sam3roto.core.depthcache import DepthCache
 from sam3roto.core.maskstore import MaskStore
-from sam3roto.core.project import Project
+from sam3roto.core.project import Project, object_name
 from sam3roto.core.project_io import depth_cache_dir, load_project, open_mask_store, project_file, save_project
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import ProjectError
@@ -226,6 +226,7 @@ class Document(QObject):
         self.undo.push(_ProjectEdit(self, "remove object", lambda p: p.remove_object(obj_id)))
 
     def rename_object(self, obj_id: int, name: str) -> None:
+        name = object_name(name)  # names become file names; a longer one would not load again
         self.undo.push(_ProjectEdit(self, "rename object", lambda p: setattr(p.object(obj_id), "name", name)))
 
     def set_colour(self, obj_id: int, colour: tuple[int, int, int]) -> None:
@@ -328,7 +329,7 @@ class Document(QObject):
             for n, obj_id in enumerate(sorted(ids), start=1):
                 if all(o.id != obj_id for o in p.objects):
                     p.next_object_id = max(p.next_object_id, obj_id)
-                    p.add_object(f"{name} {n}")
+                    p.add_object(object_name(name, f" {n}"))
             if ids:
                 p.active_object = sorted(ids)[0]
 

@@ -20,15 +20,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: Where the window's system libraries come from, per platform (for the README and errors).
-INSTALL_HINTS = {
-    "linux": "on Debian/Ubuntu: sudo apt-get install libegl1 libgl1 libfontconfig1 libxkbcommon-x11-0 "
-             "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 "
-             "libxcb-randr0 libxcb-xkb1 libdbus-1-3",
-    "darwin": "on macOS nothing beyond pip is needed (Qt ships its own frameworks)",
-    "win32": "on Windows nothing beyond pip is needed (the Visual C++ runtime comes with Python)",
-}
-
 _NOT_FOUND = re.compile(r"^\s*(\S+)\s*=>\s*not found", re.MULTILINE)
 
 
@@ -48,14 +39,16 @@ def missing_libraries(ldd_output: str) -> list[str]:
     return list(dict.fromkeys(_NOT_FOUND.findall(ldd_output)))
 
 
-def _platform_name(env: dict[str, str]) -> str:
-    requested = env.get("QT_QPA_PLATFORM", "")
-    name = requested.split(";")[0].split(":")[0].strip()
-    if name:
-        return name
+def _platform_names(env: dict[str, str]) -> list[str]:
+    """The platforms Qt will try, in order (``QT_QPA_PLATFORM`` may list fallbacks:
+    ``wayland;xcb``)."""
+    requested = [part.split(":")[0].strip() for part in env.get("QT_QPA_PLATFORM", "").split(";")]
+    names = [name for name in requested if name]
+    if names:
+        return names
     if env.get("WAYLAND_DISPLAY") and env.get("XDG_SESSION_TYPE") == "wayland":
-        return "wayland"
-    return "xcb"
+        return ["wayland", "xcb"]
+    return ["xcb"]
 
 
 def _plugin(name: str) -> Path | None:
@@ -83,12 +76,22 @@ def problem(env: dict[str, str] | None = None, platform: str = sys.platform) -> 
     if not platform.startswith("linux"):
         return None
     env = dict(os.environ if env is None else env)
-    name = _platform_name(env)
+    reasons = []
+    for name in _platform_names(env):
+        reason = _problem(name, env)
+        if reason is None:
+            return None  # Qt takes the first platform that loads
+        reasons.append(reason)
+    return "; ".join(reasons)
+
+
+def _problem(name: str, env: dict[str, str]) -> str | None:
+    """Why platform ``name`` cannot load here; None when it can (or this cannot be told)."""
     if name == "xcb" and not env.get("DISPLAY"):
         return ("there is no display to open the window on (DISPLAY is not set); run it on a desktop, "
                 "under a virtual display (xvfb-run python run.py), or use the command line (python run.py --help)")
     if name == "wayland" and not env.get("WAYLAND_DISPLAY"):
-        return "QT_QPA_PLATFORM asks for wayland but WAYLAND_DISPLAY is not set"
+        return "the wayland platform needs WAYLAND_DISPLAY, which is not set"
     plugin = _plugin(name)
     if plugin is None:
         return None

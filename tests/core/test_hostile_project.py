@@ -194,8 +194,6 @@ RENDER_CASES: list[tuple[str, Edit, str]] = [
      "unknown render option(s) settings.render.colour"),
     ("render_combine_strings", _set("settings", "render", "combine", value=["swan"]),
      "settings.render.combine must hold whole numbers"),
-    ("render_combine_missing", _set("settings", "render", "combine", value=[7]),
-     "settings.render.combine names object 7, which the project does not have (objects: 1 'swan', 2 'rock')"),
     ("render_indices_outside", _set("settings", "render", "indices", value=[5]),
      "settings.render.indices holds frame index 5, outside the shot 0..1"),
     ("post_grow_string", _set("objects", 0, "post", "grow_px", value="big"), "object 1 'swan': post settings: grow_px"),
@@ -248,3 +246,20 @@ def test_render_cli_fails_cleanly(saved: Path, tmp_path: Path, name: str) -> Non
     path = _edited(saved, edit, "cli_" + name)
     proc = run_cli("render", path, "--out", tmp_path / "out", "--quiet", timeout=60)
     assert_clean_error(proc, path.name, says)
+
+
+def test_saved_render_choices_naming_a_deleted_object_render_without_it(saved: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Deleting an object is normal work: render choices saved before it are used without it
+    (said on stderr), and deleting an object now also removes it from the saved choices."""
+    from sam3roto.cli import main
+    from sam3roto.core.project_io import load_project
+
+    path = _edited(saved, _set("settings", "render", "combine", value=[1, 7]), "deleted_object")
+    assert main(["render", str(path), "--out", str(tmp_path / "out"), "--outputs", "png-combined", "--quiet"]) == 0
+    assert "settings.render.combine names object 7, which the project no longer has" in capsys.readouterr().err
+    project = load_project(path)
+    project.settings["render"].update(objects=[2], combine=[1, 2])
+    project.remove_object(1)
+    project.remove_object(2)
+    assert project.settings["render"].get("combine") is None and "objects" not in project.settings["render"]

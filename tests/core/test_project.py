@@ -206,3 +206,20 @@ def test_prompt_and_object_validation(synthetic_mp4: Path) -> None:
     with pytest.raises(ValueError, match="frame range"):
         Shot(media="x", frame_count=10, fps=Fraction(24), width=2, height=2, frame_numbers=list(range(10)),
              in_index=5, out_index=3)
+
+
+def test_every_name_the_project_makes_loads_again(tmp_path: Path, synthetic_mp4: Path) -> None:
+    """Loading refuses names over MAX_NAME_CHARS, so nothing that makes a name may exceed it:
+    a long text prompt's objects keep their number, a pasted name is cut."""
+    from sam3roto.core.project import MAX_NAME_CHARS, object_name
+
+    project = make_project(synthetic_mp4)
+    text = "a person in a red coat walking " * 10
+    named = project.add_object(object_name(text, " 7"))
+    pasted = project.add_object("x" * 5000)
+    assert len(named.name) == MAX_NAME_CHARS and named.name.endswith("\u2026 7")
+    assert pasted.name == "x" * (MAX_NAME_CHARS - 1) + "\u2026"
+    assert object_name("swan") == "swan" and object_name("swan", " 2") == "swan 2"
+    path = tmp_path / "p.sam3roto"
+    save_project(project, path)
+    assert [o.name for o in load_project(path).objects][-2:] == [named.name, pasted.name]

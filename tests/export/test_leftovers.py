@@ -332,8 +332,10 @@ def test_a_killed_save_leaves_nothing_after_the_next_save(tmp_path: Path, sleepe
     left = _leave_temp(target)
     live = tmp_path / f".shot.sam3roto.{process_space()}-{sleeper.pid}.abcd_123.tmp"
     live.write_bytes(b"being written")
-    atomic_write_text(target, "two")
-    assert not left.exists() and live.is_file() and target.read_text() == "two"
+    atomic_write_text(target, "two")  # a record or autosave write does not list the folder
+    assert left.exists()
+    atomic_write_text(target, "three", sweep=True)  # a save (save_project) does
+    assert not left.exists() and live.is_file() and target.read_text() == "three"
 
 
 def test_leftovers_of_the_store_and_project_go_when_it_is_opened(tmp_path: Path, plate: Path,

@@ -209,17 +209,87 @@ def test_a_million_point_polygon_through_the_cli_is_refused_in_seconds(tmp_path:
      "point 1 of 3 is at (1e+12, 1e+12) percent, more than one image size outside the image "
      "(points must lie within -100..200 percent)"),
     ([[10, 10], [20, 10], [20, -150]], "point 3 of 3 is at (20, -150) percent"),
-    ([[150, 150], [190, 150], [190, 190]], "the polygon covers no pixel of the 64x48 media"),
-    ([[10, 10], [50, 10.1], [90, 10.2]], "the polygon covers no pixel"),  # thinner than half a pixel
     ([[10, 10], [20, 10]], "a polygon needs at least 3 points, not 2"),
     ([[10, 10], [20, 10], [20, True]], "point 3 of 3 must be [x, y], two numbers (percent of the image)"),
     ([[10, 10], [20, 10], [20, 20, 30]], "point 3 of 3 must be [x, y]"),
     ({"0": [1, 2]}, "'points' must be a list of [x, y] pairs (percent of the image), not an object"),
 ])
-def test_polygons_far_outside_or_empty_are_refused_never_an_empty_key_mask(tmp_path: Path, points: object,
-                                                                         message: str) -> None:
+def test_polygons_far_outside_or_malformed_are_refused(tmp_path: Path, points: object, message: str) -> None:
     path = _write(tmp_path / "export.json", [_image_task([_polygon(points)])])
     _refused(path, "task 7, result p1 (polygonlabels): " + message)
+
+
+_GOOD = [[10, 10], [50, 10], [50, 50], [10, 50]]
+_EMPTY_POLYGONS = [
+    [[150, 150], [190, 150], [190, 190]],  # outside the image, within one image size of it
+    [[10, 10], [50, 10.1], [90, 10.2]],  # thinner than half a pixel
+]
+
+
+@pytest.mark.parametrize("empty", _EMPTY_POLYGONS, ids=["outside", "thin"])
+def test_a_polygon_covering_no_pixel_is_skipped_and_the_rest_imported(tmp_path: Path, empty: object) -> None:
+    path = _write(tmp_path / "export.json", [_image_task([
+        _polygon(empty, "p0"), _polygon(_GOOD, "p1"), {"id": "c1", "type": "choices", "value": {"choices": ["a"]}}])])
+    decoded = _decode(path)
+    (label,) = decoded.labels
+    assert label.label == "person" and list(label.masks) == [2]
+    expected = np.zeros((H, W), bool)
+    expected[5:24, 6:32] = True  # 10..50 percent of 48 and 64 pixels, pixels more than half covered
+    np.testing.assert_array_equal(label.masks[2], expected)
+    assert decoded.skipped == {"polygonlabels (covering no pixel)": 1, "choices": 1}
+
+
+def test_empty_results_of_a_label_leave_its_other_results_alone(tmp_path: Path) -> None:
+    """An empty result between two good ones of another label: both labels come in, in order."""
+    good_brush = np.zeros((H, W), bool)
+    good_brush[30:40, 40:60] = True
+    path = _write(tmp_path / "export.json", [_image_task([
+        {**_brush(None, rid="b0"), "value": {"format": "rle", "rle": encode_rle(np.zeros((H, W), bool)),
+                                             "brushlabels": ["car"]}},
+        _polygon(_GOOD, "p1"), _polygon(_EMPTY_POLYGONS[1], "p2"), _brush(encode_rle(good_brush), rid="b1")])])
+    decoded = _decode(path)
+    assert [label.label for label in decoded.labels] == ["person"]
+    (label,) = decoded.labels
+    assert label.masks[2][30:40, 40:60].all() and label.masks[2][20, 20]
+    assert decoded.skipped == {"brushlabels (empty mask)": 1, "polygonlabels (covering no pixel)": 1}
+
+
+def test_a_task_with_only_empty_polygons_is_refused_naming_the_task(tmp_path: Path) -> None:
+    path = _write(tmp_path / "export.json", [_image_task([_polygon(points, f"p{k}")
+                                                          for k, points in enumerate(_EMPTY_POLYGONS)])])
+    _refused(path, "task 7 has nothing to import: result p0 (polygonlabels): the polygon covers no pixel of the "
+                   "64x48 media", "(and 1 more result covering no pixel)", "no empty key mask was made")
+
+
+def test_a_task_with_only_an_empty_brush_is_refused_naming_the_task(tmp_path: Path) -> None:
+    path = _write(tmp_path / "export.json", [_image_task([
+        _brush(encode_rle(np.zeros((H, W), bool))), {"id": "c1", "type": "choices", "value": {"choices": ["a"]}}])])
+    _refused(path, "task 7 has nothing to import: result b1 (brushlabels): the brush mask is empty (no pixel "
+                   "painted); no empty key mask was made")
+
+
+def test_a_brush_covering_no_pixel_once_scaled_is_skipped(tmp_path: Path) -> None:
+    big = np.zeros((H * 4, W * 4), bool)
+    big[1, 2] = True  # one pixel of a 4x proxy, not a pixel-centre sample once scaled down
+    path = _write(tmp_path / "export.json", [_image_task([_brush(encode_rle(big), W * 4, H * 4),
+                                                          _polygon(_GOOD, "p1")])])
+    decoded = _decode(path)
+    assert [label.label for label in decoded.labels] == ["person"]
+    assert decoded.skipped == {"brushlabels (covering no pixel once scaled)": 1}
+    path = _write(tmp_path / "export.json", [_image_task([_brush(encode_rle(big), W * 4, H * 4)])])
+    _refused(path, "task 7 has nothing to import: result b1 (brushlabels): the brush mask, drawn on a 256x192 "
+                   "image, covers no pixel once scaled to the 64x48 media; no empty key mask was made")
+
+
+def test_the_command_line_reports_the_skipped_empty_result(tmp_path: Path, media: Path) -> None:
+    results = [_polygon(_GOOD, "p1"), _polygon(_EMPTY_POLYGONS[0], "p2")]
+    export = _write(tmp_path / "export.json", [_image_task(results)])
+    proc = _cli_import(export, media)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "skipped: 1 polygonlabels (covering no pixel)" in proc.stdout, proc.stdout
+    export = _write(tmp_path / "empty.json", [_image_task([_brush(encode_rle(np.zeros((H, W), bool)))])])
+    assert_clean_error(_cli_import(export, media), "empty.json", "task 7 has nothing to import",
+                       "result b1 (brushlabels): the brush mask is empty (no pixel painted)")
 
 
 def test_a_polygon_partly_outside_is_clipped_to_the_image(tmp_path: Path) -> None:
@@ -272,7 +342,6 @@ def _pack(bits: str) -> list[int]:
     (_pack(_header(W * H * 4 + 4)), "the RLE holds 12292 values but a 64x48 RGBA image needs 12288"),
     (_pack(_header(W * H * 4, word=9) + "0" * 64), "the RLE word size is 9 bits"),
     (encode_rle(np.ones((H, W), bool))[:-3], "the RLE ends early"),
-    (encode_rle(np.zeros((H, W), bool)), "the brush mask is empty (no pixel painted); no empty key mask was made"),
 ])
 def test_bad_brush_rles_name_the_task_and_result(tmp_path: Path, rle: object, message: str) -> None:
     path = _write(tmp_path / "export.json", [_image_task([_brush(rle)])])

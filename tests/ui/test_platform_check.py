@@ -64,3 +64,10 @@ def test_run_py_without_a_display_exits_with_the_reason_not_an_abort() -> None:
     assert run.returncode == 1, (run.returncode, run.stderr)
     assert "error: the window cannot start: there is no display" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_fallback_list_starts_when_any_platform_in_it_can() -> None:
+    """``QT_QPA_PLATFORM=wayland;xcb`` over ssh -X (no Wayland, a DISPLAY): Qt falls back to xcb."""
+    assert platform_check.problem({"QT_QPA_PLATFORM": "wayland;xcb", "DISPLAY": ":0"}, platform="linux") is None
+    reason = platform_check.problem({"QT_QPA_PLATFORM": "wayland;xcb"}, platform="linux")
+    assert reason is not None and "WAYLAND_DISPLAY" in reason and "DISPLAY is not set" in reason
