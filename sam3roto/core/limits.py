@@ -106,7 +106,9 @@ def human_bytes(count: int) -> str:
 
 def raise_hint(field: str) -> str:
     """How to raise limit ``field`` when the file is genuine."""
-    return f"if the file is genuine, raise the limit: {ENV[field]}=... (now {getattr(current(), field)})"
+    value = getattr(current(), field)
+    shown = human_bytes(value) if field.endswith("_bytes") else str(value)
+    return f"if the file is genuine, set {ENV[field]} above its current {shown} before starting sam3roto"
 
 
 def check_frame(width: int, height: int, channels: int, bytes_per_sample: int, path: str | Path,
