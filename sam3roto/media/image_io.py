@@ -44,8 +44,11 @@ MAX_IMAGE_PIXELS = 1 << 30
 #: truncated or forged.
 PNG_MAX_INFLATE_RATIO = 1100
 
-#: Chunks walked looking for a PNG's image data before the file is called damaged (real
-#: files need a few hundred at most: the walk stops once enough data is found).
+#: Chunks a PNG may hold before it is called damaged. The data check walks every chunk up
+#: to IEND (each must fit in the file), and libpng, as OpenCV calls it, writes one IDAT
+#: chunk per 8 KB of compressed data: a 50 MB PNG holds about 6,000 chunks. This bound
+#: admits about 8 GB of such data while capping the walk of a file of empty chunks (12
+#: bytes each, 12 MB) at about a second.
 PNG_MAX_CHUNKS = 1_000_000
 
 
@@ -114,6 +117,7 @@ _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # as decoded (a palette becomes RGB)
 _PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # as stored
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_PNG_CHUNK_HEAD = struct.Struct(">I4s")  # a chunk's data length and type
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 
 
@@ -129,12 +133,33 @@ def png_raw_bytes(width: int, height: int, bits_per_pixel: int, interlaced: bool
     return total
 
 
+def _reader_at(fh: IO[bytes]) -> Callable[[int, int], bytes]:
+    """``read_at(pos, size)``: ``size`` bytes of ``fh`` from ``pos`` (fewer at its end), read
+    past any buffer. Walking a PNG's chunk headers through a buffered file would refill its
+    8 KB buffer after each seek and so read the whole file once more before it is decoded;
+    a file's descriptor is read with ``os.pread`` (one system call a chunk) or, where there is
+    none (Windows), through the unbuffered raw file. Other streams seek and read. ``fh``'s
+    own position is left undefined."""
+    raw = fh.raw if isinstance(fh, io.BufferedReader) else fh
+    pread = getattr(os, "pread", None)
+    if isinstance(raw, io.FileIO) and pread is not None:
+        fd = raw.fileno()
+        return lambda pos, size: pread(fd, size, pos)
+
+    def read_at(pos: int, size: int) -> bytes:
+        raw.seek(pos)
+        return raw.read(size) or b""
+
+    return read_at
+
+
 def _png_header(fh: IO[bytes], total: int, path: str | Path, checked: Checked | None = None,
                 data: bool = False) -> ImageHeader:
     """Parse a PNG's IHDR from ``fh`` (at the signature; ``total`` bytes long) and check the
     size against the limits. With ``data`` (before decoding) walk the chunks too: each must
     fit in the file (a decoder allocates what a chunk declares), and the file must hold
-    enough compressed image data for the size it declares (:data:`PNG_MAX_INFLATE_RATIO`)."""
+    enough compressed image data for the size it declares (:data:`PNG_MAX_INFLATE_RATIO`).
+    The walk reads only the 8-byte chunk headers (see :func:`_reader_at`)."""
     head = fh.read(33)
     if len(head) < 33 or head[12:16] != b"IHDR" or head[8:12] != b"\x00\x00\x00\x0d":
         raise CorruptMediaError("PNG header is damaged (no IHDR chunk)", path=path)
@@ -154,13 +179,14 @@ def _png_header(fh: IO[bytes], total: int, path: str | Path, checked: Checked | 
         return header
     raw = png_raw_bytes(width, height, depth * _PNG_SAMPLES[color_type], bool(interlace))
     need = -(-raw // PNG_MAX_INFLATE_RATIO)  # compressed bytes that can inflate to ``raw`` at best
+    read_at = _reader_at(fh)
     pos, idat, chunks = 33, 0, 0
     overrun: tuple[bytes, int] | None = None  # a chunk that runs past the end of the file
     while True:
-        chunk = fh.read(8)
+        chunk = read_at(pos, 8)
         if len(chunk) < 8:
             break
-        length, kind = struct.unpack(">I4s", chunk)
+        length, kind = _PNG_CHUNK_HEAD.unpack(chunk)
         pos += 8
         if pos + length + 4 > total:
             overrun = (kind, length)
@@ -175,7 +201,6 @@ def _png_header(fh: IO[bytes], total: int, path: str | Path, checked: Checked | 
             raise CorruptMediaError(f"PNG holds over {PNG_MAX_CHUNKS} chunks; the file is damaged or forged",
                                     path=path)
         pos += length + 4
-        fh.seek(length + 4, io.SEEK_CUR)
     if idat < need:
         raise CorruptMediaError(
             f"the PNG declares {width}x{height}, {limits.human_bytes(raw)} of image data, but holds only {idat} "

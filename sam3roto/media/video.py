@@ -38,7 +38,7 @@ class VideoIndex:
     pts: np.ndarray  # int64 (N,), ascending
     key_pts: np.ndarray  # int64 (K,), ascending; keyframes, also those not shown (edit lists)
     time_base: Fraction
-    #: The file ends (or its data breaks off) before the last frame the container declares:
+    #: The file ends partway through a packet, or its data breaks off (a demuxer error):
     #: ``pts`` holds only the frames whose data is all there.
     truncated: bool = False
     #: Frames the container declares (0 when it does not say).
@@ -70,8 +70,8 @@ _MOOV_HINT = ("if the file was cut short or is still being written, copy it agai
 def _open_container(path: Path) -> Any:
     import av
 
-    try:
-        return av.open(str(path), mode="r")
+    try:  # metadata is never used: damaged text in it must not keep the frames from opening
+        return av.open(str(path), mode="r", metadata_errors="replace")
     except FileNotFoundError:
         raise MediaNotFoundError("file does not exist", path=path) from None
     except av.error.FFmpegError as exc:
@@ -93,10 +93,14 @@ def scan_index(path: Path) -> VideoIndex:
     """Demux every packet of ``path`` (no decoding) into a :class:`VideoIndex`.
 
     The stream's declared frame size is checked against the limits first. A file cut
-    short (a packet reaching past the end of the file, the demuxer stopping with an error,
-    or fewer packets than the container declares with the data running to the last byte)
-    is indexed up to the last frame whose data, and whose references' data, is all there:
-    every frame shown before the first missing packet's decode time.
+    short (a packet reaching past the end of the file, or the demuxer stopping with an
+    error or a packet it flags corrupt at the last byte) is indexed up to the last frame
+    whose data, and whose references' data, is all there: every frame shown before the
+    first missing packet's decode time (or, when the demuxer stops with an error, shown
+    no later than the last packet's decode time). The container's declared frame count is not evidence: an MP4/MOV
+    declares its samples before its edit list trims them, so a valid file with an edit
+    list demuxes fewer packets than it declares. A file cut exactly where a packet ends
+    leaves no trace in the packets, and lists the frames it holds, all readable.
     """
     import av
 
@@ -113,7 +117,7 @@ def scan_index(path: Path) -> VideoIndex:
         declared = max(0, int(stream.frames or 0))
         shown: list[int] = []
         keys: list[int] = []
-        packets, last_end, last_dts, since_key, max_gop = 0, 0, None, 0, 1
+        last_dts, since_key, max_gop = None, 0, 1
         frontier: int | None = None  # no frame shown at or after this timestamp is complete
         broken = False
         try:
@@ -126,7 +130,6 @@ def scan_index(path: Path) -> VideoIndex:
                     if incomplete:
                         broken = True
                         break
-                    last_end = max(last_end, end or 0)
                     continue
                 ts = packet.pts if packet.pts is not None else packet.dts
                 if ts is None:
@@ -137,8 +140,7 @@ def scan_index(path: Path) -> VideoIndex:
                 if incomplete:
                     frontier = dts
                     break
-                packets += 1
-                last_end, last_dts = max(last_end, end or 0), dts
+                last_dts = dts
                 since_key += 1
                 if packet.is_keyframe:
                     keys.append(ts)
@@ -148,9 +150,8 @@ def scan_index(path: Path) -> VideoIndex:
         except av.error.FFmpegError:
             broken = True  # the data breaks off: keep the packets read so far
         max_gop = max(max_gop, since_key)
-        if frontier is None and (broken or (declared > packets and last_end >= size)):
+        if frontier is None and broken:  # every frame decoded before the error is whole
             frontier = last_dts + 1 if last_dts is not None else None
-            broken = True
         truncated = broken or frontier is not None
         if frontier is not None:
             shown = [t for t in shown if t < frontier]
@@ -254,7 +255,9 @@ class VideoSource(FrameSource):
         """Frames out of the decoder from the last seek on, in presentation order. A packet
         the decoder rejects is skipped (the frames it held are then missing, and reading
         them says so); the data breaking off, or more packets in a row without a frame than
-        a GOP holds (plus the decoder's delay), ends it, so damage costs a bounded time."""
+        a GOP holds (plus the decoder's delay), ends it, so damage costs a bounded time.
+        When the data breaks off, the frames the decoder still holds (B-frame reordering,
+        frame threads) are drained first: :func:`scan_index` counts them readable."""
         import av
 
         demux = self._container.demux(self._stream)
@@ -263,14 +266,14 @@ class VideoSource(FrameSource):
             try:
                 packet = next(demux)
             except StopIteration:
-                return
+                return  # the demuxer's final empty packets have flushed the decoder
             except av.error.FFmpegError:
-                return  # the data breaks off
+                yield from self._drain()  # the data breaks off
+                return
             try:
                 frames = packet.decode()
             except MemoryError:
-                raise MediaTooLargeError("there is not enough memory to decode the movie's frames", path=self._path,
-                                         hint=MEMORY_HINT) from None
+                raise self._out_of_memory() from None
             except av.error.FFmpegError as exc:
                 error = _av_error(exc, self._path)
                 if isinstance(error, UnsupportedMediaError):
@@ -283,6 +286,22 @@ class VideoSource(FrameSource):
                 dry += 1
                 if dry > dry_limit:
                     return
+
+    def _out_of_memory(self) -> MediaTooLargeError:
+        return MediaTooLargeError("there is not enough memory to decode the movie's frames", path=self._path,
+                                  hint=MEMORY_HINT)
+
+    def _drain(self) -> list[Any]:
+        """Flush the decoder (the final empty packet) and return the frames it still held;
+        none when flushing fails. A seek resets the decoder for further reading."""
+        import av
+
+        try:
+            return list(self._stream.codec_context.decode(None))
+        except MemoryError:
+            raise self._out_of_memory() from None
+        except av.error.FFmpegError:
+            return []
 
     def _take(self) -> Any | None:
         """The next decoded frame (the pending one first); None when the decoder has no more."""

@@ -8,12 +8,14 @@ PNG's IHDR with its CRC fixed, an EXR's windows, a JPEG's SOF), never gigabytes 
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import time
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,12 +26,15 @@ from sam3roto.errors import CorruptMediaError, LimitError, MediaError, MediaTooL
 from sam3roto.media import open_media
 from sam3roto.media.image_io import (
     PNG_MAX_INFLATE_RATIO,
+    ImageHeader,
     check_image_size,
     decode_image_bytes,
+    header_from_stream,
     png_raw_bytes,
     read_header,
     read_image,
 )
+from tests.conftest import SyntheticClip, encode_video, sequential_decode
 from tests.hostile import assert_clean_error, run_cli
 
 #: ``ulimit -v 12000000`` (KiB), the tester's limit for the 8 GB PNG.
@@ -337,6 +342,73 @@ def test_truncated_png_refused_before_decoding(tmp_path: Path) -> None:
         read_image(tmp_path / "cut.png")
 
 
+@pytest.mark.parametrize("pread", [True, False], ids=["pread", "raw-file"])
+def test_png_data_check_reads_only_chunk_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 pread: bool) -> None:
+    """The check before decoding walks every chunk of a many-chunk PNG (libpng writes an
+    IDAT per 8 KB) reading only their 8-byte headers, by ``os.pread`` or, where there is
+    none, the unbuffered raw file: a buffered reader would refill 8 KB after each seek and
+    read the whole file once more before OpenCV reads it. Its protections hold either way."""
+    import os
+
+    read: list[int] = []
+
+    class CountingFile(io.FileIO):
+        def read(self, size: int = -1, /) -> bytes:
+            data = super().read(size)
+            read.append(len(data or b""))
+            return data or b""
+
+        def readinto(self, buffer: Any, /) -> int:
+            n = super().readinto(buffer) or 0
+            read.append(n)
+            return n
+
+    if pread:
+        real_pread = os.pread
+
+        def counting_pread(fd: int, size: int, at: int) -> bytes:
+            data = real_pread(fd, size, at)
+            read.append(len(data))
+            return data
+
+        monkeypatch.setattr(os, "pread", counting_pread)
+    else:
+        monkeypatch.delattr(os, "pread", raising=False)
+
+    def check(path: Path) -> ImageHeader:  # read_header's walk, the file opened buffered
+        with io.BufferedReader(CountingFile(path)) as fh:
+            return header_from_stream(fh, path.stat().st_size, path, data=True)
+
+    noise = np.random.default_rng(0).integers(0, 1 << 16, (300, 400, 3), dtype=np.uint16)
+    ok, buf = cv2.imencode(".png", noise)
+    assert ok
+    data = buf.tobytes()
+    path = tmp_path / "noise.png"
+    path.write_bytes(data)
+    chunks, pos = 0, 8
+    while pos < len(data):
+        chunks += 1
+        pos += 12 + struct.unpack(">I", data[pos:pos + 4])[0]
+    assert chunks > 50
+    assert check(path).size == (400, 300)
+    assert read.count(8) >= chunks - 1 and sum(read) < len(data) // 20
+    del read[:]
+    assert read_header(path, data=True).size == (400, 300)
+    if pread:  # read_header's own walk too
+        assert read.count(8) >= chunks - 1 and sum(read) < len(data) // 20
+    np.testing.assert_array_equal(read_image(path), noise[:, :, ::-1])
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CorruptMediaError, match=r"cut\.png: PNG chunk 'IDAT' declares \d+ bytes"):
+        check(cut)
+    long = bytearray(png_bytes())
+    long[33:37] = struct.pack(">I", 0x6F00001E)
+    (tmp_path / "long.png").write_bytes(long)
+    with pytest.raises(CorruptMediaError, match=r"long\.png: PNG chunk 'IDAT' declares 1862271006 bytes"):
+        check(tmp_path / "long.png")
+
+
 def test_genuine_maximally_compressed_png_passes(tmp_path: Path) -> None:
     """The bound is deflate's own: a flat 4000 x 4000 PNG at the best compression inflates
     about 1000:1 and still reads."""
@@ -477,8 +549,8 @@ def test_truncated_mp4_with_index_at_the_end(tmp_path: Path, bedroom: Path) -> N
 def test_truncated_faststart_mp4_reports_the_frames_it_has(tmp_path: Path, faststart: Path, exact: bool) -> None:
     data = faststart.read_bytes()
     size = int(len(data) * 0.7)
-    if exact:  # cut where a packet ends: no partial packet tells, only the count
-        import av
+    if exact:  # cut where a packet ends: nothing in the packets tells (the declared count does not:
+        import av  # an edit list makes a whole file declare more samples than it demuxes)
 
         with av.open(str(faststart)) as container:
             ends = [p.pos + p.size for p in container.demux(video=0) if p.size]
@@ -488,12 +560,80 @@ def test_truncated_faststart_mp4_reports_the_frames_it_has(tmp_path: Path, fasts
     start = time.perf_counter()
     with open_media(cut) as source:
         info = source.info
-        assert info.truncated and info.extra["frames_declared"] == 200
-        assert 120 < info.frame_count < 160 and not info.variable_frame_rate
-        assert "200" in (info.truncation_note() or "")
+        assert 120 < info.frame_count < 160
+        if exact:  # the frames it holds, all readable; the B-frames shown before the last are missing
+            assert not info.truncated and info.truncation_note() is None
+        else:  # the partial packet is the evidence: cut before its decode time, and said so
+            assert info.truncated and info.extra["frames_declared"] == 200 and not info.variable_frame_rate
+            assert "200" in (info.truncation_note() or "")
         for index in range(info.frame_count):  # every frame counted is there
             assert source.read(index).shape == (540, 960, 3)
     assert time.perf_counter() - start < 20
+
+
+def test_damaged_metadata_text_does_not_stop_opening(tmp_path: Path, synthetic: SyntheticClip) -> None:
+    """A title that is not valid UTF-8 (a flipped byte in the metadata): PyAV's strict
+    decoding raised UnicodeDecodeError on opening; the frames open and read."""
+    import av
+
+    src = encode_video(tmp_path / "src.mp4", synthetic.frames[:6])
+    titled = tmp_path / "titled.mp4"
+    with av.open(str(src)) as inp, av.open(str(titled), "w") as out:
+        out.metadata["title"] = "sam3roto title"
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = titled.read_bytes()
+    assert data.count(b"sam3roto title") == 1
+    path = tmp_path / "bad_title.mp4"
+    path.write_bytes(data.replace(b"sam3roto title", b"sam3roto\xff\xfe\xfdxyz"))
+    with open_media(path) as source:
+        assert source.info.frame_count == 6 and source.read(5).shape == (240, 320, 3)
+
+
+def _damage_sample_size(src: Path, dst: Path, sample: int, size: int) -> Path:
+    """``src`` (an MP4) with the size its sample table gives sample ``sample`` forged."""
+    data = bytearray(src.read_bytes())
+    at = data.find(b"stsz")
+    assert at > 0 and struct.unpack(">I", data[at + 8:at + 12])[0] == 0  # one size per sample
+    entry = at + 16 + 4 * sample
+    data[entry:entry + 4] = struct.pack(">I", size)
+    dst.write_bytes(data)
+    return dst
+
+
+def test_demuxer_error_midway_drains_the_decoder(tmp_path: Path, synthetic: SyntheticClip) -> None:
+    """The demuxer stops with an error at packet 10 (its sample-table entry claims 512 MB):
+    the index keeps the frames decoded before it, and reading gets every one of them,
+    including those the decoder still holds (B-frame reordering, frame threads) when the
+    error comes, which only flushing the decoder delivers."""
+    import av
+
+    src = encode_video(tmp_path / "src.mp4", synthetic.frames[:30])
+    path = _damage_sample_size(src, tmp_path / "broken.mp4", 10, 1 << 29)
+    demuxed = 0
+    with av.open(str(path)) as container:
+        try:
+            for packet in container.demux(video=0):
+                demuxed += bool(packet.size)
+        except av.error.FFmpegError:
+            pass
+        else:
+            pytest.skip("this FFmpeg build demuxes the forged sample size without an error")
+    assert demuxed == 10
+    reference = sequential_decode(src)
+    start = time.perf_counter()
+    with open_media(path) as source:
+        info = source.info
+        assert info.truncated and 5 <= info.frame_count < 10
+        count = info.frame_count
+        for index in range(count):  # front to back through one decoder: the last ones come from the flush
+            np.testing.assert_array_equal(source.read(index), reference[index], err_msg=f"frame {index}")
+        for index in (count - 1, 0, count - 1, count - 2):  # after a seek too
+            np.testing.assert_array_equal(source.read(index), reference[index], err_msg=f"frame {index}")
+    assert time.perf_counter() - start < 10
 
 
 def test_truncated_faststart_cli_info(tmp_path: Path, faststart: Path) -> None:

@@ -67,6 +67,53 @@ def test_variable_frame_rate(tmp_path: Path, synthetic: SyntheticClip) -> None:
     _assert_random_access_exact(path, 8)
 
 
+def _edit_list_copy(src: Path, dst: Path, start: int) -> Path:
+    """``src``'s packets (no re-encoding) remuxed with PyAV into a faststart MP4 whose edit
+    list starts the shot at frame ``start``: every timestamp moves back by ``start`` frames,
+    and the MP4 muxer writes the negative start as an edit list over all the samples."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "+faststart"}) as out:
+        video = inp.streams.video[0]
+        stream = out.add_stream_from_template(video)
+        packets = [p for p in inp.demux(video) if p.dts is not None]
+        shift = sorted(int(p.pts) for p in packets)[start]
+        for packet in packets:
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = stream
+            out.mux(packet)
+    return dst
+
+
+def test_edit_list_mp4_keeps_every_shown_frame(tmp_path: Path, synthetic: SyntheticClip) -> None:
+    """A valid faststart MP4 whose edit list starts at frame 14 of 30 (GOP 12, 2 B-frames):
+    it declares 30 samples, the demuxer gives the 18 from keyframe 12 on, 16 of them shown.
+    Fewer packets than declared with the data running to the last byte is no truncation,
+    and the B-frames shown after the last packet's decode time are kept."""
+    import av
+
+    src = encode_video(tmp_path / "src.mp4", synthetic.frames[:30])
+    path = _edit_list_copy(src, tmp_path / "edit_list.mp4", 14)
+    with av.open(str(path)) as container:  # what makes the case: an edit list over a faststart file
+        stream = container.streams.video[0]
+        packets = [p for p in container.demux(stream) if p.size]
+        assert (stream.frames, len(packets), sum(not p.is_discard for p in packets)) == (30, 18, 16)
+        assert packets[-1].pos + packets[-1].size == path.stat().st_size
+    reference = sequential_decode(path)
+    assert len(reference) == 16
+    with open_media(path) as source:
+        info = source.info
+        assert info.frame_count == 16 and not info.truncated and info.truncation_note() is None
+        assert "truncated" not in info.extra and not info.variable_frame_rate and info.fps == Fraction(24)
+        # the shot starts at source frame 14 and ends at its last frame
+        for index, source_index in ((0, 14), (15, 29)):
+            errors = [np.abs(source.read(index).astype(int) - synthetic.frames[i]).mean()
+                      for i in (source_index - 1, source_index, min(source_index + 1, 29))]
+            assert errors[1] == min(errors)
+    _assert_random_access_exact(path, 10)
+
+
 def test_audio_is_ignored(tmp_path: Path, synthetic: SyntheticClip) -> None:
     path = encode_video(tmp_path / "with_audio.mov", synthetic.frames[:20], audio=True)
     with open_media(path) as source:
