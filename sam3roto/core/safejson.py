@@ -84,17 +84,17 @@ def loads(text: str, path: str | Path | None, error: type[Sam3RotoError] = Sam3R
         raise error(f"not valid JSON ({type(exc).__name__}: {str(exc)[:200]})", path=path) from None
 
 
-def read(path: str | Path, what: str, error: type[Sam3RotoError] = Sam3RotoError) -> Any:
-    """The parsed content of the JSON file ``path``: ``error`` naming the file when it is
-    missing, too large, not UTF-8 or not strict JSON (``what`` names the file's role,
-    e.g. "the prompts file")."""
+def read_text(path: str | Path, what: str, error: type[Sam3RotoError] = Sam3RotoError) -> str:
+    """The text of the JSON file ``path``, checked against the ``json_bytes`` limit before it
+    is read: ``error`` naming the file when it is missing, too large, a folder, unreadable or
+    not UTF-8 (``what`` names the file's role, e.g. "the prompts file")."""
     path = Path(path)
     try:
         limits.check_file_bytes(path, "json_bytes", what[:1].upper() + what[1:])
     except LimitError as exc:
         raise error(exc.message, path=path, hint=exc.hint) from None
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{what} does not exist", path=path) from None
     except IsADirectoryError:
@@ -103,7 +103,12 @@ def read(path: str | Path, what: str, error: type[Sam3RotoError] = Sam3RotoError
         raise error(f"not valid JSON (not UTF-8 text: {exc.reason} at byte {exc.start})", path=path) from None
     except OSError as exc:
         raise error(f"{what} cannot be read ({exc.strerror or exc})", path=path) from None
-    return loads(text, path, error)
+
+
+def read(path: str | Path, what: str, error: type[Sam3RotoError] = Sam3RotoError) -> Any:
+    """The parsed content of the JSON file ``path``: ``error`` naming the file when it is
+    missing, too large, not UTF-8 or not strict JSON (:func:`read_text`, :func:`loads`)."""
+    return loads(read_text(path, what, error), path, error)
 
 
 def finite(value: object, what: str, path: str | Path | None, error: type[Sam3RotoError] = Sam3RotoError,

@@ -31,7 +31,7 @@ from sam3roto.core import limits, safejson
 
 # The strict number rules are safejson's hooks, so both readers refuse the same values.
 from sam3roto.core.safejson import Refused, refuse_constant, strict_float, strict_int
-from sam3roto.errors import LimitError, Sam3RotoError
+from sam3roto.errors import Sam3RotoError
 
 #: Longest object name (a label, a prompts file's object) an interchange file may give: names
 #: become file and folder names in renders, and a project file admits no longer ones.
@@ -91,22 +91,9 @@ def read_json(path: str | Path, what: str, error: type[Sam3RotoError] = Sam3Roto
 
 
 def read_text(path: str | Path, what: str, error: type[Sam3RotoError] = Sam3RotoError) -> str:
-    """The text of ``path``, checked against the ``json_bytes`` limit before it is read."""
-    path = Path(path)
-    try:
-        limits.check_file_bytes(path, "json_bytes", what[:1].upper() + what[1:])
-    except LimitError as exc:
-        raise error(exc.message, path=path, hint=exc.hint) from None
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{what} does not exist", path=path) from None
-    except IsADirectoryError:
-        raise error(f"{what} is a folder, not a file", path=path) from None
-    except UnicodeDecodeError as exc:
-        raise error(f"not valid JSON (not UTF-8 text: {exc.reason} at byte {exc.start})", path=path) from None
-    except OSError as exc:
-        raise error(f"{what} cannot be read ({exc.strerror or exc})", path=path) from None
+    """The text of ``path``, checked against the ``json_bytes`` limit before it is read
+    (:func:`safejson.read_text`)."""
+    return safejson.read_text(path, what, error)
 
 
 def loads(text: str, path: str | Path | None, error: type[Sam3RotoError] = Sam3RotoError,
