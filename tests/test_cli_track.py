@@ -362,10 +362,10 @@ def test_a_full_disk_mid_track_reports_the_mask_it_could_not_write(plate: Path, 
         full["disk"] = True
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    def save(path: Path, text: str) -> None:
+    def save(path: Path, text: str, **kwargs: bool) -> None:
         if full["disk"]:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_save(path, text)
+        real_save(path, text, **kwargs)
 
     monkeypatch.setattr(maskstore, "temp_for", no_space_for_masks)
     monkeypatch.setattr(project_io, "atomic_write_text", save)
