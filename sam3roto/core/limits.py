@@ -104,6 +104,27 @@ def human_bytes(count: int) -> str:
     raise AssertionError("unreachable")
 
 
+#: What each limit bounds, in words (the Settings dialog, the README's table).
+DESCRIPTIONS: dict[str, str] = {
+    "frame_bytes": "one decoded frame",
+    "frame_pixels": "pixels of one frame",
+    "json_bytes": "a JSON file (Label Studio export, prompts, project)",
+    "json_depth": "nesting depth of a JSON file",
+    "polygon_points": "points of one polygon",
+    "mask_pixels": "a mask a file describes (a brush's size)",
+}
+
+
+def summary() -> list[tuple[str, str, str]]:
+    """``(setting, value in words, what it bounds)`` for every limit in force."""
+    now = current()
+    out = []
+    for field, var in ENV.items():
+        value = getattr(now, field)
+        out.append((var, human_bytes(value) if field.endswith("_bytes") else f"{value:,}", DESCRIPTIONS[field]))
+    return out
+
+
 def raise_hint(field: str) -> str:
     """How to raise limit ``field`` when the file is genuine."""
     value = getattr(current(), field)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from sam3roto.backends.device import DEVICES
+from sam3roto.core import limits
 from sam3roto.core.workspace import unsaved_root
 from sam3roto.errors import Sam3RotoError
 
@@ -46,6 +47,7 @@ DA3_ID_LABEL = "Depth Anything 3 model id"
 SAM3_WEIGHTS_LABEL = "SAM3 weights"
 DA3_WEIGHTS_LABEL = "Depth Anything 3 weights"
 UNSAVED_LABEL = "Unsaved projects"
+LIMITS_LABEL = "Limits on input files"
 
 
 def tool_status() -> dict[str, str]:
@@ -110,6 +112,11 @@ class SettingsDialog(QDialog):
         self.unsaved.setToolTip("mask stores and autosaves of projects not saved yet; saving moves them beside "
                                 "the project file")
         form.addRow(UNSAVED_LABEL, self.unsaved)
+        self.limits = QLabel("\n".join(f"{what}: {value} ({var})" for var, value, what in limits.summary()))
+        self.limits.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.limits.setToolTip("files that declare more are refused before they are read; to raise a limit, set "
+                               "its variable in the environment before starting sam3roto (README: Limits)")
+        form.addRow(LIMITS_LABEL, self.limits)
         self.install = QPushButton(INSTALL_LABEL)
         self.install.clicked.connect(self.start_install)
         self.log = QPlainTextEdit()

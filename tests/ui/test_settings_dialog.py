@@ -93,3 +93,23 @@ def test_the_close_button_closes_the_dialog(qtbot, dialog: SettingsDialog) -> No
     [close] = [b for b in dialog.findChildren(QPushButton) if b.text().replace("&", "") == "Close"]
     qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
     assert not dialog.isVisible()
+
+
+def test_the_limits_on_input_files_are_shown_as_in_force(qtbot, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Settings dialog lists every limit with its value and the variable that sets it; a
+    value set in the environment is what it shows."""
+    from sam3roto.core import limits
+    from sam3roto.ui.settings import LIMITS_LABEL
+
+    monkeypatch.setenv("SAM3ROTO_MAX_FRAME_BYTES", "2G")
+    box = SettingsDialog(script=tmp_path / "install.sh")
+    qtbot.addWidget(box)
+    text = box.limits.text()
+    assert "one decoded frame: 2.0 GiB (SAM3ROTO_MAX_FRAME_BYTES)" in text
+    assert "points of one polygon: 100,000 (SAM3ROTO_MAX_POLYGON_POINTS)" in text
+    assert all(var in text for var in limits.ENV.values())
+    form = box.layout().itemAt(0).layout()
+    labels = [form.itemAt(i, form.ItemRole.LabelRole).widget().text() for i in range(form.rowCount())
+              if form.itemAt(i, form.ItemRole.LabelRole) is not None]
+    assert LIMITS_LABEL in labels
