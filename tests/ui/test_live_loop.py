@@ -26,6 +26,18 @@ def _focus(qtbot, win) -> None:
     qtbot.waitUntil(win.isActiveWindow)
 
 
+def _wait_for_mask(qtbot, win, obj_id: int, frame: int) -> None:
+    """Wait for the live segmentation of ``frame`` (the first one opens the engine session:
+    seconds on a loaded machine); an error dialog instead fails at once with its text."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def shown() -> list[str]:
+        return [f"{b.text()} | {b.informativeText()}" for b in win.findChildren(QMessageBox) if b.isVisible()]
+
+    qtbot.waitUntil(lambda: win.doc.store.get(obj_id, frame) is not None or bool(shown()), timeout=30000)
+    assert not shown(), shown()
+
+
 def test_clicks_segment_live_and_a_burst_is_one_request(qtbot, window, clip, monkeypatch) -> None:  # noqa: F811
     doc, viewer = window.doc, window.viewer
     doc.add_object("disc")
@@ -59,7 +71,7 @@ def test_ctrl_t_streams_frames_and_esc_stops_keeping_them(qtbot, window, clip, m
     obj = doc.active()
     doc.set_prompts(prompts_from_mask(clip.masks[0]))
     wait_jobs(qtbot, window)
-    qtbot.waitUntil(lambda: doc.store.get(obj.id, 0) is not None, timeout=10000)
+    _wait_for_mask(qtbot, window, obj.id, 0)
     wait_jobs(qtbot, window)
     real_step = ClassicSession.step
 
