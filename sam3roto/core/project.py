@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.core import safejson
-from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
+from sam3roto.core.types import MAX_TEXT_CHARS, BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.errors import Hint, InvalidPromptError, ProjectError
 
 SCHEMA_VERSION = 2
@@ -29,6 +29,8 @@ SCHEMA_VERSION = 2
 MAX_OBJECT_ID = 2**31 - 1
 #: Object names become file and folder names in renders (file names stop at 255 bytes).
 MAX_NAME_CHARS = 100
+#: Longest name a project file may hold (shortened to MAX_NAME_CHARS when loaded).
+MAX_LOADED_NAME_CHARS = 100_000
 #: Longest media or depth-cache path (PATH_MAX on Linux).
 MAX_PATH_CHARS = 4096
 #: Most frames of a shot, and the widest or highest frame, in pixels.
@@ -291,8 +293,9 @@ class RotoObject:
         data = _dict(data, where, path)
         obj_id = _whole(_required(data, "id", f"{where}: id", path), f"{where}: id", path, 1, MAX_OBJECT_ID)
         where = f"object {obj_id}"
-        name = _text(_required(data, "name", f"{where}: name", path), f"{where}: name", path,
-                     max_chars=MAX_NAME_CHARS)
+        # A longer name (saved before names were bounded) is shortened, not refused.
+        name = object_name(_text(_required(data, "name", f"{where}: name", path), f"{where}: name", path,
+                                 max_chars=MAX_LOADED_NAME_CHARS))
         where = _label(obj_id, name)
         color = _list(_required(data, "color", f"{where}: color", path), f"{where}: color", path)
         if len(color) != 3:
@@ -396,7 +399,7 @@ def _prompt(data: Any, where: str, path: str | Path | None, shot: Shot | None) -
         prompt = BoxPrompt(x0, y0, x1, y1)
     elif kind == "text":
         prompt = TextPrompt(_text(_required(data, "text", f"{where} (text): text", path), f"{where} (text): text",
-                                  path, max_chars=10_000))
+                                  path, max_chars=MAX_TEXT_CHARS))
     else:
         raise _InvalidEntry(f"{where}: kind must be \"point\", \"box\" or \"text\", not {_show(kind)}", path=path)
     try:

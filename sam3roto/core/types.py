@@ -58,6 +58,10 @@ class BoxPrompt:
         return {"kind": "box", "x0": self.x0, "y0": self.y0, "x1": self.x1, "y1": self.y1}
 
 
+#: Longest text prompt (a concept is a few words; a project file admits no longer ones).
+MAX_TEXT_CHARS = 10_000
+
+
 @dataclass(frozen=True)
 class TextPrompt:
     """A concept to find, e.g. ``"person"``; every instance found becomes an object."""
@@ -65,9 +69,13 @@ class TextPrompt:
     text: str
 
     def validate(self, width: int, height: int) -> None:
-        """Raise :class:`InvalidPromptError` for blank text."""
+        """Raise :class:`InvalidPromptError` for blank text or text over
+        :data:`MAX_TEXT_CHARS` (what a project file admits)."""
         if not self.text.strip():
             raise InvalidPromptError("text prompt is empty")
+        if len(self.text) > MAX_TEXT_CHARS:
+            raise InvalidPromptError(f"text prompt is {len(self.text)} characters long, over the limit of "
+                                     f"{MAX_TEXT_CHARS}", hint="describe the object in a few words")
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "text", "text": self.text}

@@ -204,14 +204,18 @@ def _locked(record: Path) -> bool:
         os.close(fd)
 
 
-def _idle(folder: Path, now: float) -> float:
-    """Seconds since anything in ``folder`` (itself included) last changed."""
-    newest = 0.0
+def _idle(folder: Path, now: float, limit: float) -> bool:
+    """Whether nothing in ``folder`` (itself included) changed in the last ``limit`` seconds.
+    Stops at the first recent change (the folder and its task folders are looked at first),
+    so a live farm version of thousands of files costs a few ``lstat`` calls."""
+    since = now - limit
     for where, dirs, files in os.walk(folder):
+        dirs.sort(key=lambda d: not _PART_DIR_RE.match(d))  # task folders first
         for name in (where, *(os.path.join(where, n) for n in dirs + files)):
             with contextlib.suppress(OSError):
-                newest = max(newest, os.lstat(name).st_mtime)
-    return now - newest
+                if os.lstat(name).st_mtime > since:
+                    return False
+    return True
 
 
 def _ours(writer: Writer) -> bool:
@@ -234,7 +238,7 @@ def _owned_stale(folder: Path, now: float, abandoned_after: float) -> bool:
     record = folder / OWNER_FILE
     writer = read_writer(record)
     if writer is None:  # no record: an older sam3roto's, or one being written this instant
-        return _idle(folder, now) > ORPHAN_AFTER
+        return _idle(folder, now, ORPHAN_AFTER)
     if _ours(writer):
         return False
     alive = writer.alive()
@@ -242,7 +246,7 @@ def _owned_stale(folder: Path, now: float, abandoned_after: float) -> bool:
         return False
     if _locked(record):
         return False
-    return alive is False or _idle(folder, now) > abandoned_after
+    return alive is False or _idle(folder, now, abandoned_after)
 
 
 def _farm(folder: Path) -> bool:
@@ -273,7 +277,7 @@ def is_stale(folder: Path, *, now: float | None = None) -> bool:
         started = writer.started if writer is not None and writer.pid == pid else None
         return pid != os.getpid() and not process_alive(pid, started)
     if _farm(folder):
-        if _idle(folder, now) <= FARM_ABANDONED_AFTER:
+        if not _idle(folder, now, FARM_ABANDONED_AFTER):
             return False
         return not any(_provably_live(part) for part in _parts(folder))
     return _owned_stale(folder, now, ABANDONED_AFTER)
@@ -470,6 +474,13 @@ def reserve_part(root: Path, version: int, first: int, last: int) -> tuple[Path,
         if not shared.is_dir():
             _bear(root, version, farm=True)  # None: another task made it first
         writer = read_writer(shared / OWNER_FILE)
+        if writer is not None and not _farm(shared) and is_stale(shared):
+            # a killed render's leftover of this very version (the farm job was given the
+            # number it freed): replaced by the farm's folder
+            _discard(shared)
+            if not shared.is_dir():
+                _bear(root, version, farm=True)
+            writer = read_writer(shared / OWNER_FILE)
         if writer is not None:
             raise Sam3RotoError(f"{version_name(version)} is being written by a render outside the farm job "
                                 f"({writer.describe()}); give the farm job another version", path=root)

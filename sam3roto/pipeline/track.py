@@ -324,6 +324,8 @@ def track_job(
                                 if stop_below is not None and score is not None and score < stop_below \
                                         and obj_id not in blocked:
                                     blocked[obj_id] = _until_key(project, obj_id, fm.frame, backward)
+                                    if final:  # no later pass replaces the forward pass's masks there
+                                        writer.settle(obj_id, *blocked[obj_id])
                                     result.stopped.setdefault(obj_id, fm.frame)
                                     writer.note(obj_id, fm.frame, score)  # a red tick where it stopped
                                     continue
@@ -455,8 +457,7 @@ def _kept(project: Project, writer: _Writer | None, planned: dict[int, set[int]]
     if writer is None or not planned:
         return "no frame was tracked"
     counts = {o: (len(writer.finished.get(o, set()) & frames), len(frames)) for o, frames in sorted(planned.items())}
-    extra = sum(len((writer.provisional.get(o, set()) - writer.finished.get(o, set())) & frames)
-                for o, frames in planned.items())
+    extra = sum(len(writer.provisional.get(o, set()) & frames) for o, frames in planned.items())
     if len(set(counts.values())) == 1:
         kept, of = next(iter(counts.values()))
         text = f"{kept} of {of} frames were tracked and kept"
@@ -535,6 +536,21 @@ class _Writer:
         if (obj_id, frame) not in self.lows and score < self.low:
             self.lows.add((obj_id, frame))
             self.result.low.setdefault(obj_id, []).append(frame)
+
+    def settle(self, obj_id: int, lo: int, hi: int) -> None:
+        """Frames ``lo..hi`` that hold a provisional mask and that no final pass will reach
+        (it stopped at low confidence before them) keep that mask as their result: it is
+        recorded with the frame's real basis, so the frame is up to date, not orange."""
+        frames = sorted(f for f in self.provisional.get(obj_id, set()) if lo <= f <= hi)
+        if not frames:
+            return
+        records = self.store.track_records(obj_id)
+        pending = self.pending.setdefault(obj_id, {})
+        for frame in frames:
+            score = pending.get(frame, records.get(frame, (None, "")))[0]
+            pending[frame] = (score, self.bases[obj_id].of(frame) if obj_id in self.bases else "")
+            self.provisional[obj_id].discard(frame)
+            self.finished.setdefault(obj_id, set()).add(frame)
 
     def flush(self) -> None:
         pending, self.pending = self.pending, {}

@@ -216,7 +216,7 @@ class Document(QObject):
 
     def snapshot(self) -> Project:
         """A deep copy of the project for a worker thread (the window keeps editing its own)."""
-        return Project.from_dict(copy.deepcopy(self.project.to_dict()))
+        return copy.deepcopy(self.project)  # no round trip through from_dict: its checks are for files
 
     # -- edits (undoable) -------------------------------------------------------------------
     def add_object(self, name: str | None = None) -> None:

@@ -223,3 +223,28 @@ def test_every_name_the_project_makes_loads_again(tmp_path: Path, synthetic_mp4:
     path = tmp_path / "p.sam3roto"
     save_project(project, path)
     assert [o.name for o in load_project(path).objects][-2:] == [named.name, pasted.name]
+
+
+def test_a_project_saved_before_names_were_bounded_opens_with_the_name_shortened(tmp_path: Path,
+                                                                                 synthetic_mp4: Path) -> None:
+    """Earlier builds saved any name (a long text prompt's objects): such a file still opens."""
+    from sam3roto.core.project import MAX_NAME_CHARS
+
+    project = make_project(synthetic_mp4)
+    obj = project.add_object("swan")
+    path = save_project(project, tmp_path / "old.sam3roto")
+    data = json.loads(path.read_text())
+    long_name = "a black swan swimming across the lake " * 4 + "1"
+    data["objects"][-1]["name"] = long_name
+    path.write_text(json.dumps(data))
+    loaded = load_project(path).object(obj.id)
+    assert len(loaded.name) == MAX_NAME_CHARS and long_name.startswith(loaded.name[:-1].rstrip())
+
+
+def test_a_text_prompt_longer_than_a_project_file_admits_is_refused_where_it_is_given(synthetic_mp4: Path) -> None:
+    from sam3roto.core.types import MAX_TEXT_CHARS
+
+    project = make_project(synthetic_mp4)
+    obj = project.add_object("crowd")
+    with pytest.raises(InvalidPromptError, match=f"over the limit of {MAX_TEXT_CHARS}"):
+        project.set_prompts(obj.id, 0, [TextPrompt("person " * 2000)])

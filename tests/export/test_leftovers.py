@@ -535,3 +535,33 @@ def test_saved_files_get_the_mode_new_files_get_not_a_private_temp_mode(tmp_path
         assert target.stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+
+
+def test_a_farm_job_takes_over_a_killed_renders_folder_of_its_version(tmp_path: Path) -> None:
+    """`farm` gives the job the number a killed render freed (leftovers use no number); its
+    tasks replace that leftover instead of each refusing the version."""
+    root = tmp_path / "renders"
+    (root / "v001").mkdir(parents=True)
+    pid, started = gone()
+    owned(root / ".v002.partial", pid=pid, started=started)
+    assert existing_versions(root) == [1]
+    shared, part = reserve_part(root, 2, 0, 4)
+    assert part.parent == shared and part.is_dir()
+    assert shared == root / ".v002.partial" and (shared / FARM_FILE).is_file()
+    assert not (shared / OWNER_FILE).exists() and not (shared / "exr").exists()  # the leftover is gone
+    assert reserve_part(root, 2, 5, 9)[0] == shared  # the next task joins it
+
+
+def test_a_live_farm_version_is_judged_without_listing_every_file(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A farm folder that changed recently is live after a few lstat calls, not one per file."""
+    shared = tmp_path / ".v003.partial"
+    shared.mkdir()
+    (shared / FARM_FILE).write_text("{}")
+    for i in range(300):
+        (shared / f"shot.{i:04d}.exr").write_bytes(b"x")
+    calls = []
+    real = os.lstat
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
+    assert not is_stale(shared)
+    assert len(calls) < 5, len(calls)

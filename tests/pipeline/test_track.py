@@ -219,3 +219,27 @@ def test_an_absent_range_makes_stale_only_the_frames_it_cuts_off(tmp_path, clip)
     project.set_absent(obj_id, 10, 12, absent=False)
     assert stale_frames(project, store, obj_id) == [10, 11, 12]  # 13-15 are as they were tracked
     assert stale_stretches(project, store, obj_id) == [(0, 12)]  # no keyframe after: only as far as needed
+
+
+def test_a_both_ways_track_stopped_in_its_final_pass_leaves_no_frame_out_of_date(tmp_path, clip, monkeypatch):
+    """Both ways, the forward pass's masks are provisional; where the final (backward) pass
+    stops at low confidence they stay as the result, recorded up to date (not orange for good)."""
+    from sam3roto.backends.classic import ClassicSession
+    from sam3roto.core.tracking import stale_frames
+
+    project, source, obj_id = _project(clip)
+    project.set_prompts(obj_id, 15, prompts_from_mask(clip.masks[15]))
+    real = ClassicSession.propagate
+
+    def scored(self, start, direction="forward", end=None):
+        for fm in real(self, start, direction, end):
+            final = getattr(fm, "final", True)
+            fm.scores = {o: (0.2 if final and fm.frame == 10 else 0.9) for o in fm.masks}
+            yield fm
+
+    monkeypatch.setattr(ClassicSession, "propagate", scored)
+    store = MaskStore(tmp_path / "masks")
+    result = run_sync(track_job(project, source, store, direction="both", stop_below=0.5))
+    assert result.stopped == {obj_id: 10}
+    assert store.frames(obj_id) == list(range(16))  # 1-10 keep the forward pass's masks
+    assert stale_frames(project, store, obj_id) == []
