@@ -101,11 +101,12 @@ def patch_exr_window(path: Path, name: str, box: tuple[int, int, int, int]) -> P
     return path
 
 
-def faststart_copy(src: Path, dst: Path) -> Path:
-    """``ffmpeg -i SRC -c copy -movflags +faststart DST`` with PyAV (the index first)."""
+def remux(src: Path, dst: Path, options: dict[str, str] | None = None) -> Path:
+    """``ffmpeg -i SRC -c copy DST`` with PyAV: the video packets of ``src`` into the container
+    ``dst``'s suffix names, with muxer ``options`` (``{"movflags": "+faststart"}``: the index first)."""
     import av
 
-    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "+faststart"}) as out:
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options=options or {}) as out:
         stream = out.add_stream_from_template(inp.streams.video[0])
         for packet in inp.demux(inp.streams.video[0]):
             if packet.dts is None:
@@ -113,6 +114,11 @@ def faststart_copy(src: Path, dst: Path) -> Path:
             packet.stream = stream
             out.mux(packet)
     return dst
+
+
+def faststart_copy(src: Path, dst: Path) -> Path:
+    """``ffmpeg -i SRC -c copy -movflags +faststart DST`` (:func:`remux`)."""
+    return remux(src, dst, {"movflags": "+faststart"})
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from sam3roto.pipeline.track import PROVISIONAL, track_job
 from tests.backends.test_classic import moving_object_clip
 from tests.conftest import SyntheticClip, encode_video
 from tests.hostile import assert_clean_error, run_cli
+from tests.media.test_hostile_media import faststart_copy
 
 FIRST = 1001
 
@@ -189,21 +190,6 @@ def test_cli_both_ways_on_a_damaged_png_exits_1_naming_the_frame_and_keeps_the_m
     assert store.frames(1) == list(range(6)) and sorted(store.track_records(1)) == list(range(6))
 
 
-def _faststart(src: Path, dst: Path) -> Path:
-    """``src`` re-muxed with its index first (``-movflags +faststart``)."""
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        stream = inp.streams.video[0]
-        copy = out.add_stream_from_template(stream)
-        for packet in inp.demux(stream):
-            if packet.dts is None:
-                continue
-            packet.stream = copy
-            out.mux(packet)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def movie_clip() -> SyntheticClip:
     return moving_object_clip(n=36)
@@ -212,7 +198,7 @@ def movie_clip() -> SyntheticClip:
 @pytest.fixture(scope="module")
 def faststart_mp4(tmp_path_factory, movie_clip) -> Path:
     folder = tmp_path_factory.mktemp("movie")
-    return _faststart(encode_video(folder / "plain.mp4", movie_clip.frames), folder / "clip.mp4")
+    return faststart_copy(encode_video(folder / "plain.mp4", movie_clip.frames), folder / "clip.mp4")
 
 
 def test_cli_a_damaged_block_in_a_faststart_mp4_stops_at_once_naming_the_frame(faststart_mp4, tmp_path, movie_clip):
