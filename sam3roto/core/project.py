@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.core import safejson
+from sam3roto.core.strokes import Stroke, TouchUp, strokes_from_list
 from sam3roto.core.types import MAX_TEXT_CHARS, BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.errors import Hint, InvalidPromptError, ProjectError
 
@@ -271,12 +272,22 @@ class RotoObject:
     #: Frame-index ranges ``(first, last)`` (inclusive) where the object is out of shot:
     #: its masks there are empty and tracking resumes from the keyframes on either side.
     absent: list[tuple[int, int]] = field(default_factory=list)
+    #: Matte settings keyed over the shot: frame index -> post settings (a plain dict as
+    #: ``post``). With keys, frames between two take values interpolated linearly
+    #: (``sam3roto.post.keyed``); ``post`` holds the values shown when none is keyed.
+    post_keys: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Strokes painted over the final matte (after post), see :class:`TouchUp`.
+    touchups: list[TouchUp] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"id": self.id, "uid": self.uid, "name": self.name, "color": list(self.color),
                 "visible": self.visible, "post": dict(self.post)}
         if self.absent:
             data["absent"] = [list(r) for r in self.absent]
+        if self.post_keys:
+            data["post_keys"] = {str(f): dict(v) for f, v in sorted(self.post_keys.items())}
+        if self.touchups:
+            data["touchups"] = [t.to_dict() for t in self.touchups]
         return data
 
     def is_absent(self, frame: int) -> bool:
@@ -308,9 +319,33 @@ class RotoObject:
             uid = derived_uid(project_uid, f"object:{obj_id}") if project_uid else new_uid()
         else:
             uid = _token(uid, f"{where}: uid", path)
+        last = 2**53 if frame_count is None else frame_count - 1
         absent = parse_ranges(data.get("absent", []), f"{where}: absent", path=path,
                               last=None if frame_count is None else frame_count - 1)
-        return cls(id=obj_id, name=name, color=(r, g, b), visible=visible, post=dict(post), uid=uid, absent=absent)
+        post_keys: dict[int, dict[str, Any]] = {}
+        for frame_text, values in _dict(data.get("post_keys", {}), f"{where}: post_keys", path).items():
+            if not (frame_text.isascii() and frame_text.isdigit() and len(frame_text) <= 16):
+                raise _InvalidEntry(f"{where}: post_keys: {frame_text[:20]!r} is not a frame index", path=path)
+            frame = _whole(int(frame_text), f"{where}: post_keys frame", path, 0, last)
+            post_keys[frame] = dict(_dict(values, f"{where}: post_keys[{frame}]", path))
+        touchups = [_touchup(t, f"{where}: touch-up {n + 1}", path, last)
+                    for n, t in enumerate(_list(data.get("touchups", []), f"{where}: touchups", path))]
+        return cls(id=obj_id, name=name, color=(r, g, b), visible=visible, post=dict(post), uid=uid, absent=absent,
+                   post_keys=post_keys, touchups=touchups)
+
+
+def _strokes(value: Any, where: str, path: str | Path | None) -> list[Stroke]:
+    try:
+        return strokes_from_list(value)
+    except ValueError as exc:
+        raise _InvalidEntry(f"{where}: {exc}", path=path) from None
+
+
+def _touchup(data: Any, where: str, path: str | Path | None, last: int) -> TouchUp:
+    data = _dict(data, where, path)
+    first = _whole(_required(data, "first", f"{where}: first", path), f"{where}: first", path, 0, last)
+    end = _whole(_required(data, "last", f"{where}: last", path), f"{where}: last", path, first, last)
+    return TouchUp(first, end, _strokes(data.get("strokes", []), f"{where}: strokes", path))
 
 
 def parse_ranges(value: Any, where: str, *, path: str | Path | None = None,
@@ -352,11 +387,17 @@ class Keyframe:
     frame: int
     prompts: list[Prompt] = field(default_factory=list)
     mask: bool = False
+    #: Brush strokes and shapes correcting this frame's mask (see :mod:`sam3roto.core.strokes`):
+    #: painted over the key mask (or the prompts' mask), in order; tracking anchors on the result.
+    strokes: list[Stroke] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"object_id": self.object_id, "frame": self.frame, "prompts": [p.to_dict() for p in self.prompts]}
+        data: dict[str, Any] = {"object_id": self.object_id, "frame": self.frame,
+                                "prompts": [p.to_dict() for p in self.prompts]}
         if self.mask:
             data["mask"] = True
+        if self.strokes:
+            data["strokes"] = [s.to_dict() for s in self.strokes]
         return data
 
     @classmethod
@@ -381,7 +422,8 @@ class Keyframe:
         prompts = [_prompt(p, f"{where}: prompt {n + 1}", path, shot)
                    for n, p in enumerate(_list(data.get("prompts", []), f"{where}: prompts", path))]
         mask = _bool(data.get("mask", False), f"{where}: mask", path)
-        return cls(object_id=obj_id, frame=frame, prompts=prompts, mask=mask)
+        strokes = _strokes(data.get("strokes", []), f"{where}: strokes", path)
+        return cls(object_id=obj_id, frame=frame, prompts=prompts, mask=mask, strokes=strokes)
 
 
 def _prompt(data: Any, where: str, path: str | Path | None, shot: Shot | None) -> Prompt:
@@ -491,7 +533,8 @@ class Project:
             for prompt in prompts:
                 prompt.validate(self.shot.width, self.shot.height)
         old = self.keyframe(obj_id, frame)
-        return self._replace_keyframe(Keyframe(obj_id, frame, list(prompts), mask=old is not None and old.mask))
+        return self._replace_keyframe(Keyframe(obj_id, frame, list(prompts), mask=old is not None and old.mask,
+                                               strokes=list(old.strokes) if old is not None else []))
 
     def set_key_mask(self, obj_id: int, frame: int, present: bool = True) -> Keyframe | None:
         """Mark (or unmark) ``obj_id``'s key mask on ``frame``; the mask itself goes to the
@@ -499,7 +542,38 @@ class Project:
         self.object(obj_id)
         self._check_frame(frame)
         old = self.keyframe(obj_id, frame)
-        return self._replace_keyframe(Keyframe(obj_id, frame, list(old.prompts) if old else [], mask=present))
+        return self._replace_keyframe(Keyframe(obj_id, frame, list(old.prompts) if old else [], mask=present,
+                                               strokes=list(old.strokes) if old else []))
+
+    def set_strokes(self, obj_id: int, frame: int, strokes: list[Stroke], *, key_mask: bool | None = None) -> \
+            Keyframe | None:
+        """Replace the correction strokes of ``obj_id`` on ``frame`` (``key_mask`` also sets
+        whether the keyframe holds a key mask, the base the strokes paint over). A
+        keyframe left with no prompts, mask or strokes is removed."""
+        self.object(obj_id)
+        self._check_frame(frame)
+        old = self.keyframe(obj_id, frame)
+        mask = (old is not None and old.mask) if key_mask is None else key_mask
+        return self._replace_keyframe(Keyframe(obj_id, frame, list(old.prompts) if old else [], mask=mask,
+                                               strokes=list(strokes)))
+
+    def add_touchup(self, obj_id: int, first: int, last: int, stroke: Stroke) -> None:
+        """Paint ``stroke`` over ``obj_id``'s final matte on frames ``first..last`` (the
+        touch-up of exactly that range gets it; a new one is made otherwise)."""
+        obj = self.object(obj_id)
+        first, last = min(first, last), max(first, last)
+        self._check_frame(first)
+        self._check_frame(last)
+        for touch in obj.touchups:
+            if (touch.first, touch.last) == (first, last):
+                touch.strokes.append(stroke)
+                return
+        obj.touchups.append(TouchUp(first, last, [stroke]))
+
+    def clear_touchups(self, obj_id: int, frame: int) -> None:
+        """Remove every touch-up of ``obj_id`` that covers ``frame``."""
+        obj = self.object(obj_id)
+        obj.touchups = [t for t in obj.touchups if not t.covers(frame)]
 
     def set_absent(self, obj_id: int, first: int, last: int, absent: bool = True) -> None:
         """Mark frames ``first..last`` (indices, inclusive) as out of shot for ``obj_id``
@@ -525,7 +599,7 @@ class Project:
 
     def _replace_keyframe(self, key: Keyframe) -> Keyframe | None:
         self.keyframes = [k for k in self.keyframes if not (k.object_id == key.object_id and k.frame == key.frame)]
-        if not key.prompts and not key.mask:
+        if not key.prompts and not key.mask and not key.strokes:
             return None
         self.keyframes.append(key)
         return key

@@ -30,7 +30,10 @@ KEYFRAME = "key:"
 
 
 def _key_digest(key: Keyframe) -> str:
-    text = json.dumps([key.frame, [p.to_dict() for p in key.prompts], key.mask], sort_keys=True)
+    parts: list[object] = [key.frame, [p.to_dict() for p in key.prompts], key.mask]
+    if key.strokes:  # (keyframes without strokes keep the digests tracked before strokes existed)
+        parts.append([s.to_dict() for s in key.strokes])
+    text = json.dumps(parts, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 

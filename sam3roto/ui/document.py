@@ -239,6 +239,20 @@ class Document(QObject):
         self.undo.push(_ProjectEdit(self, "matte settings", lambda p: setattr(p.object(obj_id), "post", dict(values)),
                                     merge_key=f"post-{obj_id}"))
 
+    def set_post_key(self, obj_id: int, frame: int, values: dict[str, Any]) -> None:
+        """Key ``obj_id``'s matte settings on frame index ``frame`` (``values``: a
+        ``PostSettings.to_dict``); consecutive edits of one key are one undo step."""
+        def change(p: Project) -> None:
+            p.object(obj_id).post_keys[frame] = dict(values)
+
+        self.undo.push(_ProjectEdit(self, "key matte settings", change, merge_key=f"post-key-{obj_id}-{frame}"))
+
+    def remove_post_key(self, obj_id: int, frame: int) -> None:
+        """Remove ``obj_id``'s matte settings key on ``frame`` (nothing when there is none)."""
+        if frame in self.project.object(obj_id).post_keys:
+            self.undo.push(_ProjectEdit(self, "remove matte key",
+                                        lambda p: p.object(obj_id).post_keys.pop(frame, None)))
+
     def remember_render(self, values: dict[str, Any]) -> None:
         """Keep the window's render choices in the project's ``render`` settings (merged
         over what is there), where command-line and farm renders read their defaults."""
