@@ -55,9 +55,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def load_post_settings(settings_file: str | None, assignments: Sequence[str]) -> Any:
-    """PostSettings from a JSON file (optional) with ``NAME=VALUE`` overrides on top."""
+    """PostSettings from a JSON file (optional) with ``NAME=VALUE`` overrides on top (the
+    file's ``"keys"``, settings keyed by frame number, are read by :func:`load_post_keys`)."""
+    from sam3roto.post.settings import PostSettings
+
+    data = _settings_data(settings_file, assignments)
+    data.pop("keys", None)
+    return PostSettings.from_dict(data)
+
+
+def _settings_data(settings_file: str | None, assignments: Sequence[str]) -> dict[str, Any]:
     from sam3roto.interchange.jsonfile import read_json
-    from sam3roto.post.settings import PostSettings, parse_assignment
+    from sam3roto.post.settings import parse_assignment
 
     data: dict[str, Any] = read_json(settings_file, "the post settings file") if settings_file else {}
     if not isinstance(data, dict):
@@ -65,7 +74,43 @@ def load_post_settings(settings_file: str | None, assignments: Sequence[str]) ->
     for text in assignments:
         name, value = parse_assignment(text)
         data[name] = value
-    return PostSettings.from_dict(data)
+    return data
+
+
+def load_post_keys(settings_file: str | None, assignments: Sequence[str], frame_numbers: Sequence[int]) -> Any:
+    """The settings of ``post``: a PostSettings, or a :class:`KeyedPost` (by frame index)
+    when the file has ``"keys": {"FRAME": {settings}, ...}`` (frame numbers of the shot;
+    each key is the file's settings with its own on top, then the ``NAME=VALUE`` overrides)."""
+    from sam3roto.post.keyed import KeyedPost
+
+    data = _settings_data(settings_file, assignments)
+    keys = data.pop("keys", None)
+    if keys is None:
+        return KeyedPost.from_dicts(data).base
+    if not isinstance(keys, dict) or not keys:
+        raise Sam3RotoError('"keys" must map frame numbers to settings, e.g. {"1001": {"grow_px": 2}}',
+                            path=settings_file)
+    index = {number: i for i, number in enumerate(frame_numbers)}
+    overrides = dict(parse_assignment_list(assignments))
+    by_index: dict[int, dict[str, Any]] = {}
+    for text, values in keys.items():
+        number = int(text) if text.lstrip("-").isdigit() and len(text) < 20 else None
+        if number not in index:
+            raise Sam3RotoError(f'"keys": {text[:20]!r} is not a frame number of the shot '
+                                f"({frame_numbers[0]}..{frame_numbers[-1]})", path=settings_file)
+        if not isinstance(values, dict):
+            raise Sam3RotoError(f'"keys": frame {number}: settings must be a JSON object', path=settings_file)
+        by_index[index[number]] = {**data, **values, **overrides}
+    try:
+        return KeyedPost.from_dicts(data, by_index)
+    except (TypeError, ValueError) as exc:
+        raise Sam3RotoError(str(exc), path=settings_file) from None
+
+
+def parse_assignment_list(assignments: Sequence[str]) -> list[tuple[str, Any]]:
+    from sam3roto.post.settings import parse_assignment
+
+    return [parse_assignment(text) for text in assignments]
 
 
 def cmd_post(args: argparse.Namespace) -> int:
@@ -76,13 +121,19 @@ def cmd_post(args: argparse.Namespace) -> int:
     if not args.media or not args.masks or not args.out:
         print("error: post needs MEDIA, --masks and --out (or --print-settings)", file=sys.stderr)
         return 2
+    from sam3roto.interchange.prompts import read_touchups
     from sam3roto.media.source import open_media
     from sam3roto.pipeline.post import post_job
 
     with open_media(args.media) as media, open_media(args.masks) as masks:
-        indices = indices_of(args.frames, media.info.frame_numbers, media.info.path) if args.frames else None
-        job = post_job(media, masks, settings, Path(args.out), name=args.name, rgba=args.rgba, indices=indices)
-        run = drive(job, len(indices) if indices is not None else media.info.frame_count, quiet=args.quiet)
+        info = media.info
+        keyed = load_post_keys(args.settings, args.set, info.frame_numbers)
+        touchups = read_touchups(args.touchups, frame_numbers=info.frame_numbers, size=(info.width, info.height)) \
+            if args.touchups else []
+        indices = indices_of(args.frames, info.frame_numbers, info.path) if args.frames else None
+        job = post_job(media, masks, keyed, Path(args.out), name=args.name, rgba=args.rgba, indices=indices,
+                       touchups=touchups)
+        run = drive(job, len(indices) if indices is not None else info.frame_count, quiet=args.quiet)
     print(f"wrote {len(run.files)} files for frames {format_numbers(run.frames)} to {run.out_dir}")
     return 0
 
@@ -111,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("media", nargs="?", help="the shot: movie, sequence folder or pattern, image, or .zip")
     post.add_argument("--masks", help="black-and-white mattes, one per frame of the media")
     post.add_argument("--out", help="output folder (new or empty; results are never overwritten)")
-    post.add_argument("--settings", help="post settings JSON (see --print-settings)")
+    post.add_argument("--settings", help='post settings JSON (see --print-settings); "keys": {"FRAME": {...}} keys '
+                      "settings by frame number, interpolated linearly between keys")
+    post.add_argument("--touchups", metavar="FILE", help='strokes painted over the final mattes: {"touchups": '
+                      '[{"first": N, "last": N, "strokes": [...]}]} (frame numbers; see the prompts file schema)')
     post.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                       help="one setting, e.g. grow_px=2, refine_band_px=12, despill=green; repeatable")
     post.add_argument("--rgba", action="store_true", help="also write RGBA PNGs (straight unless premultiply=true)")

@@ -141,3 +141,17 @@ def apply_absent(project: Any, obj_id: int, item: Any, path: str | Path) -> None
         raise Sam3RotoError("the project has no shot", path=path)
     for first, last in absent_indices(item, project.shot.frame_numbers, path):
         project.set_absent(obj_id, first, last)
+
+
+def apply_touchups(project: Any, obj_id: int, item: Any, frame_numbers: Any) -> None:
+    """Set the touch-ups of a prompts-file object (``item``, frame numbers) on ``obj_id``:
+    each replaces the object's touch-up of the same range (running the file again adds
+    nothing twice)."""
+    from sam3roto.core.strokes import TouchUp
+
+    index = {number: i for i, number in enumerate(frame_numbers)}
+    obj = project.object(obj_id)
+    for touch in item.touchups:
+        first, last = index[touch.first], index[touch.last]
+        obj.touchups = [t for t in obj.touchups if (t.first, t.last) != (first, last)]
+        obj.touchups.append(TouchUp(first, last, list(touch.strokes)))

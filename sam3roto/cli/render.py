@@ -49,13 +49,14 @@ def project_options(project: Any, path: str | Path, changes: dict[str, Any] | No
 
 
 def check_post_settings(project: Any, path: str | Path) -> None:
-    """Every object's saved post settings can be used (``PostSettings.from_dict``);
-    :class:`ProjectError` naming the project file, the object and the setting otherwise."""
-    from sam3roto.post.settings import PostSettings
+    """Every object's saved post settings (and those keyed over the shot) can be used
+    (``PostSettings.from_dict``); :class:`ProjectError` naming the project file, the
+    object and the setting otherwise."""
+    from sam3roto.post.keyed import KeyedPost
 
     for obj in project.objects:
         try:
-            PostSettings.from_dict(obj.post)
+            KeyedPost.of(obj)
         except (ValueError, TypeError) as exc:
             problem = str(exc) if len(str(exc)) <= 300 else str(exc)[:297] + "..."
             raise ProjectError(f"invalid entry: object {obj.id} {obj.name[:40]!r}: post settings: {problem}",

@@ -39,6 +39,7 @@ class Request:
     obj_id: int
     prompts: list[Any] = field(default_factory=list)
     absent: bool = False
+    strokes: list[Any] = field(default_factory=list)  # correction strokes on the frame
 
 
 @dataclass
@@ -99,10 +100,13 @@ def _requests(project: Any, args: argparse.Namespace, index: int, *, keep: bool)
             obj = object_named(project, item.name, summary)
             apply_absent(project, obj.id, item, args.prompts)
             prompts = item.keyframes.get(number, [])
+            strokes = item.strokes.get(number, [])
             if prompts:
                 project.set_prompts(obj.id, index, prompts)
+            if strokes:
+                project.set_strokes(obj.id, index, strokes)
             absent = obj.is_absent(index)  # the file's ranges, or the project's
-            out.append(Request(obj.id, [] if absent else list(prompts), absent))
+            out.append(Request(obj.id, [] if absent else list(prompts), absent, [] if absent else list(strokes)))
     if args.text:
         obj = object_named(project, args.text, summary)
         project.set_prompts(obj.id, index, [TextPrompt(args.text)])
@@ -130,6 +134,7 @@ def _segment(project: Any, store: Any, index: int, requests: list[Request], args
     """Run the requests through one interactive session; store every mask in ``store``
     (text instances also as key masks, so a later ``track`` does not search again)."""
     from sam3roto.core.project import object_name
+    from sam3roto.core.strokes import apply_to_mask
     from sam3roto.core.types import TextPrompt
     from sam3roto.pipeline.interactive import InteractiveSession, segment_job, text_job
 
@@ -149,7 +154,15 @@ def _segment(project: Any, store: Any, index: int, requests: list[Request], args
                 job = segment_job(interactive, project, store, index, request.obj_id, others, engine=args.engine,
                                   options=options)
                 masks = drive(job, 1, quiet=args.quiet, unit="object") or {}
-                results.append(Result(request.obj_id, masks.get(request.obj_id, empty)))
+                mask = masks.get(request.obj_id, empty)
+                if request.strokes:  # the keyframe's corrections, painted over its prompts' mask
+                    mask = apply_to_mask(mask, request.strokes, empty.shape)
+                    store.put(request.obj_id, index, mask)
+                results.append(Result(request.obj_id, mask, _corrected(request.strokes)))
+            elif request.strokes:  # strokes alone draw the mask
+                mask = apply_to_mask(None, request.strokes, empty.shape)
+                store.put(request.obj_id, index, mask)
+                results.append(Result(request.obj_id, mask, _corrected(request.strokes)))
             for text in texts:
                 found = drive(text_job(interactive, project, index, text.text, project.next_object_id,
                                        engine=args.engine, options=options), 1, quiet=args.quiet, unit="search")
@@ -166,6 +179,11 @@ def _segment(project: Any, store: Any, index: int, requests: list[Request], args
     finally:
         interactive.close()
     return results
+
+
+def _corrected(strokes: list[Any]) -> str:
+    """A result's note for a keyframe with correction strokes ("" without)."""
+    return f"corrected by {len(strokes)} stroke{'s' if len(strokes) != 1 else ''}" if strokes else ""
 
 
 def output_paths(out: str, number: int, objects: list[tuple[int, str]], *, force: bool) -> list[Path]:

@@ -13,6 +13,7 @@ from typing import Any
 from sam3roto.cli.common import (
     add_engine_arguments,
     apply_absent,
+    apply_touchups,
     drive,
     engine_options,
     format_numbers,
@@ -50,9 +51,12 @@ def _add_prompts(project: Any, store: Any, args: argparse.Namespace) -> None:
                 try:
                     index = frame_index(number, shot.frame_numbers, f"object {item.name!r}")
                     project.set_prompts(obj.id, index, prompts)
+                    if number in item.strokes:
+                        project.set_strokes(obj.id, index, item.strokes[number])
                 except ValueError as exc:
                     raise Sam3RotoError(str(exc), path=args.prompts) from None
             apply_absent(project, obj.id, item, args.prompts)
+            apply_touchups(project, obj.id, item, shot.frame_numbers)
     if args.labelstudio:
         from sam3roto.interchange.labelstudio import choose_task, decode_task, read_export
         from sam3roto.pipeline.interchange import apply_labelstudio

@@ -220,7 +220,7 @@ def coverage(stroke: Stroke, shape: tuple[int, int], *, scale: float = 1.0,
                     prev = fixed[n - 1]
                     cv2.line(canvas, (int(prev[0]), int(prev[1])), centre, 255, thickness, cv2.LINE_AA, _SHIFT)
         feather = stroke.radius * soft * scale
-    alpha = canvas.astype(np.float32) * (1.0 / 255.0)
+    alpha: np.ndarray = canvas.astype(np.float32) * (1.0 / 255.0)
     if feather >= 0.5:
         sigma = feather / 2.0
         alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT)

@@ -10,9 +10,24 @@ Schema (JSON; frames are the shot's frame numbers; coordinates in source pixels)
           {"frame": 1001, "points": [[640, 360], [700, 300, false]], "boxes": [[500, 200, 800, 700]]},
           {"frame": 1040, "points": [[655, 372]]}],
         "absent": [[1010, 1025]]},
-       {"name": "car", "keyframes": [{"frame": 1001, "text": "red car"}]}]}
+       {"name": "car", "keyframes": [{"frame": 1001, "text": "red car"}]},
+       {"name": "cup",
+        "keyframes": [
+          {"frame": 1001, "boxes": [[100, 80, 300, 260]],
+           "strokes": [{"kind": "brush", "mode": "subtract", "points": [[120, 90], [160, 95]], "radius": 6}]},
+          {"frame": 1020, "strokes": [{"kind": "shape", "mode": "add",
+                                       "points": [[110, 85], [290, 85], [290, 250], [110, 250]]}]}],
+        "touchups": [{"first": 1001, "last": 1030, "strokes": [
+          {"kind": "brush", "mode": "add", "points": [[200, 100]], "radius": 12, "softness": 0.5}]}]}]}
 
 A point is ``[x, y]`` (positive) or ``[x, y, positive]``; a box is ``[x0, y0, x1, y1]``.
+``strokes`` (optional, on a keyframe) are hand corrections in source pixels, painted in
+order over the keyframe's mask (its prompts' mask, or nothing): a ``brush`` path of
+``points`` with a ``radius`` (px) and ``softness`` (0-1, optional ``pressure`` per point)
+or a closed ``shape`` (polygon), each ``add`` or ``subtract``; tracking anchors on the
+corrected mask (:mod:`sam3roto.core.strokes`). ``touchups`` (optional, per object) are
+strokes painted over the final matte after post on frames ``first`` to ``last``
+(frame numbers, inclusive), without re-tracking.
 ``absent`` (optional) lists inclusive ``[first, last]`` frame-number ranges where the object
 is out of shot: its masks there are empty and tracking resumes from the keyframes on either
 side. Each range must be two integers with ``first <= last``, both frame numbers of the
@@ -37,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.core import safejson
+from sam3roto.core.strokes import Stroke, TouchUp, strokes_from_list
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.errors import InvalidPromptError, Sam3RotoError
 from sam3roto.interchange.jsonfile import MAX_NAME_CHARS, KeyPath, keypath_text, read_json, show_value
@@ -57,6 +73,10 @@ class ObjectPrompts:
     name: str
     keyframes: dict[int, list[Prompt]]
     absent: list[tuple[int, int]] = field(default_factory=list)
+    #: frame number -> correction strokes on that keyframe
+    strokes: dict[int, list[Stroke]] = field(default_factory=dict)
+    #: touch-ups over the final matte, ``first``/``last`` as frame numbers
+    touchups: list[TouchUp] = field(default_factory=list)
 
 
 def _number(value: Any, what: str, low: float = -MAX_COORDINATE, high: float = MAX_COORDINATE) -> float:
@@ -141,6 +161,7 @@ def read_prompts(path: str | Path, *, frame_numbers: Sequence[int] | None = None
             raise Sam3RotoError(f"object #{n}: the name is {len(name)} characters long, over the limit of "
                                 f"{MAX_NAME_CHARS} (object names become file names)", path=path)
         keys: dict[int, list[Prompt]] = {}
+        strokes: dict[int, list[Stroke]] = {}
         label = f"object {name!r}"  # at most MAX_NAME_CHARS
         try:
             keyframes = _list(obj, "keyframes")
@@ -163,18 +184,86 @@ def read_prompts(path: str | Path, *, frame_numbers: Sequence[int] | None = None
                     raise ValueError(f'"text" must be a string, not {_kind(text)}')
                 if text and text.strip():
                     prompts.append(TextPrompt(text))
-                if not prompts:
-                    raise ValueError("has no points, boxes or text")
+                drawn = _strokes(key.get("strokes"), size)
+                if not prompts and not drawn:
+                    raise ValueError("has no points, boxes, text or strokes")
             except ValueError as exc:
                 raise Sam3RotoError(f"{where}: {exc}", path=path) from None
             keys.setdefault(number, []).extend(prompts)
+            if drawn:
+                strokes.setdefault(number, []).extend(drawn)
+        touchups = _touchups(_list_or_error(obj, "touchups", label, path), label, path, frame_numbers, size)
         absent = _absent(obj.get("absent", []), label, path)
-        if not keys and not absent:
-            raise Sam3RotoError(f"{label} has no keyframes (and no absent ranges)", path=path)
-        item = ObjectPrompts(name, keys, absent)
+        if not keys and not absent and not touchups:
+            raise Sam3RotoError(f"{label} has no keyframes (and no absent ranges or touch-ups)", path=path)
+        item = ObjectPrompts(name, {n: keys.get(n, []) for n in sorted(set(keys) | set(strokes))}, absent,
+                             strokes, touchups)
         if frame_numbers is not None:
             absent_indices(item, frame_numbers, path)
         out.append(item)
+    return out
+
+
+def _touchups(items: list[Any], label: str, path: Path, frame_numbers: Sequence[int] | None,
+              size: tuple[int, int] | None) -> list[TouchUp]:
+    """``"touchups": [{"first", "last", "strokes"}, ...]`` (frame numbers) as TouchUps;
+    with ``frame_numbers`` both ends must be frames of the shot."""
+    shot = set(frame_numbers) if frame_numbers is not None else None
+    out = []
+    for k, item in enumerate(items, start=1):
+        where = f"{label}, touch-up #{k}" if label else f"touch-up #{k}"
+        try:
+            if not isinstance(item, dict):
+                raise ValueError(f'must be an object with "first", "last" and "strokes", not {_kind(item)}')
+            first, last = (_frame(item.get(name), f'"{name}"') for name in ("first", "last"))
+            if first > last:
+                raise ValueError(f"ends ({last}) before it starts ({first})")
+            for number in (first, last):
+                if shot is not None and number not in shot:
+                    raise ValueError(f"frame {number} is not in the shot ({_span(frame_numbers or [])})")
+            drawn = _strokes(item.get("strokes"), size)
+            if not drawn:
+                raise ValueError('has no "strokes"')
+        except ValueError as exc:
+            raise Sam3RotoError(f"{where}: {exc}", path=path) from None
+        out.append(TouchUp(first, last, drawn))
+    return out
+
+
+def read_touchups(path: str | Path, *, frame_numbers: Sequence[int], size: tuple[int, int]) -> list[TouchUp]:
+    """A touch-ups file, ``{"touchups": [{"first", "last", "strokes"}, ...]}`` (frame
+    numbers of the shot, strokes as in a prompts file), as touch-ups over frame
+    *indices*; :class:`Sam3RotoError` naming the file and the touch-up otherwise."""
+    path = Path(path)
+    data = read_json(path, "the touch-ups file", Sam3RotoError, lambda keys, doc: keypath_text(keys))
+    items = data.get("touchups") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise Sam3RotoError('expected {"touchups": [...]} with at least one touch-up', path=path,
+                            hint="see the prompts file schema in the README (touchups)")
+    index = {number: i for i, number in enumerate(frame_numbers)}
+    return [TouchUp(index[t.first], index[t.last], t.strokes)
+            for t in _touchups(items, "", path, frame_numbers, size)]
+
+
+def _list_or_error(obj: dict[str, Any], name: str, label: str, path: Path) -> list[Any]:
+    try:
+        return _list(obj, name)
+    except ValueError as exc:
+        raise Sam3RotoError(f"{label}: {exc}", path=path) from None
+
+
+def _strokes(value: Any, size: tuple[int, int] | None) -> list[Stroke]:
+    """A keyframe's or touch-up's ``"strokes"`` (absent: none); with the shot's ``size``
+    every stroke must touch the frame."""
+    if value is None:
+        return []
+    out = strokes_from_list(value)
+    if size is not None:
+        width, height = size
+        for n, stroke in enumerate(out, start=1):
+            x0, y0, x1, y1 = stroke.bounds()
+            if x1 < 0 or y1 < 0 or x0 >= width or y0 >= height:
+                raise ValueError(f"stroke {n} lies outside the {width}x{height} frame")
     return out
 
 

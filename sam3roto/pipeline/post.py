@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 
 from sam3roto.core.jobs import CancelToken, Job, Progress
+from sam3roto.core.strokes import TouchUp, touchups_at
 from sam3roto.errors import Sam3RotoError
 from sam3roto.media.source import FrameSource
 from sam3roto.post import PostSettings, apply_sequence
+from sam3roto.post.keyed import KeyedPost
 
 
 @dataclass
@@ -61,18 +63,21 @@ def check_out_dir(out_dir: Path) -> None:
 def post_job(
     media: FrameSource,
     masks: FrameSource,
-    settings: PostSettings,
+    settings: PostSettings | KeyedPost,
     out_dir: str | Path,
     *,
     name: str = "matte",
     rgba: bool = False,
     indices: Sequence[int] | None = None,
     cancel: CancelToken | None = None,
+    touchups: Sequence[TouchUp] = (),
 ) -> Job[PostRun]:
     """Post every frame index in ``indices`` (default: all) of ``media`` with the masks of
     ``masks`` (a black-and-white matte per frame), writing ``NAME.####.png`` (16-bit grey
     matte) and with ``rgba`` ``NAME_rgba_straight.####.png`` or ``..._rgba_premult...``
-    (16-bit RGBA, the RGB cleanup applied) into ``out_dir``."""
+    (16-bit RGBA, the RGB cleanup applied) into ``out_dir``. ``settings`` may be keyed
+    over the shot (:class:`KeyedPost`, by frame index); ``touchups`` (frame indices) paint
+    over the final mattes."""
     out = Path(out_dir)
     info, minfo = media.info, masks.info
     if (minfo.width, minfo.height) != (info.width, info.height):
@@ -87,7 +92,8 @@ def post_job(
     check_out_dir(out)
     result = PostRun(out)
     pad = max(4, len(str(max(info.frame_numbers, default=0))))
-    kind = "premult" if settings.premultiply else "straight"
+    keyed = settings if isinstance(settings, KeyedPost) else KeyedPost(settings)
+    touch = list(touchups)
 
     def frames() -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
         for i in chosen:
@@ -96,8 +102,11 @@ def post_job(
             yield media.read(i), mask_from_frame(masks.read(i)), None
 
     yield Progress(0, len(chosen), f"post {len(chosen)} frames")
-    for k, post in enumerate(apply_sequence(frames(), settings, always_rgb=rgba)):
+    stream = apply_sequence(frames(), keyed, always_rgb=rgba, indices=chosen,
+                            touchups=(lambda i: touchups_at(touch, i)) if touch else None)
+    for k, post in enumerate(stream):
         number = info.frame_numbers[chosen[k]]
+        kind = "premult" if keyed.at(chosen[k]).premultiply else "straight"
         path = out / f"{name}.{number:0{pad}d}.png"
         _write_png16(path, post.matte)
         result.files.append(path)

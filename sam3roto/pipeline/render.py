@@ -32,6 +32,7 @@ from sam3roto.core.jobs import CancelToken, Job, Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.core.project import Project, RotoObject
+from sam3roto.core.strokes import touchups_at
 from sam3roto.errors import RUN_DEPTH_HINT, Hint, Sam3RotoError
 from sam3roto.export.base import DepthPlan, Exporter, FrameOutput, ObjectOut, RenderPlan
 from sam3roto.export.depth import DEPTH_ENCODINGS
@@ -59,7 +60,8 @@ from sam3roto.export.registry import exporter_class
 from sam3roto.geometry.pointcloud import KEEP_CHOICES
 from sam3roto.media.cache import CachedReader
 from sam3roto.media.source import FrameSource
-from sam3roto.post import PostResult, PostSettings, apply_sequence
+from sam3roto.post import PostResult, apply_sequence
+from sam3roto.post.keyed import KeyedPost
 
 
 @dataclass(frozen=True)
@@ -245,31 +247,36 @@ def _object_outs(objects: Sequence[RotoObject]) -> tuple[ObjectOut, ...]:
     return tuple(ObjectOut(o.id, o.name, t, ly) for o, t, ly in zip(objects, tokens, layers, strict=True))
 
 
-def _settings(obj: RotoObject) -> PostSettings:
+def _settings(obj: RotoObject) -> KeyedPost:
+    """The object's post settings over the shot (keyed ones interpolated per frame)."""
     try:
-        return PostSettings.from_dict(obj.post)
+        return KeyedPost.of(obj)
     except (ValueError, TypeError) as exc:
         raise Sam3RotoError(f"object {obj.name!r}: {exc}") from None
 
 
 def _post_stream(
-    frames: CachedReader, store: MaskStore, obj_id: int, settings: PostSettings, span: Sequence[int], rgb: bool,
+    frames: CachedReader, store: MaskStore, obj: RotoObject, settings: KeyedPost, span: Sequence[int], rgb: bool,
     cancel: CancelToken | None, depth: DepthCache | None = None,
 ) -> Iterator[tuple[int, PostResult]]:
-    """Post results of one object over ``span``; ``depth`` feeds the depth foreground
-    (``depth_mode``) with the cached depth, unknown pixels counted as far."""
+    """Post results of one object over ``span`` (its settings on each frame, its touch-ups
+    over the final matte); ``depth`` feeds the depth foreground (``depth_mode``) with the
+    cached depth, unknown pixels counted as far."""
     def feed() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         for index in span:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             image = frames.get(index)
-            mask = store.get(obj_id, index)
+            mask = store.get(obj.id, index)
+            here = settings.at(index)
             d = None
-            if depth is not None and settings.depth_mode != "off":
-                d = known_depth(depth.get(index).depth, settings.depth_near_is_large)
+            if depth is not None and here.depth_mode != "off":
+                d = known_depth(depth.get(index).depth, here.depth_near_is_large)
             yield image, (mask if mask is not None else np.zeros(image.shape[:2], dtype=bool)), d
 
-    return zip(span, apply_sequence(feed(), settings, always_rgb=rgb), strict=True)
+    touchups = list(obj.touchups)
+    return zip(span, apply_sequence(feed(), settings, always_rgb=rgb, indices=span,
+                                    touchups=(lambda i: touchups_at(touchups, i)) if touchups else None), strict=True)
 
 
 def _stream_span(indices: Sequence[int], frame_count: int, context: int) -> list[int]:
@@ -350,7 +357,7 @@ def render_job(
         parallel = [e for e in exporters if e.info.parallel]
         ordered = [e for e in exporters if not e.info.parallel]
         streams = {
-            o.id: _post_stream(frames, store, o.id, settings[o.id],
+            o.id: _post_stream(frames, store, o, settings[o.id],
                                _stream_span(indices, shot.frame_count, 1 if settings[o.id].uses_neighbours else 0),
                                wants_rgb and settings[o.id].changes_rgb, cancel, depth)
             for o in processed
@@ -415,17 +422,19 @@ def render_job(
             discard_staging(staging)
 
 
-def _check_post_depth(objects: list[RotoObject], settings: dict[int, PostSettings], depth: DepthCache | None,
+def _check_post_depth(objects: list[RotoObject], settings: dict[int, KeyedPost], depth: DepthCache | None,
                       indices: list[int], frame_count: int) -> None:
     """Objects whose post uses the depth foreground need depth on every frame they post."""
     for obj in objects:
         post = settings[obj.id]
-        if post.depth_mode == "off":
-            continue
         span = _stream_span(indices, frame_count, 1 if post.uses_neighbours else 0)
+        span = [i for i in span if post.at(i).depth_mode != "off"]
+        if not span:
+            continue
         missing = depth.missing(span) if depth is not None else span
         if missing:
-            raise Sam3RotoError(f"object {obj.name!r} uses depth_mode {post.depth_mode!r}, which needs depth on "
+            mode = post.at(missing[0]).depth_mode
+            raise Sam3RotoError(f"object {obj.name!r} uses depth_mode {mode!r}, which needs depth on "
                                 f"frame indices {missing[:5]}{' ...' if len(missing) > 5 else ''}",
                                 hint=RUN_DEPTH_HINT)
 
@@ -463,11 +472,12 @@ def _depth_plan(classes: list[type[Exporter]], options: RenderOptions, depth: De
 
 def _manifest(
     project: Project, project_path: str | Path | None, options: RenderOptions, plan: RenderPlan,
-    settings: dict[int, PostSettings], result: RenderResult, indices: list[int],
+    settings: dict[int, KeyedPost], result: RenderResult, indices: list[int],
 ) -> dict[str, Any]:
     shot = project.shot
     if shot is None:  # render_job checked this first
         raise Sam3RotoError("the project has no shot")
+    obj_of = {o.id: o for o in project.objects}
     return {
         "sam3roto": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -479,7 +489,8 @@ def _manifest(
         "frames": {"indices": indices, "numbers": list(plan.numbers), "padding": plan.padding},
         "alpha": "straight unless an object's post settings premultiply (then the file name says premult)",
         "objects": [{"id": o.id, "name": o.name, "file_name": o.token, "exr_layer": o.layer,
-                     "post": settings[o.id].to_dict()} for o in plan.objects],
+                     "post": settings[o.id].to_dict(),
+                     "touchups": sum(len(t.strokes) for t in obj_of[o.id].touchups)} for o in plan.objects],
         "combined_objects": list(plan.combine),
         "combine_op": plan.combine_op,
         "untracked_objects": result.untracked,

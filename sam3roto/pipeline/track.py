@@ -36,6 +36,7 @@ from sam3roto.backends.registry import DEFAULT_ENGINE, create_engine
 from sam3roto.core.jobs import Progress
 from sam3roto.core.maskstore import MaskStore, TrackRecord
 from sam3roto.core.project import Project, object_name
+from sam3roto.core.strokes import apply_to_mask
 from sam3roto.core.tracking import LOW_CONFIDENCE, TrackBasis, stale_stretches
 from sam3roto.core.types import Prompt, TextPrompt
 from sam3roto.errors import CorruptMediaError, Hint, MediaError, ProjectError
@@ -90,12 +91,25 @@ def load_keyframes(
             continue
         if frames is not None and kf.frame not in frames:
             continue
+        mask = None
         if kf.mask:
             mask = keys.get(kf.object_id, kf.frame) if keys is not None else None
             if mask is None:
                 raise ProjectError(f"object {kf.object_id} has a key mask on frame index {kf.frame} but it is "
                                    "missing from the mask store", path=keys.root if keys is not None else None)
-            session.add_mask(kf.frame, kf.object_id, mask)
+            if not kf.strokes:
+                session.add_mask(kf.frame, kf.object_id, mask)
+        if kf.strokes:
+            # corrections paint over the key mask, else over what the prompts give (the
+            # window captures the mask the artist painted over as the key mask)
+            if mask is None and any(not isinstance(p, TextPrompt) for p in kf.prompts):
+                others: list[Prompt] = [p for p in kf.prompts if not isinstance(p, TextPrompt)]
+                made = _segmented_mask(masks, bases, project, kf.object_id, kf.frame)
+                mask = made if made is not None else session.set_prompts(kf.frame, kf.object_id, others).get(
+                    kf.object_id)
+            info = session.source.info
+            session.add_mask(kf.frame, kf.object_id, apply_to_mask(mask, kf.strokes, (info.height, info.width)))
+            continue
         if not kf.prompts:
             continue
         texts = [] if kf.mask else [p for p in kf.prompts if isinstance(p, TextPrompt)]
@@ -577,7 +591,7 @@ def load_text_objects(
     try:
         with eng.open_session(source) as sess:
             for kf in texts:
-                others = [p for p in kf.prompts if not isinstance(p, TextPrompt)]
+                others: list[Prompt] = [p for p in kf.prompts if not isinstance(p, TextPrompt)]
                 for text in [p for p in kf.prompts if isinstance(p, TextPrompt)]:
                     # the session numbers instances from a fresh id up (never onto an
                     # existing object); the first becomes the keyframe's own object

@@ -3,17 +3,19 @@ shots, where temporal smoothing and motion blur need the neighbouring frames."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from sam3roto.core.strokes import Stroke, apply_to_matte
 from sam3roto.post import kernels as K
 from sam3roto.post import matte as M
 from sam3roto.post import rgb as R
 from sam3roto.post.buffers import RGB as RGB_ARRAYS
 from sam3roto.post.checks import check_mask, check_rgb_source, check_same_size, to_float_rgb
 from sam3roto.post.flow import flow_between
+from sam3roto.post.keyed import KeyedPost
 from sam3roto.post.roi import Roi, bbox, matte_roi, roi_around
 from sam3roto.post.settings import PostSettings
 from sam3roto.post.sources import depth_foreground, threshold_stages
@@ -173,12 +175,14 @@ def apply(
     neighbours: list[tuple[np.ndarray, np.ndarray]] | None = None,
     velocity: np.ndarray | None = None,
     screen_colour: np.ndarray | None = None,
+    touchups: Sequence[Stroke] = (),
 ) -> PostResult:
     """One frame through the whole stack: :func:`refine`, temporal smoothing with
     ``neighbours`` (``(refined matte, image)`` of nearby frames, from :func:`refine`),
     motion blur with ``velocity`` (px per frame, ``float32 (H, W, 2)``), then the RGB
     cleanup. Without neighbours or velocity those two steps are skipped; use
-    :func:`apply_sequence` for shots."""
+    :func:`apply_sequence` for shots. ``touchups`` are strokes painted over the final
+    matte (before the RGB cleanup)."""
     matte, area = _refine(image, mask, settings, depth)
     moved = False
     if settings.temporal_pct > 0 and neighbours:
@@ -187,6 +191,9 @@ def apply(
         moved = True
     if settings.motion_blur_shutter > 0 and velocity is not None:
         matte = motion_blur(matte, velocity, shutter=settings.motion_blur_shutter)
+        moved = True
+    if touchups:
+        matte = apply_to_matte(matte, touchups)
         moved = True
     rgb = None
     if settings.changes_rgb:
@@ -209,38 +216,58 @@ def velocity_field(image: np.ndarray, other: np.ndarray, matte: np.ndarray, *, o
 
 def apply_sequence(
     frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
-    settings: PostSettings,
+    settings: PostSettings | KeyedPost,
     *,
     screen_colour: np.ndarray | None = None,
     always_rgb: bool = False,
+    indices: Sequence[int] | None = None,
+    touchups: Callable[[int], Sequence[Stroke]] | None = None,
 ) -> Iterator[PostResult]:
     """Post for consecutive frames: ``frames`` yields ``(image, mask, depth or None)`` in
     order; one ``PostResult`` per frame comes out, in order, one frame behind when the
     settings use neighbours (temporal smoothing looks one frame each way). With
-    ``always_rgb`` the results carry RGB even when the settings change none."""
+    ``always_rgb`` the results carry RGB even when the settings change none.
+
+    ``indices`` are the frame indices of the streamed frames (needed by settings keyed
+    over the shot, :class:`~sam3roto.post.keyed.KeyedPost`, and by ``touchups``);
+    ``touchups(index)`` gives the strokes painted over that frame's final matte, applied
+    after temporal smoothing and motion blur, before the RGB cleanup."""
     window: list[tuple[np.ndarray, np.ndarray]] = []  # (image, refined matte) of frames first..first+2
     first = 0  # position in the stream of window[0]
     done = 0  # frames yielded so far
+    keyed = isinstance(settings, KeyedPost)
+    if (keyed or touchups is not None) and indices is None:
+        raise ValueError("keyed settings and touch-ups need the frame indices of the stream")
+
+    def at(n: int) -> PostSettings:
+        if isinstance(settings, KeyedPost):
+            return settings.at(indices[n])  # type: ignore[index]
+        return settings
 
     def finish(i: int) -> PostResult:
         image, matte = window[i]
+        here = at(first + i)
         others = [window[j] for j in (i - 1, i + 1) if 0 <= j < len(window)]
-        if settings.temporal_pct > 0 and others:
+        if here.temporal_pct > 0 and others:
             matte = temporal_smooth(
-                matte, image, [(m, img) for img, m in others], strength=settings.temporal_pct / 100.0
+                matte, image, [(m, img) for img, m in others], strength=here.temporal_pct / 100.0
             )
-        if settings.motion_blur_shutter > 0 and others:
+        if here.motion_blur_shutter > 0 and others:
             has_prev = i > 0
             other_image = window[i - 1][0] if has_prev else window[i + 1][0]
             velocity = velocity_field(image, other_image, matte, other_is_next=not has_prev)
-            matte = motion_blur(matte, velocity, shutter=settings.motion_blur_shutter)
-        wants_rgb = settings.changes_rgb or always_rgb
-        rgb = finish_rgb(image, matte, settings, screen_colour=screen_colour) if wants_rgb else None
-        return PostResult(matte, rgb, settings.premultiply and rgb is not None)
+            matte = motion_blur(matte, velocity, shutter=here.motion_blur_shutter)
+        if touchups is not None:
+            strokes = touchups(indices[first + i])  # type: ignore[index]
+            if strokes:
+                matte = apply_to_matte(matte, strokes)
+        wants_rgb = here.changes_rgb or always_rgb
+        rgb = finish_rgb(image, matte, here, screen_colour=screen_colour) if wants_rgb else None
+        return PostResult(matte, rgb, here.premultiply and rgb is not None)
 
     lookahead = 1 if settings.uses_neighbours else 0
     for n, (image, mask, depth) in enumerate(frames):
-        window.append((image, refine(image, mask, settings, depth=depth)))
+        window.append((image, refine(image, mask, at(n), depth=depth)))
         if n - done >= lookahead:  # frame `done` has everything it needs
             yield finish(done - first)
             done += 1

@@ -497,7 +497,7 @@ def test_prompts_refused_numbers_name_the_object_and_keyframe(tmp_path: Path, to
     ({"frame": 1, "boxes": [[1, 2, 3, float("-1e300")]]}, "box #1: y1 is -1e+300, outside -1000000..1000000"),
     ({"frame": 1, "points": {"x": 1}}, '"points" must be a list, not an object'),
     ({"frame": 1, "text": 5}, '"text" must be a string, not a number'),
-    ({"frame": 1}, "has no points, boxes or text"),
+    ({"frame": 1}, "has no points, boxes, text or strokes"),
     ([1], 'must be an object with a "frame", not a list'),
 ])
 def test_prompts_bad_values_name_the_object_and_keyframe(tmp_path: Path, key: object, message: str) -> None:

@@ -58,5 +58,5 @@ def test_bad_absent_ranges_name_file_object_and_range(tmp_path: Path, absent: ob
 
 
 def test_an_object_needs_keyframes_or_absent_ranges(tmp_path: Path) -> None:
-    with pytest.raises(Sam3RotoError, match=r"object 'a' has no keyframes \(and no absent ranges\)"):
+    with pytest.raises(Sam3RotoError, match=r"object .a. has no keyframes \(and no absent ranges or touch-ups\)"):
         read_prompts(_file(tmp_path, [{"name": "a"}]))
