@@ -27,6 +27,7 @@ from sam3roto.backends.registry import DEFAULT_ENGINE
 from sam3roto.core.jobs import Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project
+from sam3roto.core.strokes import apply_to_mask
 from sam3roto.core.tracking import TrackBasis, tracked_record
 from sam3roto.core.types import Prompt, TextPrompt
 from sam3roto.errors import InvalidPromptError
@@ -186,7 +187,12 @@ def segment_job(
             store.put(obj_id, frame, tracked)
         else:
             store.delete(obj_id, frame)
+    key = project.keyframe(obj_id, frame)
     for oid, mask in masks.items():
+        if oid == obj_id and key is not None and key.strokes:
+            # the prompts' mask is the base this keyframe's correction strokes paint over
+            store.key_masks().put(oid, frame, mask)
+            mask = apply_to_mask(mask, key.strokes, mask.shape)
         store.put(oid, frame, mask)
     made_from = TrackBasis(project, obj_id).segmented(frame) if obj_id in masks else None
     if made_from is not None:  # tracking anchors on this mask while the keyframe stays as it is

@@ -16,13 +16,17 @@ from sam3roto.core.depthcache import DepthCache
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project, object_name
 from sam3roto.core.project_io import depth_cache_dir, load_project, open_mask_store, project_file, save_project
+from sam3roto.core.strokes import Stroke, apply_to_mask
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import ProjectError
 from sam3roto.media.cache import CachedReader
 from sam3roto.media.source import FrameSource
 from sam3roto.pipeline.shot import new_project, open_shot_media
 
-TOOLS = ("point+", "point-", "box")
+TOOLS = ("point+", "point-", "box", "brush", "shape")
+#: What the brush and shape tools paint: ``correction`` edits the frame's mask (a keyframe
+#: tracking anchors on), ``touch-up`` paints over the final matte without re-tracking.
+LAYERS = ("correction", "touch-up")
 
 
 class Document(QObject):
@@ -47,6 +51,11 @@ class Document(QObject):
         self.reader = CachedReader(source, budget_bytes=24 * source.info.frame_bytes, ahead=4, behind=4)
         self.frame = project.shot.in_index if project.shot is not None else 0
         self.tool = "point+"
+        self.paint_mode = "add"  # brush and shape tools: "add" or "subtract" (right button: the other)
+        self.paint_layer = "correction"  # see LAYERS
+        self.touch_range = "frame"  # touch-ups apply to this "frame" or the "in-out" range
+        self.brush_radius = 12.0  # source pixels
+        self.brush_softness = 0.0
         self.undo = QUndoStack(self)
         self._depth: DepthCache | None = None
         self._modified = False  # changes kept outside the undo stack (render and depth settings)
@@ -336,6 +345,71 @@ class Document(QObject):
         self.undo.push(_ProjectEdit(self, "key mask", lambda p: p.set_key_mask(obj_id, frame), prompts=True))
         self.masksChanged.emit()
 
+    # -- painting ---------------------------------------------------------------------------
+    def paint(self, stroke: Stroke, layer: str | None = None) -> None:
+        """Paint ``stroke`` (source pixels) for the active object (a new object when none
+        is active) on this frame, as one undo step.
+
+        ``correction`` (the default layer, see :data:`LAYERS`): the stroke edits this
+        frame's mask. The frame becomes a keyframe whose key mask is the mask painted over
+        (captured at the first stroke) and whose strokes are painted over it; tracking
+        anchors on the result, and Track changes (Ctrl+T) re-tracks only the stretch it
+        affects. ``touch-up``: the stroke paints over the final matte after post on this
+        frame (or the in..out range, :attr:`touch_range`), without re-tracking."""
+        layer = layer or self.paint_layer
+        if layer not in LAYERS:
+            raise ValueError(f"unknown paint layer {layer!r}")
+        if self.active() is None:
+            self.add_object()
+        obj_id, frame = self.project.active_object, self.frame
+        assert obj_id is not None
+        if layer == "touch-up":
+            first, last = (frame, frame)
+            if self.touch_range == "in-out" and self.project.shot is not None:
+                rng = self.project.shot.frame_range
+                first, last = rng.start, rng.stop - 1
+            self.undo.push(_StrokeEdit(self, obj_id, frame, "touch-up",
+                                       lambda p: p.add_touchup(obj_id, first, last, stroke), correction=False))
+            return
+        key = self.project.keyframe(obj_id, frame)
+        if key is None or not key.mask:  # the mask painted over becomes the key mask (the base)
+            base = self.store.get(obj_id, frame)
+            shape = (self.source.info.height, self.source.info.width)
+            self.store.key_masks().put(obj_id, frame, base if base is not None else np.zeros(shape, bool))
+        strokes = [*(key.strokes if key is not None else []), stroke]
+        self.undo.push(_StrokeEdit(self, obj_id, frame, "brush" if stroke.kind == "brush" else "shape",
+                                   lambda p: p.set_strokes(obj_id, frame, strokes, key_mask=True)))
+
+    def strokes(self, obj_id: int | None = None, index: int | None = None) -> list[Stroke]:
+        """The correction strokes of the active object (or ``obj_id``) on this frame."""
+        obj = self.project.active_object if obj_id is None else obj_id
+        key = self.project.keyframe(obj, self.frame if index is None else index) if obj is not None else None
+        return list(key.strokes) if key is not None else []
+
+    def clear_paint(self) -> None:
+        """Remove the active object's correction strokes on this frame (its mask returns to
+        the one painted over) and the touch-ups covering it, as one undo step."""
+        obj = self.active()
+        if obj is None:
+            return
+        frame = self.frame
+        if self.strokes() or any(t.covers(frame) for t in obj.touchups):
+            def change(p: Project) -> None:
+                if p.keyframe(obj.id, frame) is not None:
+                    p.set_strokes(obj.id, frame, [])
+                p.clear_touchups(obj.id, frame)
+
+            self.undo.push(_StrokeEdit(self, obj.id, frame, "clear paint", change))
+
+    def refresh_corrected(self, obj_id: int, frame: int) -> None:
+        """Store ``obj_id``'s mask on ``frame`` as its key mask with the strokes painted over
+        (the key mask alone when it has no strokes): after a stroke, an undo or a redo."""
+        base = self.store.key_masks().get(obj_id, frame)
+        if base is None:
+            return
+        self.store.put(obj_id, frame, apply_to_mask(base, self.strokes(obj_id, frame), base.shape))
+        self.masksChanged.emit()
+
     def adopt_objects(self, ids: list[int], name: str) -> None:
         """Objects a text prompt found (their masks are stored under ``ids``): one object
         per id not in the project yet, named after the text."""
@@ -405,6 +479,30 @@ class _ProjectEdit(QUndoCommand):
             self.after = other.after
             return True
         return False
+
+
+class _StrokeEdit(_ProjectEdit):
+    """A stroke, shape or touch-up as an undo step: the project before/after, and the
+    frame's stored mask brought in line with its strokes each way (``correction``)."""
+
+    def __init__(self, doc: Document, obj_id: int, frame: int, text: str, change: Any, *,
+                 correction: bool = True) -> None:
+        self.obj_id, self.frame, self.correction = obj_id, frame, correction
+        super().__init__(doc, text, change, prompts=True)
+
+    def redo(self) -> None:
+        super().redo()
+        self._refresh()
+
+    def undo(self) -> None:
+        super().undo()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.correction:
+            self.doc.refresh_corrected(self.obj_id, self.frame)
+        else:
+            self.doc.masksChanged.emit()  # the matte views show touch-ups
 
 
 class _TrackEdit(QUndoCommand):
