@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -94,7 +95,7 @@ def load_post_keys(settings_file: str | None, assignments: Sequence[str], frame_
     overrides = dict(parse_assignment_list(assignments))
     by_index: dict[int, dict[str, Any]] = {}
     for text, values in keys.items():
-        number = int(text) if text.lstrip("-").isdigit() and len(text) < 20 else None
+        number = int(text) if re.fullmatch(r"-?[0-9]{1,18}", text) else None
         if number not in index:
             raise Sam3RotoError(f'"keys": {text[:20]!r} is not a frame number of the shot '
                                 f"({frame_numbers[0]}..{frame_numbers[-1]})", path=settings_file)

@@ -103,8 +103,8 @@ def _requests(project: Any, args: argparse.Namespace, index: int, *, keep: bool)
             strokes = item.strokes.get(number, [])
             if prompts:
                 project.set_prompts(obj.id, index, prompts)
-            if strokes:
-                project.set_strokes(obj.id, index, strokes)
+            if strokes or (number in item.keyframes and project.keyframe(obj.id, index) is not None):
+                project.set_strokes(obj.id, index, strokes)  # the file's replace the keyframe's
             absent = obj.is_absent(index)  # the file's ranges, or the project's
             out.append(Request(obj.id, [] if absent else list(prompts), absent, [] if absent else list(strokes)))
     if args.text:

@@ -51,8 +51,9 @@ def _add_prompts(project: Any, store: Any, args: argparse.Namespace) -> None:
                 try:
                     index = frame_index(number, shot.frame_numbers, f"object {item.name!r}")
                     project.set_prompts(obj.id, index, prompts)
-                    if number in item.strokes:
-                        project.set_strokes(obj.id, index, item.strokes[number])
+                    if number in item.strokes or project.keyframe(obj.id, index) is not None:
+                        # the file's strokes replace the keyframe's (none in the file: none kept)
+                        project.set_strokes(obj.id, index, item.strokes.get(number, []))
                 except ValueError as exc:
                     raise Sam3RotoError(str(exc), path=args.prompts) from None
             apply_absent(project, obj.id, item, args.prompts)

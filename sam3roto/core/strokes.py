@@ -35,6 +35,8 @@ MAX_STROKES = 10_000
 MIN_RADIUS_PX, MAX_RADIUS_PX = 0.5, 2048.0
 #: Sub-pixel precision of rasterised points (OpenCV ``shift``): 1/16 px.
 _SHIFT = 4
+#: Most pixels of the supersampled canvas of a hard stroke (see :func:`coverage`).
+_FINE_PIXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,9 @@ class Stroke:
     (``mode="add"``) or subtracts from (``"subtract"``) a mask, in source pixels.
 
     ``radius`` is the brush radius at full pressure; ``softness`` (0-1) is the share of
-    the radius that fades out (0: a hard edge; shapes feather by ``softness * radius``
-    too). ``pressure`` is one value in (0, 1] per point, scaling the radius there (empty:
-    full pressure everywhere)."""
+    the radius that fades out, from the edge inwards (0: a hard edge; shapes feather
+    across their edge by ``softness * radius``). ``pressure`` is one value in (0, 1] per
+    point, scaling the radius there (empty: full pressure everywhere)."""
 
     kind: str
     mode: str
@@ -92,7 +94,7 @@ class Stroke:
     def bounds(self) -> tuple[float, float, float, float]:
         """``(x0, y0, x1, y1)`` covering every pixel the stroke may touch (feather included)."""
         pts = np.asarray(self.points, np.float64)
-        pad = self.radius * (1.0 + self.softness) + 2.0 if self.kind == "brush" else self.radius * self.softness + 2.0
+        pad = self.radius + 2.0 if self.kind == "brush" else self.radius * self.softness + 2.0
         return (float(pts[:, 0].min() - pad), float(pts[:, 1].min() - pad),
                 float(pts[:, 0].max() + pad), float(pts[:, 1].max() + pad))
 
@@ -188,43 +190,71 @@ def coverage(stroke: Stroke, shape: tuple[int, int], *, scale: float = 1.0,
     """The stroke's coverage, ``float32`` in [0, 1], over the bounding box it touches in
     an image of ``shape`` (H, W) whose pixel ``(i, j)`` is source point
     ``((j + 0.5) / scale + offset_x, ...)``: ``(alpha, (x0, y0, x1, y1))``, or None when it
-    misses the image. ``scale`` and ``offset`` rasterise for a display crop."""
+    misses the image. ``scale`` and ``offset`` rasterise for a display crop.
+
+    The hard shape (discs of the radius, scaled by pressure, joined by tapered segments;
+    or the polygon) covers the pixels whose centres it holds. Softness fades a brush from
+    its full radius inwards, over ``softness * radius`` (the centre line stays at full
+    strength), and a shape across its edge over ``softness * radius``, both linear in the
+    distance to the edge. The raster reaches a little beyond the image (by the feather), so
+    a stroke is as strong at the frame's edge, or a crop's, as inside."""
     h, w = shape
-    bx0, by0, bx1, by1 = stroke.bounds()
     ox, oy = offset
-    x0 = max(0, math.floor((bx0 - ox) * scale))
-    y0 = max(0, math.floor((by0 - oy) * scale))
-    x1 = min(w, math.ceil((bx1 - ox) * scale) + 1)
-    y1 = min(h, math.ceil((by1 - oy) * scale) + 1)
+    bx0, by0, bx1, by1 = stroke.bounds()
+    feather = stroke.radius * stroke.softness * scale
+    pad = math.ceil(feather) + 2
+    cx0 = max(-pad, math.floor((bx0 - ox) * scale))
+    cy0 = max(-pad, math.floor((by0 - oy) * scale))
+    cx1 = min(w + pad, math.ceil((bx1 - ox) * scale) + 1)
+    cy1 = min(h + pad, math.ceil((by1 - oy) * scale) + 1)
+    x0, y0, x1, y1 = max(cx0, 0), max(cy0, 0), min(cx1, w), min(cy1, h)
     if x1 <= x0 or y1 <= y0:
         return None
-    canvas = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    pts = (np.asarray(stroke.points, np.float64) - (ox, oy)) * scale - (x0, y0) - 0.5
-    fixed = np.round(pts * (1 << _SHIFT)).astype(np.int32)
-    soft = stroke.softness
-    if stroke.kind == "shape":
-        cv2.fillPoly(canvas, [fixed], 255, cv2.LINE_AA, _SHIFT)
-        feather = stroke.radius * soft * scale
+    size = (cy1 - cy0, cx1 - cx0)
+    pts = (np.asarray(stroke.points, np.float64) - (ox, oy)) * scale - (cx0, cy0) - 0.5
+    if feather < 0.5:
+        # a hard edge: drawn at up to 8x (less on a large canvas: at most 4 M pixels) and
+        # averaged down, so the rim is anti-aliased and the area the true one
+        ss = next(f for f in (8, 4, 2, 1) if f == 1 or size[0] * size[1] * f * f <= _FINE_PIXELS)
+        fine = _draw(stroke, (pts + 0.5) * ss - 0.5, (size[0] * ss, size[1] * ss), scale * ss)
+        if ss > 1:
+            fine = cv2.resize(fine, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        alpha = fine.astype(np.float32) * np.float32(1.0 / 255.0)
     else:
-        # the solid core is (1 - softness / 2) of the radius; the feather blurs it out to
-        # the full radius and a little beyond, as a soft airbrush does
-        core = max(0.5, 1.0 - soft / 2.0)
-        pressures = stroke.pressure or (1.0,) * len(stroke.points)
-        radii = [max(0.5, stroke.radius * p * scale * core) for p in pressures]
-        for n, (pt, r) in enumerate(zip(fixed, radii, strict=True)):
-            centre = (int(pt[0]), int(pt[1]))
-            cv2.circle(canvas, centre, round(r * (1 << _SHIFT)), 255, -1, cv2.LINE_AA, _SHIFT)
-            if n:
-                thickness = round(2 * min(r, radii[n - 1]))
-                if thickness >= 1:
-                    prev = fixed[n - 1]
-                    cv2.line(canvas, (int(prev[0]), int(prev[1])), centre, 255, thickness, cv2.LINE_AA, _SHIFT)
-        feather = stroke.radius * soft * scale
-    alpha: np.ndarray = canvas.astype(np.float32) * (1.0 / 255.0)
-    if feather >= 0.5:
-        sigma = feather / 2.0
-        alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT)
-    return alpha, (x0, y0, x1, y1)
+        canvas = _draw(stroke, pts, size, scale)
+        inside = cv2.distanceTransform(canvas, cv2.DIST_L2, cv2.DIST_MASK_5)
+        if stroke.kind == "brush":
+            alpha = np.clip(inside / np.float32(feather), 0.0, 1.0)
+        else:
+            outside = cv2.distanceTransform(np.uint8(255) - canvas, cv2.DIST_L2, cv2.DIST_MASK_5)
+            signed = np.where(canvas > 0, inside - 0.5, 0.5 - outside)
+            alpha = np.clip(0.5 + signed / np.float32(feather), 0.0, 1.0)
+    crop = np.ascontiguousarray(alpha[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0], dtype=np.float32)
+    return crop, (x0, y0, x1, y1)
+
+
+def _draw(stroke: Stroke, pts: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:
+    """The hard stroke, 255 on the pixels whose centres it holds, on a ``size`` canvas
+    where ``pts`` are its points in pixel units and ``scale`` turns radii into them."""
+    canvas = np.zeros(size, np.uint8)
+    unit = 1 << _SHIFT
+    fixed = np.round(pts * unit).astype(np.int32)
+    if stroke.kind == "shape":
+        cv2.fillPoly(canvas, [fixed], 255, cv2.LINE_8, _SHIFT)
+        return canvas
+    pressures = stroke.pressure or (1.0,) * len(stroke.points)
+    radii = [max(0.5, stroke.radius * p * scale) for p in pressures]
+    for n, (pt, r) in enumerate(zip(pts, radii, strict=True)):
+        cv2.circle(canvas, (int(fixed[n][0]), int(fixed[n][1])), round(r * unit), 255, -1, cv2.LINE_8, _SHIFT)
+        if n:  # the segment from the previous point, tapering from its radius to this one's
+            prev, r0 = pts[n - 1], radii[n - 1]
+            d = pt - prev
+            length = math.hypot(d[0], d[1])
+            if length > 1e-6:
+                normal = np.array([-d[1], d[0]]) / length
+                quad = np.array([prev + normal * r0, pt + normal * r, pt - normal * r, prev - normal * r0])
+                cv2.fillConvexPoly(canvas, np.round(quad * unit).astype(np.int32), 255, cv2.LINE_8, _SHIFT)
+    return canvas
 
 
 def apply_to_matte(matte: np.ndarray, strokes: Sequence[Stroke], *, scale: float = 1.0,
@@ -248,7 +278,8 @@ def apply_to_matte(matte: np.ndarray, strokes: Sequence[Stroke], *, scale: float
 
 def apply_to_mask(mask: np.ndarray | None, strokes: Sequence[Stroke], shape: tuple[int, int]) -> np.ndarray:
     """``bool (H, W)`` mask with ``strokes`` painted over it in order (a pixel is in when
-    its coverage reaches one half; softness moves the edge, masks are hard). ``mask``
+    its coverage reaches one half: a soft brush's hard edge lies half its feather inside
+    its radius; a shape's stays on the polygon). ``mask``
     None starts from an empty one. A copy: ``mask`` is not changed."""
     out = np.zeros(shape, bool) if mask is None else np.array(mask, dtype=bool, copy=True)
     if out.shape != tuple(shape):

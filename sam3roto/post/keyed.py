@@ -69,7 +69,7 @@ class KeyedPost:
         the keyed frame whose settings are wrong (as ``PostSettings.from_dict``)."""
         base = PostSettings.from_dict(post)
         parsed = []
-        for frame in sorted(keys or {}):
+        for frame in sorted(keys or {}, key=int):
             try:
                 parsed.append((int(frame), PostSettings.from_dict(keys[frame])))  # type: ignore[index]
             except (TypeError, ValueError) as exc:
