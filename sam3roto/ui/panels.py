@@ -19,11 +19,9 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
-from superqt import QLabeledDoubleSlider, QLabeledSlider
 
 from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.core.project_io import renders_dir
@@ -31,6 +29,7 @@ from sam3roto.post.matte import REFINE_METHODS
 from sam3roto.post.rgb import DESPILL_MODES, EDGE_EXTEND_METHODS
 from sam3roto.post.settings import DEPTH_MODES
 from sam3roto.post.sources import CHANNELS, STAGE_OPS
+from sam3roto.ui.controls import CheckBox, ComboBox, DoubleSpinBox, SliderField, SpinBox
 from sam3roto.ui.document import Document
 
 Index = QModelIndex | QPersistentModelIndex
@@ -143,17 +142,17 @@ class SegmentTab(QWidget):
 
         super().__init__()
         self.doc = doc
-        self.engine = QComboBox()
+        self.engine = ComboBox()
         for name, label in engine_choices():
             self.engine.addItem(label, name)
         self.engine.currentIndexChanged.connect(self._engine_changed)
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.tools = QComboBox()
+        self.tools = ComboBox()
         for label, tool in (("Point +", "point+"), ("Point -", "point-"), ("Box", "box")):
             self.tools.addItem(label, tool)
         self.tools.currentIndexChanged.connect(lambda _: setattr(doc, "tool", self.tools.currentData()))
-        self.live = QCheckBox("Live: every click segments")
+        self.live = CheckBox("Live: every click segments")
         self.live.setChecked(True)
         self.live.setToolTip("clicks, boxes, drags and deletes update the mask at once; Ctrl+Enter re-runs it")
         self.text_prompt = QLineEdit()
@@ -182,10 +181,10 @@ class SegmentTab(QWidget):
         everything_track = QPushButton("Re-track the whole shot  (Ctrl+Shift+T)")
         everything_track.clicked.connect(lambda: self.track.emit("both", "all"))
         self.track_buttons["both:all"] = everything_track
-        self.follow = QCheckBox("Playhead follows")
+        self.follow = CheckBox("Playhead follows")
         self.follow.setChecked(True)
         self.follow.setToolTip("show each frame as it is tracked")
-        self.stop_low = QCheckBox("Stop at low confidence")
+        self.stop_low = CheckBox("Stop at low confidence")
         self.stop_low.setToolTip("an object's track stops at its first doubtful frame (red on the timeline) "
                                  "instead of sliding onto something else; add a keyframe there and track on")
         checks = QHBoxLayout()
@@ -207,7 +206,7 @@ class SegmentTab(QWidget):
         form.addRow(row)
         form.addRow(everything_track)
         form.addRow(checks)
-        self.absent_from, self.absent_to = QSpinBox(), QSpinBox()
+        self.absent_from, self.absent_to = SpinBox(), SpinBox()
         numbers = doc.source.info.frame_numbers
         for spin in (self.absent_from, self.absent_to):
             spin.setRange(numbers[0], numbers[-1])
@@ -328,23 +327,21 @@ class StagesEditor(QWidget):
         layout.addLayout(row)
 
     def _add_row(self, stage: dict[str, Any]) -> None:
-        from PySide6.QtWidgets import QDoubleSpinBox
-
         r = self.table.rowCount()
         self.table.insertRow(r)
-        channel, op = QComboBox(), QComboBox()
+        channel, op = ComboBox(), ComboBox()
         channel.addItems(list(CHANNELS))
         channel.setCurrentText(str(stage.get("channel", "luma")))
         op.addItems(list(STAGE_OPS))
         op.setCurrentText(str(stage.get("op", "keep")))
-        low, high = QDoubleSpinBox(), QDoubleSpinBox()
+        low, high = DoubleSpinBox(), DoubleSpinBox()
         for spin, value in ((low, stage.get("low", 0.5)), (high, stage.get("high", 1.0))):
             spin.setRange(0.0, 1.0)
             spin.setSingleStep(0.02)
             spin.setDecimals(3)
             spin.setValue(float(value))
             spin.valueChanged.connect(self._emit)
-        invert = QCheckBox()
+        invert = CheckBox()
         invert.setChecked(bool(stage.get("invert", False)))
         channel.currentIndexChanged.connect(self._emit)
         op.currentIndexChanged.connect(self._emit)
@@ -365,9 +362,27 @@ class StagesEditor(QWidget):
             self.changed.emit()
 
     def set_stages(self, stages: list[dict[str, Any]]) -> None:
-        self.table.setRowCount(0)
-        for stage in stages:
-            self._add_row(stage)
+        """Show ``stages``; rows that are there are updated in place (a field being edited
+        keeps its focus while keyed stages change from frame to frame)."""
+        if self.table.rowCount() != len(stages):
+            self.table.setRowCount(0)
+            for stage in stages:
+                self._add_row(stage)
+            return
+        for r, stage in enumerate(stages):
+            cells: list[Any] = [self.table.cellWidget(r, c) for c in range(len(self.COLUMNS))]
+            channel, low, high, invert, op = cells
+            for cell in cells:
+                cell.blockSignals(True)
+            try:
+                channel.setCurrentText(str(stage.get("channel", "luma")))
+                low.setValue(float(stage.get("low", 0.5)))
+                high.setValue(float(stage.get("high", 1.0)))
+                invert.setChecked(bool(stage.get("invert", False)))
+                op.setCurrentText(str(stage.get("op", "keep")))
+            finally:
+                for cell in cells:
+                    cell.blockSignals(False)
 
     def stages(self) -> list[dict[str, Any]]:
         out = []
@@ -383,7 +398,15 @@ class StagesEditor(QWidget):
 class PostTab(QWidget):
     """Post settings of the active object (the Matte tab or the RGB/Comp tab), previewed
     live on the frame (the viewer switches to the matte or RGBA view while one changes).
-    Every change is one undo step per object (consecutive slider moves merge)."""
+    Every change is one undo step per object (consecutive slider moves merge).
+
+    Keyed over the shot (``RotoObject.post_keys``, :mod:`sam3roto.post.keyed`): the Key
+    button keys this frame's settings (unticked, it removes the key), the arrows beside it
+    jump to the previous and next keys, and the controls show each frame's settings,
+    interpolated between keys. Once an object has keys, an edit keys the frame it is made
+    on (as a compositor's auto-key), so values in between interpolate; without keys edits
+    change the settings of the whole shot. Both tabs key the same settings: a key holds
+    every setting of its frame, whichever tab made it."""
 
     edited = Signal()
 
@@ -391,28 +414,47 @@ class PostTab(QWidget):
         super().__init__()
         self.doc = doc
         self.widgets: dict[str, Any] = {}
-        form = QFormLayout(self)
+        outer = QVBoxLayout(self)
+        form = QFormLayout()
+        outer.addLayout(form)
+        outer.addStretch(1)  # spare height below the controls, not between them
+        self.prev_key, self.key_button, self.next_key = QPushButton("◀"), QPushButton("◇ Key"), QPushButton("▶")
+        self.key_button.setCheckable(True)
+        self.key_button.setMinimumWidth(self.key_button.fontMetrics().horizontalAdvance("◆ Keyed") + 24)
+        self.key_button.setToolTip("key these settings on this frame (untick: remove this frame's key); once "
+                                   "keyed, every edit keys the frame you are on and settings between keys "
+                                   "interpolate")
+        self.prev_key.setToolTip("previous key")
+        self.next_key.setToolTip("next key")
+        for button in (self.prev_key, self.next_key):
+            button.setFixedWidth(button.fontMetrics().horizontalAdvance("◀") + 24)
+        self.key_button.clicked.connect(self._key_clicked)
+        self.prev_key.clicked.connect(lambda: self._jump(-1))
+        self.next_key.clicked.connect(lambda: self._jump(1))
+        self.keys_label = QLabel()
+        self.keys_label.setWordWrap(True)
+        keys_row = QHBoxLayout()
+        keys_row.addWidget(self.prev_key)
+        keys_row.addWidget(self.key_button)
+        keys_row.addWidget(self.next_key)
+        keys_row.addWidget(self.keys_label, 1)
+        form.addRow(keys_row)
         for kind, name, label, *rest in controls:
             widget: Any
             if kind == "slider":
                 lo, hi, integer = rest
-                widget = QLabeledSlider(Qt.Orientation.Horizontal) if integer else \
-                    QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-                widget.setRange(lo, hi)
-                widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # frame keys stay with the window
-                widget.valueChanged.connect(self._changed)
+                widget = SliderField(lo, hi, integer=integer)
+                widget.valueChanged.connect(lambda _v, n=name: self._changed(n))
             elif kind == "stages":
                 widget = StagesEditor()
-                widget.changed.connect(self._changed)
+                widget.changed.connect(lambda n=name: self._changed(n))
             elif kind == "choice":
-                widget = QComboBox()
+                widget = ComboBox()
                 widget.addItems(list(rest[0]))
-                widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-                widget.currentIndexChanged.connect(self._changed)
+                widget.currentIndexChanged.connect(lambda _i, n=name: self._changed(n))
             else:
-                widget = QCheckBox(label)
-                widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-                widget.toggled.connect(self._changed)
+                widget = CheckBox(label)
+                widget.toggled.connect(lambda _on, n=name: self._changed(n))
             self.widgets[name] = widget
             if kind in ("check", "stages"):
                 if kind == "stages":
@@ -423,22 +465,37 @@ class PostTab(QWidget):
         self._loading = False
         doc.activeChanged.connect(self.load)
         doc.projectChanged.connect(self.load)
+        doc.frameChanged.connect(self.load)
         self.load()
 
-    def load(self) -> None:
+    def settings_here(self) -> dict[str, Any]:
+        """The active object's settings on the current frame (interpolated between keys),
+        as a ``PostSettings.to_dict``; the defaults where the object's are not readable
+        (a hand-edited project: the file's values are kept, the render reports them)."""
         from sam3roto.post import PostSettings
+        from sam3roto.post.keyed import KeyedPost
 
         obj = self.doc.active()
+        if obj is not None:
+            try:
+                return KeyedPost.of(obj).at(self.doc.frame).to_dict()
+            except (TypeError, ValueError):
+                try:
+                    return PostSettings.from_dict(obj.post).to_dict()
+                except (TypeError, ValueError):
+                    pass
+        return PostSettings().to_dict()
+
+    def load(self, *args: object) -> None:
+        """Show the active object's settings on the current frame, and its keys."""
+        obj = self.doc.active()
         self.setEnabled(obj is not None)
-        try:
-            values = PostSettings.from_dict(obj.post if obj is not None else {}).to_dict()
-        except (TypeError, ValueError):  # a hand-edited project: show the defaults, keep the file's values
-            values = PostSettings().to_dict()
+        values = self.settings_here()
         self._loading = True
         try:
             for name, widget in self.widgets.items():
                 if isinstance(widget, StagesEditor):
-                    if widget.stages() != values[name]:  # never rebuild the row being edited
+                    if widget.stages() != values[name]:  # rows are updated in place, never rebuilt under an edit
                         widget.set_stages(values[name])
                 elif isinstance(widget, QComboBox):
                     widget.setCurrentText(str(values[name]))
@@ -448,26 +505,71 @@ class PostTab(QWidget):
                     widget.setValue(values[name])
         finally:
             self._loading = False
+        self._show_keys()
+
+    def _keys(self) -> list[int]:
+        obj = self.doc.active()
+        return sorted(obj.post_keys) if obj is not None else []
+
+    def _show_keys(self) -> None:
+        keys, frame = self._keys(), self.doc.frame
+        self.key_button.setChecked(frame in keys)
+        self.key_button.setText("◆ Keyed" if frame in keys else "◇ Key")  # filled: a key on this frame
+        self.prev_key.setEnabled(any(k < frame for k in keys))
+        self.next_key.setEnabled(any(k > frame for k in keys))
+        if not keys:
+            self.keys_label.setText("not keyed")
+            return
+        count = self.doc.frame_count
+        numbers = [str(self.doc.frame_number(k)) if 0 <= k < count else f"#{k}" for k in keys]
+        shown = ", ".join(numbers) if len(numbers) <= 6 else f"{', '.join(numbers[:5])}, … ({len(numbers)})"
+        if frame in keys:
+            here = "keyed here"
+        elif keys[0] < frame < keys[-1]:
+            here = "interpolated here"
+        else:
+            here = "held here"  # before the first key or after the last: that key's values
+        self.keys_label.setText(f"keys: {shown} ({here})")
+
+    def _key_clicked(self, checked: bool) -> None:
+        obj = self.doc.active()
+        if obj is None:
+            return
+        if checked:
+            self.doc.set_post_key(obj.id, self.doc.frame, self.settings_here())
+        else:
+            self.doc.remove_post_key(obj.id, self.doc.frame)
+        self._show_keys()  # also when nothing changed (no signal came)
+
+    def _jump(self, direction: int) -> None:
+        frame = self.doc.frame
+        keys = [k for k in self._keys() if (k - frame) * direction > 0]
+        if keys:
+            self.doc.set_frame(min(keys) if direction > 0 else max(keys))
 
     def values(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, widget in self.widgets.items():
-            if isinstance(widget, StagesEditor):
-                out[name] = widget.stages()
-            elif isinstance(widget, QComboBox):
-                out[name] = widget.currentText()
-            elif isinstance(widget, QCheckBox):
-                out[name] = widget.isChecked()
-            else:
-                value = widget.value()
-                out[name] = round(value) if isinstance(widget, QLabeledSlider) else float(value)
-        return out
+        """The values the controls show, by setting name."""
+        return {name: self._value(name) for name in self.widgets}
 
-    def _changed(self, *args: object) -> None:
+    def _value(self, name: str) -> Any:
+        widget = self.widgets[name]
+        if isinstance(widget, StagesEditor):
+            return widget.stages()
+        if isinstance(widget, QComboBox):
+            return widget.currentText()
+        if isinstance(widget, QCheckBox):
+            return widget.isChecked()
+        return widget.value()
+
+    def _changed(self, name: str) -> None:
         obj = self.doc.active()
         if self._loading or obj is None:
             return
-        self.doc.set_post(obj.id, {**obj.post, **self.values()})
+        value = self._value(name)
+        if obj.post_keys:  # auto-key: the whole settings of this frame, with the edit
+            self.doc.set_post_key(obj.id, self.doc.frame, {**self.settings_here(), name: value})
+        else:
+            self.doc.set_post(obj.id, {**obj.post, name: value})
         self.edited.emit()
 
 
@@ -488,16 +590,16 @@ class ExportTab(QWidget):
         layout = QVBoxLayout(self)
         for exporter_id in EXPORTERS:
             info = exporter_class(exporter_id).info
-            box = QCheckBox(f"{exporter_id}: {info.description}")
+            box: QCheckBox = CheckBox(f"{exporter_id}: {info.description}")
             box.setChecked(exporter_id == "png-alpha")
             self.checks[exporter_id] = box
             layout.addWidget(box)
         form = QFormLayout()
-        self.start = QSpinBox()
+        self.start = SpinBox()
         self.start.setRange(-1, 10_000_000)
         self.start.setSpecialValueText("source numbers")
         self.start.setValue(-1)
-        self.bits = QComboBox()
+        self.bits = ComboBox()
         self.bits.addItems(["16", "8"])
         self.name = QLineEdit()
         self.name.setPlaceholderText("file name stem (default: the media's name)")
@@ -514,7 +616,7 @@ class ExportTab(QWidget):
         self.combine_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.combine_list.setMaximumHeight(110)
         layout.addWidget(self.combine_list)
-        self.combine_op = QComboBox()
+        self.combine_op = ComboBox()
         self.combine_op.addItems(list(COMBINE_OPS))
         self.combine_op.setToolTip("difference: the first checked object minus the others")
         ops = QFormLayout()
@@ -638,19 +740,19 @@ class DepthTab(QWidget):
             saved = DepthOptions(**doc.project.settings.get("depth", {}))
         except (TypeError, ValueError):  # settings from another version: start from the defaults
             saved = DepthOptions()
-        self.preset = QComboBox()
+        self.preset = ComboBox()
         self.preset.addItems(list(PRESETS))
         self.preset.setCurrentText(saved.preset)
         self.model_dir = QLineEdit(saved.model_dir or "")
         self.model_dir.setPlaceholderText("weights folder (empty: the Hugging Face cache)")
-        self.process_res = QSpinBox()
+        self.process_res = SpinBox()
         self.process_res.setRange(14, 2016)
         self.process_res.setSingleStep(14)
         self.process_res.setValue(saved.process_res)
-        self.chunk = QSpinBox()
+        self.chunk = SpinBox()
         self.chunk.setRange(1, 256)
         self.chunk.setValue(saved.chunk)
-        self.overlap = QSpinBox()
+        self.overlap = SpinBox()
         self.overlap.setRange(1, 255)
         self.overlap.setValue(saved.overlap)
         self.status = QLabel()
