@@ -60,6 +60,12 @@ class MediaInfo:
         """The file ends before all the frames it declares: only those there are counted."""
         return bool(self.extra.get("truncated"))
 
+    @property
+    def start_timecode(self) -> str | None:
+        """The SMPTE timecode of frame index 0 the source declares (``HH:MM:SS:FF``), or None."""
+        value = self.extra.get("timecode")
+        return value if isinstance(value, str) and value else None
+
     def truncation_note(self) -> str | None:
         """A sentence saying the file is truncated and how many frames it has, else None."""
         if not self.truncated:
@@ -90,6 +96,7 @@ class MediaInfo:
             "rotation": self.rotation,
             "truncated": self.truncated,
             "frames_declared": self.extra.get("frames_declared"),
+            "timecode": self.start_timecode,
         }
 
 

@@ -70,7 +70,7 @@ _MOOV_HINT = ("if the file was cut short or is still being written, copy it agai
 def _open_container(path: Path) -> Any:
     import av
 
-    try:  # metadata is never used: damaged text in it must not keep the frames from opening
+    try:  # metadata is read for the start timecode only: damaged text in it must not keep the frames from opening
         return av.open(str(path), mode="r", metadata_errors="replace")
     except FileNotFoundError:
         raise MediaNotFoundError("file does not exist", path=path) from None
@@ -171,6 +171,29 @@ def scan_index(path: Path) -> VideoIndex:
         container.close()
 
 
+def _start_timecode(container: Any, stream: Any, fps: Fraction) -> str | None:
+    """The timecode of the first frame the movie declares (``ffmpeg -timecode``): a
+    ``timecode`` tag on the video stream, a timecode track (MOV/MP4 ``tmcd``) or the
+    container (MKV, MXF); None when there is none or it is no timecode at ``fps``. Damaged
+    metadata never keeps the frames from opening."""
+    from sam3roto.core.timecode import timecode_to_frames
+
+    others = [s for s in container.streams if s is not stream]
+    for holder in (stream, *others, container):
+        try:
+            tags = {str(k).lower(): v for k, v in dict(holder.metadata or {}).items()}
+        except (AttributeError, TypeError, ValueError):
+            continue
+        value = tags.get("timecode")
+        if isinstance(value, str):
+            try:
+                timecode_to_frames(value, fps)
+            except ValueError:
+                continue
+            return value.strip()
+    return None
+
+
 class VideoSource(FrameSource):
     """Random access to the frames of one movie file (see the module docstring)."""
 
@@ -216,11 +239,14 @@ class VideoSource(FrameSource):
             width=rgb.shape[1], height=rgb.shape[0], channels=3, dtype=rgb.dtype.name,
             frame_numbers=tuple(range(n)), codec=stream.codec_context.name or "",
             rotation=self._rotation, variable_frame_rate=vfr,
-            extra=self._extra(),
+            extra=self._extra(fps),
         )
 
-    def _extra(self) -> dict[str, Any]:
+    def _extra(self, fps: Fraction) -> dict[str, Any]:
         extra: dict[str, Any] = {"time_base": str(self._index.time_base), "keyframes": len(self._index.key_pts)}
+        timecode = _start_timecode(self._container, self._stream, fps)
+        if timecode is not None:
+            extra["timecode"] = timecode
         if self._index.truncated:
             extra["truncated"] = True
             if self._index.frames_declared:

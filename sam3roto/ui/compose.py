@@ -2,12 +2,16 @@
 
 The visible part of the source frame is cropped first and resized to the pixels it covers
 on screen, and masks and mattes are cropped and resized the same way, so a 4K frame costs
-what the widget's size costs. Display modes: the image, coloured overlays of every visible
-object, the active object's matte, RGBA over a checkerboard, depth false colour, normals.
+what the widget's size costs; outlines are found on those display-size masks too. Display
+modes: the image, overlays of every visible object (filled, outlined or both), mattes,
+RGBA over a checkerboard, the matte's edges over the plate, depth false colour, normals.
+On top of any mode: the onion skin (outlines of the previous and next frame's mask) and
+the A/B wipe (the plate left of a vertical line, the mode right of it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -15,8 +19,28 @@ import numpy as np
 
 from sam3roto.core.pixels import to_uint8
 
-MODES = ("image", "overlay", "matte", "rgba", "depth", "normals")
+MODES = ("image", "overlay", "matte", "rgba", "edge", "depth", "normals")
+OVERLAY_STYLES = ("fill", "outline", "both")
 OVERLAY_OPACITY = 0.45
+#: Outline width in display pixels (one inside the mask's boundary, one outside).
+OUTLINE_PX = 2
+#: Onion skin colours: the previous frame's mask outline, the next frame's.
+ONION_PREVIOUS = (255, 60, 255)
+ONION_NEXT = (40, 230, 255)
+#: Edge view: matte values strictly between these count as the soft edge (tinted).
+SOFT_EDGE = (0.02, 0.98)
+_CROSS = np.ones((3, 3), np.uint8)
+
+
+@dataclass(frozen=True)
+class MatteLayer:
+    """One object's post result as the matte, rgba and edge views use it:
+    ``matte`` ``float32 (H, W)`` in [0, 1], its cleaned ``rgb`` (``(H, W, 3)``, any dtype
+    :func:`~sam3roto.core.pixels.to_uint8` takes; None: the plate) and its colour."""
+
+    matte: np.ndarray
+    colour: tuple[int, int, int] = (255, 255, 255)
+    rgb: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -74,54 +98,135 @@ def checkerboard(height: int, width: int, size: int = 12) -> np.ndarray:
     return (np.where(tile[..., None] == 1, 153, 102) * np.ones(3, np.uint8)).astype(np.uint8)
 
 
+def boundary(small: np.ndarray, width: int = OUTLINE_PX) -> np.ndarray:
+    """``uint8 (h, w)``, non-zero on the boundary of the non-zero region of the
+    ``uint8 (h, w)`` display-size mask ``small``: ``width`` 2 is the morphological
+    gradient (a pixel each side of the edge), 1 the inner edge. The view's own border is
+    no boundary (a mask running off the view is not outlined along it)."""
+    if width >= 2:
+        return cv2.morphologyEx(small, cv2.MORPH_GRADIENT, _CROSS)
+    return cv2.subtract(small, cv2.erode(small, _CROSS))
+
+
 def compose(
     frame: np.ndarray,
     view: View,
     mode: str,
     *,
-    masks: list[tuple[np.ndarray, tuple[int, int, int]]] = (),  # type: ignore[assignment]
+    masks: Sequence[tuple[np.ndarray, tuple[int, int, int]]] = (),
     matte: np.ndarray | None = None,
     rgb: np.ndarray | None = None,
+    mattes: Sequence[MatteLayer] = (),
     colour_image: np.ndarray | None = None,
     regions: tuple[np.ndarray, set[int], tuple[int, int, int]] | None = None,
+    overlay_style: str = "fill",
+    onion: Sequence[tuple[np.ndarray, tuple[int, int, int]]] = (),
+    wipe_px: int | None = None,
 ) -> np.ndarray:
     """``uint8 (view.height, view.width, 3)`` RGB for ``mode``.
 
-    ``masks``: ``(bool (H, W), colour)`` of every visible object (overlay). ``matte``:
-    the active object's ``float32 (H, W)`` matte (matte, rgba); ``rgb``: its cleaned RGB
-    (rgba; the plate when None). ``colour_image``: a ``uint8 (H, W, 3)`` false-colour image
-    (depth, normals). ``regions``: ``(int32 (H, W) labels, picked labels, colour)`` of a
-    segment-everything result: boundaries in white, picked regions tinted (any mode)."""
+    ``masks``: ``(bool (H, W), colour)`` of every visible object (overlay, drawn as
+    ``overlay_style``: a translucent fill, an outline of :data:`OUTLINE_PX` display pixels,
+    or both). ``mattes``: the objects shown in the matte, rgba and edge views; matte and
+    rgba combine them (the highest matte wins, with its RGB), edge outlines each over the
+    plate and tints its soft edge. ``matte``/``rgb``: one object's ``float32 (H, W)``
+    matte and its cleaned RGB (the plate when None), the same as one layer.
+    ``colour_image``: a ``uint8 (H, W, 3)`` false-colour image (depth, normals).
+    ``regions``: ``(int32 (H, W) labels, picked labels, colour)`` of a segment-everything
+    result: boundaries in white, picked regions tinted (any mode). ``onion``:
+    ``(bool (H, W), colour)`` masks outlined one display pixel wide (any mode).
+    ``wipe_px``: the widget column of the A/B wipe: left of it the plate, right of it
+    ``mode`` (None: no wipe)."""
     if mode not in MODES:
         raise ValueError(f"display mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if overlay_style not in OVERLAY_STYLES:
+        raise ValueError(f"overlay style must be one of {', '.join(OVERLAY_STYLES)}, got {overlay_style!r}")
     if view.empty:
         return np.zeros((max(0, view.height), max(0, view.width), 3), np.uint8)
+    layers = list(mattes) if mattes else ([MatteLayer(matte, rgb=rgb)] if matte is not None else [])
+    plate: list[np.ndarray] = []  # the plate at display size, fitted once and only when needed
+
+    def base() -> np.ndarray:
+        if not plate:
+            plate.append(_fit(to_uint8(frame), view))
+        return plate[0]
+
     if mode in ("depth", "normals"):
-        if colour_image is None:
-            return (_fit(to_uint8(frame), view) // 3).astype(np.uint8)  # dimmed: nothing to show
-        return _fit(colour_image, view)
-    base = _fit(to_uint8(frame), view)
-    if regions is not None:
-        return _regions(base, view, *regions)
-    if mode == "image":
-        return base
-    if mode == "overlay":
-        out = base.copy()
-        paint = np.empty_like(base)
-        for mask, colour in masks:
-            small = _fit(mask.view(np.uint8), view, nearest=True)
+        # dimmed plate: nothing to show yet
+        out = _fit(colour_image, view) if colour_image is not None else (base() // 3).astype(np.uint8)
+    elif regions is not None:
+        out = _regions(base(), view, *regions)
+    elif mode == "image":
+        out = base()
+    elif mode == "overlay":
+        out = _overlay(base(), view, masks, overlay_style)
+    elif mode == "edge":
+        out = _edges(base(), view, layers)
+    else:
+        out = _mattes(base(), view, mode, layers)
+    if onion:
+        out = out.copy() if plate and out is plate[0] else out
+        paint = np.empty_like(out)
+        for mask, colour in onion:
             paint[:] = colour
+            cv2.copyTo(paint, boundary(_fit(mask.view(np.uint8), view, nearest=True), 1), out)
+    if wipe_px is not None:
+        column = min(max(int(wipe_px) - view.left, 0), view.width)
+        if column > 0:
+            out = out.copy() if plate and out is plate[0] else out
+            out[:, :column] = base()[:, :column]
+    return out
+
+
+def _overlay(base: np.ndarray, view: View, masks: Sequence[tuple[np.ndarray, tuple[int, int, int]]],
+             style: str) -> np.ndarray:
+    out = base.copy()
+    paint = np.empty_like(base)
+    for mask, colour in masks:
+        small = _fit(mask.view(np.uint8), view, nearest=True)
+        paint[:] = colour
+        if style != "outline":
             blend = cv2.addWeighted(out, 1 - OVERLAY_OPACITY, paint, OVERLAY_OPACITY, 0)
             cv2.copyTo(blend, small, out)  # only inside the mask (uint8 arithmetic, no float pass)
-        return out
-    alpha = _fit(matte, view) if matte is not None else np.zeros(base.shape[:2], np.float32)
+        if style != "fill":
+            cv2.copyTo(paint, boundary(small), out)
+    return out
+
+
+def _mattes(base: np.ndarray, view: View, mode: str, layers: list[MatteLayer]) -> np.ndarray:
+    """The matte view (grey) or rgba over the checkerboard of ``layers`` combined: the
+    highest matte at each pixel, with that object's RGB."""
+    alphas = [np.clip(_fit(layer.matte, view), 0, 1) for layer in layers]
+    alpha = np.maximum.reduce(alphas) if len(alphas) > 1 else alphas[0] if alphas else \
+        np.zeros(base.shape[:2], np.float32)
     if mode == "matte":
-        grey = (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)
+        grey = (alpha * 255 + 0.5).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
-    fg = base if rgb is None else _fit(to_uint8(rgb), view)
+    fg = base if not layers or layers[0].rgb is None else _fit(to_uint8(layers[0].rgb), view)
+    if len(layers) > 1:
+        best = alphas[0]
+        for layer, a in zip(layers[1:], alphas[1:], strict=True):
+            wins = a > best
+            fg = np.where(wins[..., None], base if layer.rgb is None else _fit(to_uint8(layer.rgb), view), fg)
+            best = np.maximum(best, a)
     board = checkerboard(view.height, view.width).astype(np.float32)
-    a = np.clip(alpha, 0, 1)[..., None]
+    a = alpha[..., None]
     return (fg.astype(np.float32) * a + board * (1 - a)).astype(np.uint8)
+
+
+def _edges(base: np.ndarray, view: View, layers: list[MatteLayer]) -> np.ndarray:
+    """The plate with each matte's soft edge tinted in its colour and its 50% line drawn
+    :data:`OUTLINE_PX` wide: where the matte cuts, and how wide its falloff is."""
+    out = base.copy()
+    paint = np.empty_like(base)
+    lo, hi = SOFT_EDGE
+    for layer in layers:
+        alpha = _fit(layer.matte, view)
+        paint[:] = layer.colour
+        soft = ((alpha > lo) & (alpha < hi)).view(np.uint8)
+        cv2.copyTo(cv2.addWeighted(out, 0.5, paint, 0.5, 0), soft, out)
+        cv2.copyTo(paint, boundary((alpha >= 0.5).view(np.uint8)), out)
+    return out
 
 
 def _regions(base: np.ndarray, view: View, labels: np.ndarray, picked: set[int],

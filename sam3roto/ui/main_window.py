@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -33,6 +33,7 @@ from sam3roto.errors import Sam3RotoError
 from sam3roto.pipeline.interactive import InteractiveSession
 from sam3roto.ui.compose import MODES
 from sam3roto.ui.document import Document
+from sam3roto.ui.keys import FIELD_KEYS, FIELD_TYPES, VIEW_MODE_KEYS, VIEW_OPTION_KEYS, KeysDialog, key_text
 from sam3roto.ui.panels import MATTE_CONTROLS, RGB_CONTROLS, DepthTab, ExportTab, ObjectsPanel, PostTab, SegmentTab
 from sam3roto.ui.timeline import Timeline
 from sam3roto.ui.viewer import Viewer
@@ -52,6 +53,10 @@ class MainWindow(QMainWindow):
         self.jobs: list[JobWorker] = []
         self.doc: Document | None = None
         self.shuttle = 0  # frames per tick: J/K/L and Space
+        self.loop = False  # playback wraps from the out point to the in point (Ctrl+L)
+        #: The viewer's options, kept for the next document's viewer.
+        self._view_options: dict[str, Any] = {"overlay_style": "fill", "matte_scope": "active", "wipe": False,
+                                              "wipe_x": 0.5, "onion": False, "hud": True}
         self.segment_seq = 0  # interactive requests carry a number; stale ones are dropped
         # The open shot's engine session and the loaded models, used only on the model
         # thread (one job at a time there): opened once, kept between clicks.
@@ -93,12 +98,17 @@ class MainWindow(QMainWindow):
         self.doc = doc
         self._live_last = None  # the last live request was another document's
         self.viewer = Viewer(doc)
+        for name, value in self._view_options.items():  # the artist's view options stay from shot to shot
+            setattr(self.viewer, name, value)
+        self.viewer.set_looping(self.loop)
         self.timeline = Timeline(doc)
         self.mode = QComboBox()
         self.mode.addItems(list(MODES))
         self.mode.setCurrentText(self.viewer.mode)
         self.mode.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.mode.setToolTip("display mode (keys 1-7; View menu)")
         self.mode.currentTextChanged.connect(self.viewer.set_mode)
+        self.viewer.viewChanged.connect(self._sync_view)
         centre = QWidget()
         layout = QVBoxLayout(centre)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -140,6 +150,7 @@ class MainWindow(QMainWindow):
         self._frame_changed(doc.frame)
         self._title()
         self._sync_actions()
+        self._sync_view()
 
     def _start_page(self) -> None:
         """The window without a project: how to start, and unsaved work waiting, if any."""
@@ -203,7 +214,76 @@ class MainWindow(QMainWindow):
         self._action(edit, "redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), self.redo)
         edit.addSeparator()
         self._action(edit, "settings", "Settings...", (), self.open_settings)
+        self._view_menu()
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "keys", "Keys...", ("F1",), self.show_keys)
         self._sync_actions()
+
+    def _view_menu(self) -> None:
+        """View: a key for every display mode and view option; the checks follow the viewer."""
+        view = self.menuBar().addMenu("&View")
+        modes = QActionGroup(self)
+        for mode in MODES:
+            text, key = VIEW_MODE_KEYS[mode]
+            action = self._action(view, f"view_{mode}", text, (key,), lambda m=mode: self.viewer.set_mode(m))
+            action.setCheckable(True)
+            modes.addAction(action)
+        view.addSeparator()
+        slots = {  # ``self.viewer`` is looked up when the key comes: the open document's viewer
+            "overlay_style": lambda: self.viewer.cycle_overlay_style(),
+            "matte_scope": lambda: self.viewer.set_matte_scope("active" if self.viewer.matte_scope == "all" else "all"),
+            "wipe": lambda: self.viewer.set_wipe(not self.viewer.wipe),
+            "onion": lambda: self.viewer.set_onion(not self.viewer.onion),
+            "hud": lambda: self.viewer.set_hud(not self.viewer.hud),
+            "loop": self.toggle_loop,
+        }
+        for name, (text, key) in VIEW_OPTION_KEYS.items():
+            if name == "loop":
+                view.addSeparator()
+            action = self._action(view, name, text, (key,), slots[name])
+            action.setCheckable(name != "overlay_style")
+        self.view_actions = [f"view_{mode}" for mode in MODES] + list(VIEW_OPTION_KEYS)
+
+    def _sync_view(self) -> None:
+        """The mode box and the View menu's checks show the viewer's state (whichever of
+        the keys, the menu or the box changed it)."""
+        viewer = getattr(self, "viewer", None)
+        if viewer is None or self.doc is None:
+            return
+        if self.mode.currentText() != viewer.mode:
+            self.mode.setCurrentText(viewer.mode)
+        self.menu_actions[f"view_{viewer.mode}"].setChecked(True)
+        self.menu_actions["overlay_style"].setText(f"Overlay style: {viewer.overlay_style} (fill, outline, both)")
+        self.menu_actions["matte_scope"].setChecked(viewer.matte_scope == "all")
+        for name in ("wipe", "onion", "hud"):
+            self.menu_actions[name].setChecked(bool(getattr(viewer, name)))
+        self.menu_actions["loop"].setChecked(self.loop)
+        self._view_options = {name: getattr(viewer, name) for name in self._view_options}
+
+    def toggle_loop(self) -> None:
+        """Ctrl+L: playback wraps between the in and out points instead of stopping."""
+        self.loop = not self.loop
+        if self.doc is not None:
+            self.viewer.set_looping(self.loop)
+        self.menu_actions["loop"].setChecked(self.loop)
+        self.statusBar().showMessage("looped playback between in and out" if self.loop else "playback stops at the "
+                                     "ends of the clip", 4000)
+
+    def show_keys(self) -> Any:
+        """Help > Keys...: every key of the window, from its actions and shortcuts."""
+        dialog = KeysDialog(self)
+        dialog.show()
+        return dialog
+
+    def event(self, event: QEvent) -> bool:
+        """A focused slider, number or text field keeps the frame keys (arrows, Home/End,
+        Space, brackets): accepting the shortcut override sends the key to the field
+        instead of the window's shortcut (Esc, :meth:`escape`, focuses the viewer again)."""
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) and \
+                isinstance(QApplication.focusWidget(), FIELD_TYPES) and key_text(event) in FIELD_KEYS:
+            event.accept()
+            return True
+        return super().event(event)
 
     def _action(self, menu: Any, name: str, text: str, keys: tuple[str, ...], slot: Any) -> QAction:
         action = QAction(text, self)
@@ -215,7 +295,7 @@ class MainWindow(QMainWindow):
 
     def _sync_actions(self) -> None:
         """Actions that need an open project are disabled without one."""
-        for name in ("save", "save_as", "close", "undo", "redo"):
+        for name in ("save", "save_as", "close", "undo", "redo", *self.view_actions):
             self.menu_actions[name].setEnabled(self.doc is not None)
 
     def loaded_engine(self, name: str, options: dict[str, Any]) -> Any:
@@ -264,31 +344,51 @@ class MainWindow(QMainWindow):
             self.doc.undo.redo()
 
     def _shortcuts(self) -> None:
-        table: list[tuple[str, Any]] = [
-            ("[", lambda: self.step(-1)), ("]", lambda: self.step(1)),
-            ("Left", lambda: self.step(-1)), ("Right", lambda: self.step(1)),
-            ("Shift+Left", lambda: self.step(-10)), ("Shift+Right", lambda: self.step(10)),
-            ("Home", lambda: self.go(0)), ("End", lambda: self.go(-1)),
-            ("Space", self.play_pause), ("J", lambda: self.shuttle_to(-1)), ("K", lambda: self.shuttle_to(0)),
-            ("L", lambda: self.shuttle_to(1)), ("F", lambda: self.viewer.fit()),
-            ("Ctrl+Return", self.segment_frame), ("Ctrl+Enter", self.segment_frame),
-            ("Ctrl+T", lambda: self.track("both")), ("Ctrl+Shift+T", lambda: self.track("both", "all")),
-            ("Delete", lambda: self.viewer.delete_selected()),
-            ("Escape", self.escape),
-            ("I", lambda: self.doc.set_in_out(in_index=self.doc.frame)),  # type: ignore[union-attr]
-            ("O", lambda: self.doc.set_in_out(out_index=self.doc.frame)),  # type: ignore[union-attr]
+        """The window's keys that are not menu actions, as ``(keys, description, slot)``
+        in :attr:`shortcut_table` (Help > Keys lists them with the menus' actions)."""
+        doc = self._require_doc
+        self.shortcut_table: list[tuple[tuple[str, ...], str, Any]] = [
+            (("Left", "["), "Previous frame", lambda: self.step(-1)),
+            (("Right", "]"), "Next frame", lambda: self.step(1)),
+            (("Shift+Left",), "10 frames back", lambda: self.step(-10)),
+            (("Shift+Right",), "10 frames on", lambda: self.step(10)),
+            (("Home",), "First frame", lambda: self.go(0)),
+            (("End",), "Last frame", lambda: self.go(-1)),
+            (("Space",), "Play / stop", self.play_pause),
+            (("J",), "Play backward (faster on each press)", lambda: self.shuttle_to(-1)),
+            (("K",), "Stop", lambda: self.shuttle_to(0)),
+            (("L",), "Play forward (faster on each press)", lambda: self.shuttle_to(1)),
+            (("I",), "In point at this frame", lambda: doc().set_in_out(in_index=doc().frame)),
+            (("O",), "Out point at this frame", lambda: doc().set_in_out(out_index=doc().frame)),
+            (("F",), "Fit the frame in the viewer", lambda: self.viewer.fit()),
+            (("Ctrl+Return", "Ctrl+Enter"), "Segment this frame (the active object's prompts)", self.segment_frame),
+            (("Ctrl+T",), "Track what is out of date", lambda: self.track("both")),
+            (("Ctrl+Shift+T",), "Track every object over the whole in/out range", lambda: self.track("both", "all")),
+            (("Delete",), "Delete the selected prompt", lambda: self.viewer.delete_selected()),
+            (("Escape",), "Stop tracking, drop picked regions, back to the viewer", self.escape),
         ]
-        for keys, slot in table:
-            shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
-            shortcut.activated.connect(lambda s=slot: self.doc is not None and s())
+        self.shortcuts: list[QShortcut] = []
+        for keys, _text, slot in self.shortcut_table:
+            for key in keys:
+                shortcut = QShortcut(QKeySequence(key), self)
+                shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+                shortcut.activated.connect(lambda s=slot: self.doc is not None and s())
+                self.shortcuts.append(shortcut)
+
+    def _require_doc(self) -> Document:
+        """The open document (the keys that need one run only while one is open)."""
+        if self.doc is None:
+            raise RuntimeError("no project is open")
+        return self.doc
 
     def escape(self) -> None:
-        """Esc: stop a running track (its finished frames stay) and drop picked regions."""
+        """Esc: stop a running track (its finished frames stay), drop picked regions, and
+        give the keyboard back to the viewer (from a slider or field)."""
         for worker in list(self.jobs):
             if (worker.label or "").startswith("track"):
                 worker.cancel()
         self.viewer.set_regions(None)
+        self.viewer.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # -- frames -----------------------------------------------------------------------------
     def step(self, delta: int) -> None:
@@ -314,9 +414,18 @@ class MainWindow(QMainWindow):
         self.player.start(max(1, int(1000 / float(self.doc.source.info.fps))))
 
     def _tick(self) -> None:
+        """One playback step. Looping, playback stays within in..out and wraps at either
+        end; otherwise it stops at the clip's ends."""
         assert self.doc is not None
         nxt = self.doc.frame + self.shuttle
-        if not 0 <= nxt < self.doc.frame_count:
+        if self.loop:
+            shot = self.doc.project.shot
+            span = shot.frame_range if shot is not None else range(self.doc.frame_count)
+            if span.start <= self.doc.frame < span.stop:
+                nxt = span.start + (nxt - span.start) % len(span)
+            else:  # the playhead was outside: start at the end playback comes from
+                nxt = span.start if self.shuttle > 0 else span.stop - 1
+        elif not 0 <= nxt < self.doc.frame_count:
             self.shuttle_to(0)
             return
         self.doc.set_frame(nxt)

@@ -1,6 +1,11 @@
-"""The viewer: the current frame composed at display resolution, with every visible
-object's overlay, the prompts of the active object, zoom/pan/fit, and the prompt tools
-(point +, point -, box; click a prompt to select it, drag to move, Delete to remove)."""
+"""The viewer: the current frame composed at display resolution in one of the display
+modes (``compose.MODES``), with every visible object's overlay (filled, outlined or both),
+the prompts of the active object, zoom/pan/fit, and the prompt tools (point +, point -,
+box; click a prompt to select it, drag to move, Delete to remove). View options: the
+matte scope (the active object or all visible ones), the onion skin (the active object's
+mask outline on the previous and next frame), the A/B wipe (the plate left of a line
+dragged with the mouse, the mode right of it) and a heads-up display of the frame
+number, timecode and frame rate."""
 
 from __future__ import annotations
 
@@ -10,21 +15,43 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QWidget
 
 from sam3roto.core.depthcache import known_depth
+from sam3roto.core.timecode import fps_label, timecode_at
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import Sam3RotoError
-from sam3roto.ui.compose import MODES, compose, visible_view
+from sam3roto.ui.compose import MODES, ONION_NEXT, ONION_PREVIOUS, OVERLAY_STYLES, MatteLayer, compose, visible_view
 from sam3roto.ui.document import Document
 from sam3roto.ui.qimage import to_qimage
 
 PICK_RADIUS_PX = 9
+#: A left press this close to the wipe line (widget pixels) drags it.
+WIPE_GRAB_PX = 8
+MATTE_SCOPES = ("active", "all")
 
 
 class Viewer(QWidget):
+    """The frame in one display mode. ``mode`` is one of ``compose.MODES``;
+    ``overlay_style`` one of ``compose.OVERLAY_STYLES`` (the overlay mode's look);
+    ``matte_scope`` "active" or "all" (which objects the matte, rgba and edge modes show);
+    ``wipe`` and ``wipe_x`` (a fraction of the width) the A/B wipe; ``onion`` the onion
+    skin; ``hud`` the heads-up display, which says "loop" while ``looping``. Every change
+    of these emits ``viewChanged``."""
+
     painted = Signal()  # after every paint (tests and the UI benchmark wait on it)
+    viewChanged = Signal()  # a display mode or view option changed (menus and the mode box follow)
 
     def __init__(self, doc: Document | None = None) -> None:
         super().__init__()
@@ -33,12 +60,20 @@ class Viewer(QWidget):
         self.setMouseTracking(True)
         self.doc: Document | None = None
         self.mode = "overlay"
+        self.overlay_style = "fill"
+        self.matte_scope = "active"
+        self.wipe = False
+        self.wipe_x = 0.5  # the wipe line, as a fraction of the widget's width
+        self.onion = False
+        self.hud = False  # the window turns it on; a viewer on its own shows only the frame
+        self.looping = False  # said on the heads-up display (the window plays)
         self.scale = 1.0
         self.origin = QPointF(0, 0)  # source point at the widget's top-left
         self.fitted = True  # refit on resize until the user zooms or pans
         self.selected: int | None = None  # index into the active prompts
         self._drag: dict[str, Any] | None = None
-        self._matte_cache: tuple[Any, Any] | None = None
+        # object id -> (key, (matte, rgb), error): one entry per object, for the current frame
+        self._matte_cache: dict[int, tuple[Any, tuple[Any, Any], str]] = {}
         self._colour_cache: tuple[Any, np.ndarray | None] | None = None
         self.last_display: np.ndarray | None = None
         self.preview_error = ""  # why the matte preview cannot be shown (painted on the view)
@@ -61,8 +96,45 @@ class Viewer(QWidget):
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
-            raise ValueError(f"unknown display mode {mode!r}")
-        self.mode = mode
+            raise ValueError(f"unknown display mode {mode!r}: one of {', '.join(MODES)}")
+        self._set("mode", mode)
+
+    def set_overlay_style(self, style: str) -> None:
+        """How the overlay mode draws objects: "fill", "outline" or "both"."""
+        if style not in OVERLAY_STYLES:
+            raise ValueError(f"unknown overlay style {style!r}: one of {', '.join(OVERLAY_STYLES)}")
+        self._set("overlay_style", style)
+
+    def cycle_overlay_style(self) -> None:
+        """fill -> outline -> both -> fill."""
+        self.set_overlay_style(OVERLAY_STYLES[(OVERLAY_STYLES.index(self.overlay_style) + 1) % len(OVERLAY_STYLES)])
+
+    def set_matte_scope(self, scope: str) -> None:
+        """Which objects the matte, rgba and edge modes show: "active" or "all" visible."""
+        if scope not in MATTE_SCOPES:
+            raise ValueError(f"unknown matte scope {scope!r}: one of {', '.join(MATTE_SCOPES)}")
+        self._set("matte_scope", scope)
+
+    def set_wipe(self, on: bool) -> None:
+        self._set("wipe", bool(on))
+
+    def set_wipe_x(self, fraction: float) -> None:
+        """Put the wipe line at ``fraction`` (0..1, clamped) of the widget's width."""
+        self._set("wipe_x", min(1.0, max(0.0, float(fraction))))
+
+    def set_onion(self, on: bool) -> None:
+        self._set("onion", bool(on))
+
+    def set_hud(self, on: bool) -> None:
+        self._set("hud", bool(on))
+
+    def set_looping(self, on: bool) -> None:
+        self._set("looping", bool(on))
+
+    def _set(self, name: str, value: Any) -> None:
+        if getattr(self, name) != value:
+            setattr(self, name, value)
+            self.viewChanged.emit()
         self.update()
 
     # -- geometry ---------------------------------------------------------------------------
@@ -97,16 +169,22 @@ class Viewer(QWidget):
 
     # -- painting ---------------------------------------------------------------------------
     def _matte(self, obj: Any) -> tuple[Any, Any]:
-        """The active object's post result on this frame (cached per frame and settings)."""
+        """``obj``'s post result on this frame, ``(matte, rgb)`` (None, None without a mask
+        or when post fails: :attr:`preview_error` says why). Cached per object, for the
+        frame, its settings and whether it has a mask, so showing every object's matte
+        recomputes only what changed."""
         from sam3roto.post import PostSettings, apply
 
         doc = self.doc
         assert doc is not None
-        key = (doc.frame, obj.id, json.dumps(obj.post, sort_keys=True), doc.store.has(obj.id, doc.frame))
-        if self._matte_cache is not None and self._matte_cache[0] == key:
-            return self._matte_cache[1]
+        key = (doc.frame, json.dumps(obj.post, sort_keys=True), doc.store.has(obj.id, doc.frame))
+        cached = self._matte_cache.get(obj.id)
+        if cached is not None and cached[0] == key:
+            if cached[2]:
+                self.preview_error = cached[2]
+            return cached[1]
         mask = doc.store.get(obj.id, doc.frame)
-        self.preview_error = ""
+        error = ""
         result: tuple[Any, Any] = (None, None)
         if mask is not None:
             try:
@@ -118,9 +196,29 @@ class Viewer(QWidget):
                 post = apply(doc.image(), mask, settings, depth=depth)
                 result = (post.matte, post.rgb)
             except (ValueError, TypeError) as exc:  # e.g. a depth foreground without depth: say so
-                self.preview_error = str(exc)
-        self._matte_cache = (key, result)
+                error = str(exc)
+        self._matte_cache[obj.id] = (key, result, error)
+        if error:
+            self.preview_error = error
         return result
+
+    def _matte_layers(self) -> list[MatteLayer]:
+        """The objects the matte, rgba and edge modes show (by :attr:`matte_scope`), each
+        with its matte; :attr:`preview_error` says why one could not be made."""
+        doc = self.doc
+        assert doc is not None
+        self.preview_error = ""
+        objects = [o for o in doc.project.objects if o.visible] if self.matte_scope == "all" else \
+            [o for o in [doc.active()] if o is not None]
+        known = {o.id for o in doc.project.objects}
+        for gone in [k for k in self._matte_cache if k not in known]:
+            del self._matte_cache[gone]
+        layers = []
+        for obj in objects:
+            matte, rgb = self._matte(obj)
+            if matte is not None:
+                layers.append(MatteLayer(matte, tuple(obj.color), rgb))
+        return layers
 
     def _colour_image(self) -> np.ndarray | None:
         """Depth or normals false colour of this frame, computed once per frame and mode
@@ -162,20 +260,52 @@ class Viewer(QWidget):
         info = doc.source.info
         view = visible_view(info.width, info.height, self.scale, self.origin.x(), self.origin.y(),
                             self.width(), self.height())
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"overlay_style": self.overlay_style}
         if self.mode == "overlay":
             kwargs["masks"] = [(m, tuple(o.color)) for o in doc.project.objects if o.visible
                                and (m := doc.store.get(o.id, doc.frame)) is not None]
-        elif self.mode in ("matte", "rgba") and doc.active() is not None:
-            kwargs["matte"], kwargs["rgb"] = self._matte(doc.active())
+        elif self.mode in ("matte", "rgba", "edge"):
+            kwargs["mattes"] = self._matte_layers()
         elif self.mode in ("depth", "normals"):
             kwargs["colour_image"] = self._colour_image()
         if self.regions is not None and self.regions_frame == doc.frame:
             obj = doc.active()
             kwargs["regions"] = (self.regions, self.picked, tuple(obj.color) if obj is not None else (255, 200, 0))
+        if self.onion:
+            kwargs["onion"] = self._onion()
+        if self.wipe:
+            kwargs["wipe_px"] = self.wipe_column()
         pixels = compose(doc.image(), view, self.mode, **kwargs)
         self._view = view
         return pixels
+
+    def _onion(self) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
+        """The active object's masks on the previous and the next frame, with their colours."""
+        doc = self.doc
+        assert doc is not None
+        obj = doc.active()
+        if obj is None:
+            return []
+        found = []
+        for frame, colour in ((doc.frame - 1, ONION_PREVIOUS), (doc.frame + 1, ONION_NEXT)):
+            if 0 <= frame < doc.frame_count and (mask := doc.store.get(obj.id, frame)) is not None:
+                found.append((mask, colour))
+        return found
+
+    def wipe_column(self) -> int:
+        """The wipe line's x in widget pixels."""
+        return round(self.wipe_x * self.width())
+
+    def hud_text(self) -> str:
+        """What the heads-up display says: the source's frame number, the SMPTE timecode
+        (from the source's start timecode, else 00:00:00:00 at the first frame), the frame
+        rate, and "loop" while playback loops: ``1001  00:00:41:17  23.976 fps``."""
+        doc = self.doc
+        assert doc is not None
+        info = doc.source.info
+        start = info.extra.get("timecode") if isinstance(info.extra.get("timecode"), str) else None
+        text = f"{doc.frame_number()}  {timecode_at(doc.frame, info.fps, start)}  {fps_label(info.fps)} fps"
+        return text + "  loop" if self.looping else text
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -194,13 +324,61 @@ class Viewer(QWidget):
             if pixels.size:
                 painter.drawImage(self._view.left, self._view.top, to_qimage(pixels))
             self._paint_prompts(painter)
-            if self.preview_error and self.mode in ("matte", "rgba"):
+            if self.wipe:
+                self._paint_wipe(painter)
+            if self.hud:
+                self._paint_hud(painter)
+            if self.preview_error and self.mode in ("matte", "rgba", "edge"):
                 painter.setPen(QColor(255, 120, 90))
                 painter.drawText(self.rect().adjusted(12, 12, -12, -12),
                                  int(Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap),
                                  f"preview: {self.preview_error}")
         painter.end()
         self.painted.emit()
+
+    def _small_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.9))
+        return font
+
+    def _paint_wipe(self, painter: QPainter) -> None:
+        """The wipe line, its handle, and (with the heads-up display) what each side shows."""
+        x = self.wipe_column()
+        h = self.height()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setPen(QPen(QColor(0, 0, 0, 160), 3))
+        painter.drawLine(x, 0, x, h)
+        painter.setPen(QPen(QColor(255, 255, 255), 1))
+        painter.drawLine(x, 0, x, h)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        handle = QRectF(x - 6, h / 2 - 18, 12, 36)
+        painter.setPen(QPen(QColor(20, 20, 20), 1))
+        painter.setBrush(QColor(235, 235, 235))
+        painter.drawRoundedRect(handle, 4, 4)
+        painter.setPen(QPen(QColor(60, 60, 60), 1))
+        for dx in (-2, 2):
+            painter.drawLine(QPointF(x + dx, h / 2 - 8), QPointF(x + dx, h / 2 + 8))
+        if self.hud:  # what each side shows, with the heads-up display's text
+            painter.setFont(self._small_font())
+            metrics = QFontMetrics(painter.font())
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(x - 8 - metrics.horizontalAdvance("image"), 4 + metrics.ascent(), "image")
+            painter.drawText(x + 8, 4 + metrics.ascent(), self.mode)
+
+    def _paint_hud(self, painter: QPainter) -> None:
+        """Frame number, timecode and rate, bottom left, on a dark translucent box."""
+        text = self.hud_text()
+        painter.setFont(self._small_font())
+        metrics = QFontMetrics(painter.font())
+        pad = 4
+        box = QRectF(8, self.height() - 8 - metrics.height() - 2 * pad,
+                     metrics.horizontalAdvance(text) + 2 * pad, metrics.height() + 2 * pad)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 150))
+        painter.drawRoundedRect(box, 3, 3)
+        painter.setPen(QColor(235, 235, 235))
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(box.adjusted(pad, pad, -pad, -pad), int(align), text)
 
     def _paint_prompts(self, painter: QPainter) -> None:
         doc = self.doc
@@ -247,6 +425,10 @@ class Viewer(QWidget):
         if self.doc is None:
             return
         pos = event.position()
+        if self.wipe and event.button() == Qt.MouseButton.LeftButton and \
+                abs(pos.x() - self.wipe_column()) <= WIPE_GRAB_PX:
+            self._drag = {"kind": "wipe"}  # the wipe line before the prompt tools
+            return
         if event.button() == Qt.MouseButton.MiddleButton or (
                 event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.AltModifier):
             self._drag = {"kind": "pan", "start": pos, "origin": QPointF(self.origin)}
@@ -272,9 +454,17 @@ class Viewer(QWidget):
                 self.doc.add_click(src.x(), src.y(), positive)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if self._drag is None:
-            return
         pos = event.position()
+        if self._drag is None:
+            near = self.wipe and abs(pos.x() - self.wipe_column()) <= WIPE_GRAB_PX
+            if near:
+                self.setCursor(Qt.CursorShape.SplitHCursor)
+            else:
+                self.unsetCursor()
+            return
+        if self._drag["kind"] == "wipe":
+            self.set_wipe_x(pos.x() / max(1, self.width()))
+            return
         if self._drag["kind"] == "pan":
             d = pos - self._drag["start"]
             self.origin = QPointF(self._drag["origin"].x() - d.x() / self.scale,
