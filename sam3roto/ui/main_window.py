@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -34,6 +35,7 @@ from sam3roto.pipeline.interactive import InteractiveSession
 from sam3roto.ui.compose import MODES
 from sam3roto.ui.document import Document
 from sam3roto.ui.keys import FIELD_KEYS, FIELD_TYPES, VIEW_MODE_KEYS, VIEW_OPTION_KEYS, KeysDialog, key_text
+from sam3roto.ui.paint import PaintBar
 from sam3roto.ui.panels import MATTE_CONTROLS, RGB_CONTROLS, DepthTab, ExportTab, ObjectsPanel, PostTab, SegmentTab
 from sam3roto.ui.timeline import Timeline
 from sam3roto.ui.viewer import Viewer
@@ -109,13 +111,20 @@ class MainWindow(QMainWindow):
         self.mode.setToolTip("display mode (keys 1-7; View menu)")
         self.mode.currentTextChanged.connect(self.viewer.set_mode)
         self.viewer.viewChanged.connect(self._sync_view)
+        self.paint_bar = PaintBar(doc)
+        self.paint_bar.changed.connect(self.viewer.update)
+        top = QHBoxLayout()
+        top.addWidget(self.mode)
+        top.addWidget(self.paint_bar)
+        top.addStretch(1)
         centre = QWidget()
         layout = QVBoxLayout(centre)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.mode)
+        layout.addLayout(top)
         layout.addWidget(self.viewer, 1)
         layout.addWidget(self.timeline)
         self.setCentralWidget(centre)
+        self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)  # the frame keys start with the viewer
         self.objects = ObjectsPanel(doc)
         self._dock("Objects", self.objects, Qt.DockWidgetArea.LeftDockWidgetArea, 240)
         self.segment_tab, self.export_tab = SegmentTab(doc), ExportTab(doc)
@@ -365,7 +374,23 @@ class MainWindow(QMainWindow):
             (("Ctrl+T",), "Track what is out of date", lambda: self.track("both")),
             (("Ctrl+Shift+T",), "Track every object over the whole in/out range", lambda: self.track("both", "all")),
             (("Delete",), "Delete the selected prompt", lambda: self.viewer.delete_selected()),
-            (("Escape",), "Stop tracking, drop picked regions, back to the viewer", self.escape),
+            (("Escape",), "Stop tracking, drop picked regions or an open polygon, back to the viewer", self.escape),
+            (("P",), "Tool: point +", lambda: self.pick_tool("point+")),
+            (("Shift+P",), "Tool: point -", lambda: self.pick_tool("point-")),
+            (("R",), "Tool: box", lambda: self.pick_tool("box")),
+            (("B",), "Tool: brush (left paints, right does the opposite; a pen's pressure sizes it)",
+             lambda: self.pick_tool("brush")),
+            (("G",), "Tool: shape (drag a lasso, or click polygon corners and close with Return or a double-click)",
+             lambda: self.pick_tool("shape")),
+            (("X",), "Brush and shape: swap add and subtract", lambda: self.paint_bar.swap_mode()),
+            (("T",), "Brush and shape: swap correction (tracks) and touch-up (over the final matte)",
+             lambda: self.paint_bar.swap_layer()),
+            (("=", "+"), "Brush size up", lambda: self.paint_bar.grow(1)),
+            (("-",), "Brush size down", lambda: self.paint_bar.grow(-1)),
+            (("0",), "Brush softer", lambda: self.paint_bar.soften(0.1)),
+            (("9",), "Brush harder", lambda: self.paint_bar.soften(-0.1)),
+            (("Shift+Delete",), "Remove the active object's strokes and touch-ups on this frame",
+             lambda: doc().clear_paint()),
         ]
         self.shortcuts: list[QShortcut] = []
         for keys, _text, slot in self.shortcut_table:
@@ -388,7 +413,18 @@ class MainWindow(QMainWindow):
             if (worker.label or "").startswith("track"):
                 worker.cancel()
         self.viewer.set_regions(None)
+        if self.viewer.paint.busy:
+            self.viewer.paint.cancel()
         self.viewer.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def pick_tool(self, tool: str) -> None:
+        """Make ``tool`` (``document.TOOLS``) the viewer's tool, shown in the Segment tab."""
+        assert self.doc is not None
+        if self.viewer.paint.busy:
+            self.viewer.paint.cancel()
+        self.doc.tool = tool
+        self.segment_tab.show_tool(tool)
+        self.viewer.update()
 
     # -- frames -----------------------------------------------------------------------------
     def step(self, delta: int) -> None:

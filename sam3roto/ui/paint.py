@@ -19,9 +19,10 @@ from typing import Any
 
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QButtonGroup, QDoubleSpinBox, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from sam3roto.core.strokes import MAX_RADIUS_PX, MIN_RADIUS_PX, Stroke
+from sam3roto.ui.controls import DoubleSpinBox
 
 PAINT_TOOLS = ("brush", "shape")
 #: Polygon corners closer than this (display px) to the first one close the shape.
@@ -104,8 +105,10 @@ class PaintTool:
             self.finish()
             return True
         start = self.viewer.to_widget(*self.points[0])
-        if len(self.points) >= 3 and math.hypot(pos.x() - start.x(), pos.y() - start.y()) > CLOSE_PX:
-            self.finish()  # a lasso: the drag went somewhere
+        reach = max(math.hypot(p.x() - start.x(), p.y() - start.y())
+                    for p in (self.viewer.to_widget(x, y) for x, y in self.points))
+        if len(self.points) >= 3 and reach > CLOSE_PX:
+            self.finish()  # a lasso: the drag went round somewhere (closed on release)
         else:
             self.points = self.points[:1]  # a click: the first corner of a polygon
             self.pressure = self.pressure[:1]
@@ -239,7 +242,7 @@ class PaintBar(QWidget):
         self.buttons["touch-up"].setToolTip("paint over the final matte after post, without re-tracking (T swaps)")
         self.buttons["in-out"].setToolTip("touch-ups apply to the in..out range instead of this frame only")
         layout.addWidget(QLabel("Size"))
-        self.radius_box = QDoubleSpinBox()
+        self.radius_box = DoubleSpinBox()
         self.radius_box.setRange(MIN_RADIUS_PX, MAX_RADIUS_PX)
         self.radius_box.setDecimals(1)
         self.radius_box.setSuffix(" px")
@@ -247,12 +250,14 @@ class PaintBar(QWidget):
         self.radius_box.valueChanged.connect(lambda v: self._set("brush_radius", float(v)))
         layout.addWidget(self.radius_box)
         layout.addWidget(QLabel("Soft"))
-        self.softness_box = QDoubleSpinBox()
+        self.softness_box = DoubleSpinBox()
         self.softness_box.setRange(0.0, 1.0)
         self.softness_box.setSingleStep(0.1)
         self.softness_box.setToolTip("share of the radius that fades out (9 and 0 change it)")
         self.softness_box.valueChanged.connect(lambda v: self._set("brush_softness", float(v)))
         layout.addWidget(self.softness_box)
+        for box in (self.radius_box, self.softness_box):
+            box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # Tab and a new window start in the viewer
         self.sync()
 
     def set_document(self, doc: Any) -> None:

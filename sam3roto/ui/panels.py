@@ -149,9 +149,12 @@ class SegmentTab(QWidget):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.tools = ComboBox()
-        for label, tool in (("Point +", "point+"), ("Point -", "point-"), ("Box", "box")):
+        for label, tool in (("Point +", "point+"), ("Point -", "point-"), ("Box", "box"), ("Brush", "brush"),
+                            ("Shape (lasso / polygon)", "shape")):
             self.tools.addItem(label, tool)
         self.tools.currentIndexChanged.connect(lambda _: setattr(doc, "tool", self.tools.currentData()))
+        self.tools.setToolTip("P point +, Shift+P point -, R box, B brush, G shape; X swaps add and subtract, "
+                              "T correction and touch-up, - = brush size, 9 0 softness")
         self.live = CheckBox("Live: every click segments")
         self.live.setChecked(True)
         self.live.setToolTip("clicks, boxes, drags and deletes update the mask at once; Ctrl+Enter re-runs it")
@@ -249,6 +252,12 @@ class SegmentTab(QWidget):
     def _index(number: int, numbers: list[int]) -> int:
         """The index of frame ``number``, or of the nearest frame (sequences may have gaps)."""
         return min(range(len(numbers)), key=lambda i: abs(numbers[i] - number))
+
+    def show_tool(self, tool: str) -> None:
+        """Show ``tool`` as chosen (the window's tool keys set it)."""
+        index = self.tools.findData(tool)
+        if index >= 0 and index != self.tools.currentIndex():
+            self.tools.setCurrentIndex(index)
 
     @property
     def engine_name(self) -> str:

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -24,16 +24,19 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
+    QTabletEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QWidget
 
 from sam3roto.core.depthcache import known_depth
+from sam3roto.core.strokes import touchups_at
 from sam3roto.core.timecode import fps_label, timecode_at
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import Sam3RotoError
 from sam3roto.ui.compose import MODES, ONION_NEXT, ONION_PREVIOUS, OVERLAY_STYLES, MatteLayer, compose, visible_view
 from sam3roto.ui.document import Document
+from sam3roto.ui.paint import PaintTool
 from sam3roto.ui.qimage import to_qimage
 
 PICK_RADIUS_PX = 9
@@ -67,6 +70,7 @@ class Viewer(QWidget):
         self.onion = False
         self.hud = False  # the window turns it on; a viewer on its own shows only the frame
         self.looping = False  # said on the heads-up display (the window plays)
+        self.paint = PaintTool(self)  # the brush and shape tools
         self.scale = 1.0
         self.origin = QPointF(0, 0)  # source point at the widget's top-left
         self.fitted = True  # refit on resize until the user zooms or pans
@@ -169,31 +173,37 @@ class Viewer(QWidget):
 
     # -- painting ---------------------------------------------------------------------------
     def _matte(self, obj: Any) -> tuple[Any, Any]:
-        """``obj``'s post result on this frame, ``(matte, rgb)`` (None, None without a mask
-        or when post fails: :attr:`preview_error` says why). Cached per object, for the
+        """``obj``'s post result on this frame, ``(matte, rgb)``, with its settings on this
+        frame (keyed ones interpolated) and its touch-ups over the matte (None, None without
+        a mask or when post fails: :attr:`preview_error` says why). Cached per object, for the
         frame, its settings and whether it has a mask, so showing every object's matte
         recomputes only what changed."""
-        from sam3roto.post import PostSettings, apply
+        from sam3roto.post import apply
+        from sam3roto.post.keyed import KeyedPost
 
         doc = self.doc
         assert doc is not None
-        key = (doc.frame, json.dumps(obj.post, sort_keys=True), doc.store.has(obj.id, doc.frame))
+        touchups = touchups_at(obj.touchups, doc.frame)
+        key = (doc.frame, json.dumps([obj.post, obj.post_keys], sort_keys=True, default=str),
+               doc.store.has(obj.id, doc.frame), json.dumps([t.to_dict() for t in touchups]))
         cached = self._matte_cache.get(obj.id)
         if cached is not None and cached[0] == key:
             if cached[2]:
                 self.preview_error = cached[2]
             return cached[1]
         mask = doc.store.get(obj.id, doc.frame)
+        if mask is None and touchups:  # touch-ups paint over an empty matte
+            mask = np.zeros((doc.source.info.height, doc.source.info.width), bool)
         error = ""
         result: tuple[Any, Any] = (None, None)
         if mask is not None:
             try:
-                settings = PostSettings.from_dict(obj.post)
+                settings = KeyedPost.of(obj).at(doc.frame)  # keyed settings: this frame's
                 depth = None
                 cache = doc.depth_cache()
                 if settings.depth_mode != "off" and cache is not None and cache.path(doc.frame).is_file():
                     depth = known_depth(cache.get(doc.frame).depth, settings.depth_near_is_large)
-                post = apply(doc.image(), mask, settings, depth=depth)
+                post = apply(doc.image(), mask, settings, depth=depth, touchups=touchups)
                 result = (post.matte, post.rgb)
             except (ValueError, TypeError) as exc:  # e.g. a depth foreground without depth: say so
                 error = str(exc)
@@ -324,6 +334,7 @@ class Viewer(QWidget):
             if pixels.size:
                 painter.drawImage(self._view.left, self._view.top, to_qimage(pixels))
             self._paint_prompts(painter)
+            self.paint.draw(painter)
             if self.wipe:
                 self._paint_wipe(painter)
             if self.hud:
@@ -433,6 +444,8 @@ class Viewer(QWidget):
                 event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.AltModifier):
             self._drag = {"kind": "pan", "start": pos, "origin": QPointF(self.origin)}
             return
+        if self.paint.press(pos, event.button()):
+            return
         picked = self._pick(pos)
         if picked is not None and event.button() == Qt.MouseButton.LeftButton:
             self.selected = picked
@@ -455,6 +468,8 @@ class Viewer(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
+        if self.paint.move(pos) or (self._drag is None and self.paint.active):
+            return
         if self._drag is None:
             near = self.wipe and abs(pos.x() - self.wipe_column()) <= WIPE_GRAB_PX
             if near:
@@ -478,6 +493,8 @@ class Viewer(QWidget):
         self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.paint.release(event.position()):
+            return
         drag, self._drag = self._drag, None
         if drag is None or self.doc is None:
             return
@@ -541,7 +558,37 @@ class Viewer(QWidget):
             return True
         return False
 
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.paint.active and self.paint.polygon:
+            self.paint.finish()  # a double-click closes the polygon
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def tabletEvent(self, event: QTabletEvent) -> None:
+        """A pen: its pressure scales the brush (the mouse events Qt would make from it are
+        not used while a paint tool is active)."""
+        if not self.paint.active:
+            event.ignore()
+            return
+        pos, kind = event.position(), event.type()
+        self.paint.tablet = True
+        if kind == QEvent.Type.TabletPress:
+            self.paint.press(pos, event.button(), event.pressure())
+            self.paint.tablet = True
+        elif kind == QEvent.Type.TabletMove:
+            self.paint.move(pos, event.pressure() if event.buttons() else 1.0)
+        elif kind == QEvent.Type.TabletRelease:
+            self.paint.release(pos)
+        event.accept()
+
+    def leaveEvent(self, event: QEvent) -> None:
+        self.paint.hover = None  # no brush outline left behind
+        self.update()
+        super().leaveEvent(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self.paint.key(event.key()):
+            return
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.delete_selected():
             return
         super().keyPressEvent(event)
