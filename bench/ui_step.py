@@ -8,13 +8,20 @@ frame (overlay mode). For each clip:
   ahead on its own thread, as in use);
 * **warm**: Left/Right/Left over the same frames again (decoded, in the cache): 36 steps.
 
+* **views**: the warm steps again with the compositor's views on (outline and fill, onion
+  skin, the A/B wipe);
+* **stroke**: a brush stroke dragged across the frame with real mouse events, each move
+  timed from the event to the painted stroke (``stroke_p95``), and the release timed to
+  the corrected mask painted (``commit``).
+
 Each step is timed from the key event to the viewer's ``painted`` signal. Baseline, same
 run: the naive display path most viewers start with, the whole frame blended with its
 overlay at full resolution, converted to a QImage and scaled by QPainter into the widget.
 
     python bench/ui_step.py [--frames 72]
 
-Last line: ``RESULT warm_p95_ms_4k=<float> cold_p95_ms_4k=<float> warm_p95_ms_1080=<float>``
+Last line: ``RESULT warm_p95_ms_4k=<float> cold_p95_ms_4k=<float> warm_p95_ms_1080=<float>
+views_p95_ms_4k=<float> stroke_p95_ms_4k=<float> commit_ms_4k=<float>``
 """
 
 from __future__ import annotations
@@ -72,6 +79,7 @@ def measure(clip: Path, label: str, frames: int) -> dict[str, float]:
         for i in range(frames):
             cx = info.width * (0.3 + 0.4 * i / frames)
             doc.store.put(obj.id, i, (xx - cx) ** 2 + (yy - info.height / 2) ** 2 < (info.height / 4) ** 2)
+        MainWindow.prompt_on_close = False  # offscreen nobody answers the unsaved-work question
         win = MainWindow(doc)
         win.resize(1600, 1000)
         win.show()
@@ -98,16 +106,63 @@ def measure(clip: Path, label: str, frames: int) -> dict[str, float]:
         warm = []
         for key in (Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Left):  # back and forth over decoded frames
             warm += [step(key) for _ in range(STEPS)]
+        viewer.set_overlay_style("both")
+        viewer.onion = True
+        viewer.wipe = True
+        viewer.update()
+        wait_painted()
+        views = []
+        for key in (Qt.Key.Key_Right, Qt.Key.Key_Left, Qt.Key.Key_Right):
+            views += [step(key) for _ in range(STEPS)]
+        viewer.set_overlay_style("fill")
+        viewer.onion = viewer.wipe = False
+        stroke, commit = paint_stroke(doc, viewer, wait_painted)
         frame, mask = doc.image(), doc.store.get(obj.id, doc.frame)
         naive = [naive_paint(frame, mask, obj.color, viewer.width(), viewer.height()) for _ in range(10)]
         win.close()
         doc.close()
     row = {"cold_p95": p95(cold), "warm_p95": p95(warm), "warm_median": float(np.median(warm)),
-           "naive_p95": p95(naive)}
+           "naive_p95": p95(naive), "views_p95": p95(views), "stroke_p95": p95(stroke), "commit": commit}
     print(f"{label:>5}: cold p95 {row['cold_p95']:7.1f} ms, warm p95 {row['warm_p95']:6.1f} ms "
           f"(median {row['warm_median']:5.1f}), naive full-res paint p95 {row['naive_p95']:6.1f} ms "
           f"({row['naive_p95'] / row['warm_p95']:.1f}x our warm step)")
+    print(f"{'':>5}  with outline+fill, onion skin and wipe: warm p95 {row['views_p95']:6.1f} ms; brush stroke "
+          f"move p95 {row['stroke_p95']:5.1f} ms over {len(stroke)} moves, commit {row['commit']:6.1f} ms")
     return row
+
+
+def paint_stroke(doc: object, viewer: object, wait_painted: object) -> tuple[list[float], float]:
+    """Drag a brush stroke across the viewer with real mouse events: the time from each
+    move to the painted stroke, and from the release to the corrected mask painted."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    doc.tool = "brush"  # type: ignore[attr-defined]
+    doc.brush_radius = 40.0  # type: ignore[attr-defined]
+    w, h = viewer.width(), viewer.height()  # type: ignore[attr-defined]
+
+    def send(kind: QEvent.Type, x: float, y: float, buttons: Qt.MouseButton) -> None:
+        pos = QPointF(x, y)
+        button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+        event = QMouseEvent(kind, pos, viewer.mapToGlobal(pos), button, buttons,  # type: ignore[attr-defined]
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(viewer, event)
+
+    send(QEvent.Type.MouseButtonPress, w * 0.3, h * 0.5, Qt.MouseButton.LeftButton)
+    wait_painted()  # type: ignore[operator]
+    moves = []
+    for i in range(1, 41):
+        t0 = time.perf_counter()
+        send(QEvent.Type.MouseMove, w * (0.3 + 0.01 * i), h * (0.5 + 0.003 * i), Qt.MouseButton.LeftButton)
+        wait_painted()  # type: ignore[operator]
+        moves.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    send(QEvent.Type.MouseButtonRelease, w * 0.7, h * 0.62, Qt.MouseButton.NoButton)
+    wait_painted()  # type: ignore[operator]
+    commit = (time.perf_counter() - t0) * 1000
+    doc.tool = "point+"  # type: ignore[attr-defined]
+    return moves, commit
 
 
 def main() -> int:
@@ -124,8 +179,10 @@ def main() -> int:
             make_clip(clip, w, h, args.frames)
             results[label] = measure(clip, label, args.frames)
     del app
-    print(f"RESULT warm_p95_ms_4k={results['4K']['warm_p95']:.1f} cold_p95_ms_4k={results['4K']['cold_p95']:.1f} "
-          f"warm_p95_ms_1080={results['1080p']['warm_p95']:.1f}")
+    k4 = results["4K"]
+    print(f"RESULT warm_p95_ms_4k={k4['warm_p95']:.1f} cold_p95_ms_4k={k4['cold_p95']:.1f} "
+          f"warm_p95_ms_1080={results['1080p']['warm_p95']:.1f} views_p95_ms_4k={k4['views_p95']:.1f} "
+          f"stroke_p95_ms_4k={k4['stroke_p95']:.1f} commit_ms_4k={k4['commit']:.1f}")
     return 0
 
 

@@ -11,6 +11,7 @@ the A/B wipe (the plate left of a vertical line, the mode right of it).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,6 +93,16 @@ def _fit(array: np.ndarray, view: View, nearest: bool = False) -> np.ndarray:
     return cv2.resize(crop, size, interpolation=interp)
 
 
+@functools.lru_cache(maxsize=16)
+def solid(shape: tuple[int, ...], colour: tuple[int, ...]) -> np.ndarray:
+    """A read-only ``uint8`` image of ``shape`` filled with ``colour``, kept for the next
+    paint (filling a display-size image costs 5 ms here; the views use a few colours)."""
+    out = np.empty(shape, np.uint8)
+    out[:] = colour
+    out.flags.writeable = False
+    return out
+
+
 def checkerboard(height: int, width: int, size: int = 12) -> np.ndarray:
     yy, xx = np.mgrid[0:height, 0:width]
     tile = ((yy // size + xx // size) % 2).astype(np.uint8)
@@ -166,10 +177,8 @@ def compose(
         out = _mattes(base(), view, mode, layers)
     if onion:
         out = out.copy() if plate and out is plate[0] else out
-        paint = np.empty_like(out)
         for mask, colour in onion:
-            paint[:] = colour
-            cv2.copyTo(paint, boundary(_fit(mask.view(np.uint8), view, nearest=True), 1), out)
+            cv2.copyTo(solid(out.shape, colour), boundary(_fit(mask.view(np.uint8), view, nearest=True), 1), out)
     if wipe_px is not None:
         column = min(max(int(wipe_px) - view.left, 0), view.width)
         if column > 0:
@@ -181,10 +190,9 @@ def compose(
 def _overlay(base: np.ndarray, view: View, masks: Sequence[tuple[np.ndarray, tuple[int, int, int]]],
              style: str) -> np.ndarray:
     out = base.copy()
-    paint = np.empty_like(base)
     for mask, colour in masks:
         small = _fit(mask.view(np.uint8), view, nearest=True)
-        paint[:] = colour
+        paint = solid(base.shape, colour)
         if style != "outline":
             blend = cv2.addWeighted(out, 1 - OVERLAY_OPACITY, paint, OVERLAY_OPACITY, 0)
             cv2.copyTo(blend, small, out)  # only inside the mask (uint8 arithmetic, no float pass)
@@ -218,11 +226,10 @@ def _edges(base: np.ndarray, view: View, layers: list[MatteLayer]) -> np.ndarray
     """The plate with each matte's soft edge tinted in its colour and its 50% line drawn
     :data:`OUTLINE_PX` wide: where the matte cuts, and how wide its falloff is."""
     out = base.copy()
-    paint = np.empty_like(base)
     lo, hi = SOFT_EDGE
     for layer in layers:
         alpha = _fit(layer.matte, view)
-        paint[:] = layer.colour
+        paint = solid(base.shape, layer.colour)
         soft = ((alpha > lo) & (alpha < hi)).view(np.uint8)
         cv2.copyTo(cv2.addWeighted(out, 0.5, paint, 0.5, 0), soft, out)
         cv2.copyTo(paint, boundary((alpha >= 0.5).view(np.uint8)), out)
@@ -235,8 +242,7 @@ def _regions(base: np.ndarray, view: View, labels: np.ndarray, picked: set[int],
     out = base.copy()
     if picked:
         inside = np.isin(small, list(picked)).astype(np.uint8)
-        paint = np.empty_like(base)
-        paint[:] = colour
+        paint = solid(base.shape, colour)
         cv2.copyTo(cv2.addWeighted(out, 0.4, paint, 0.6, 0), inside, out)
     edge = np.zeros(small.shape, bool)
     edge[:, 1:] |= small[:, 1:] != small[:, :-1]

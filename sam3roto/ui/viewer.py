@@ -71,6 +71,8 @@ class Viewer(QWidget):
         self.hud = False  # the window turns it on; a viewer on its own shows only the frame
         self.looping = False  # said on the heads-up display (the window plays)
         self.paint = PaintTool(self)  # the brush and shape tools
+        self._version = 0  # counts the document's changes (see _composed)
+        self._shown: tuple[Any, Any] | None = None  # (state, QImage) last composed while painting
         self.scale = 1.0
         self.origin = QPointF(0, 0)  # source point at the widget's top-left
         self.fitted = True  # refit on resize until the user zooms or pans
@@ -96,6 +98,7 @@ class Viewer(QWidget):
 
     def _changed(self, *args: object) -> None:
         self.selected = None if args and isinstance(args[0], int) else self.selected
+        self._version += 1
         self.update()
 
     def set_mode(self, mode: str) -> None:
@@ -246,6 +249,7 @@ class Viewer(QWidget):
     def depth_changed(self) -> None:
         """The depth cache was rewritten: recompute the depth and normals views."""
         self._colour_cache = None
+        self._version += 1
         self.update()
 
     def _make_colour_image(self) -> np.ndarray | None:
@@ -289,6 +293,23 @@ class Viewer(QWidget):
         self._view = view
         return pixels
 
+    def _composed(self) -> Any:
+        """The QImage to draw (None for an empty view). While a brush or shape tool is
+        active the last one is kept as long as nothing it shows changed, so a stroke being
+        drawn repaints only itself over the frame, not the frame."""
+        doc = self.doc
+        assert doc is not None
+        state = (self._version, doc.frame, self.mode, self.overlay_style, self.matte_scope, self.onion, self.wipe,
+                 self.wipe_x, self.scale, self.origin.x(), self.origin.y(), self.width(), self.height(),
+                 id(self.regions), self.regions_frame, frozenset(self.picked), doc.project.active_object)
+        if self.paint.active and self._shown is not None and self._shown[0] == state:
+            return self._shown[1]
+        pixels = self.compose_now()
+        self.last_display = pixels
+        image = to_qimage(pixels) if pixels.size else None
+        self._shown = (state, image) if self.paint.active else None
+        return image
+
     def _onion(self) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
         """The active object's masks on the previous and the next frame, with their colours."""
         doc = self.doc
@@ -322,7 +343,7 @@ class Viewer(QWidget):
         painter.fillRect(self.rect(), QColor(38, 38, 40))
         if self.doc is not None:
             try:
-                pixels = self.compose_now()
+                image = self._composed()
             except (Sam3RotoError, ValueError, OSError) as exc:  # a damaged frame or cache: say it, keep going
                 painter.setPen(QColor(255, 120, 90))
                 painter.drawText(self.rect().adjusted(12, 12, -12, -12),
@@ -330,9 +351,8 @@ class Viewer(QWidget):
                 painter.end()
                 self.painted.emit()
                 return
-            self.last_display = pixels
-            if pixels.size:
-                painter.drawImage(self._view.left, self._view.top, to_qimage(pixels))
+            if image is not None:
+                painter.drawImage(self._view.left, self._view.top, image)
             self._paint_prompts(painter)
             self.paint.draw(painter)
             if self.wipe:
