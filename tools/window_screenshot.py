@@ -7,9 +7,10 @@ It writes to the system's temp folder (``sam3roto-window.png``) unless ``--out``
 
 Opens DAVIS ``blackswan`` from ../shared/data, makes an object from the ground truth's
 prompts on the first frame, segments and tracks it with the classical engine through the
-window's own jobs, corrects a middle frame with one click (its stretch turns orange on the
-timeline: out of date) and grabs the screen with the Segment tab open (QScreen.grabWindow,
-so it is what an X server shows, decorations aside).
+window's own jobs, corrects a middle frame with a brush stroke that takes the head out (the
+stretches on either side turn orange on the timeline: out of date), shows the overlay as
+fill and outline with the onion skin, and grabs the screen with the Segment tab open
+(QScreen.grabWindow, so it is what an X server shows, decorations aside).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from sam3roto.core.evaluation import prompts_from_mask
+    from sam3roto.core.strokes import Stroke
     from sam3roto.ui.document import Document
     from sam3roto.ui.main_window import MainWindow
 
@@ -71,7 +73,12 @@ def main() -> int:
         doc.set_frame(middle)
         ys, xs = (cv2.imread(str(data / "Annotations" / "480p" / "blackswan" / f"{middle:05d}.png"),
                              cv2.IMREAD_GRAYSCALE) > 127).nonzero()
-        doc.add_click(float(xs.mean()), float(ys.mean()), True)  # a correction: segmented live
+        top = ys.min()
+        head = xs[ys < top + 12].mean()
+        win.pick_tool("brush")  # a correction: a subtract stroke across the head
+        doc.paint(Stroke("brush", "subtract", ((head - 30, top + 8), (head + 30, top + 12)), radius=14))
+        win.viewer.set_overlay_style("both")
+        win.viewer.set_onion(True)
         settle(300)
         wait_jobs()
         win.tabs.setCurrentIndex(0)
