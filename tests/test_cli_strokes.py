@@ -316,3 +316,22 @@ def test_bad_post_keys_and_touchups_files_are_one_line_naming_the_file(
         assert code == 1 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
         assert message in lines[0] and name in lines[0], lines[0]
         assert not (tmp_path / f"out{n}").exists() or not any((tmp_path / f"out{n}").iterdir())
+
+
+def test_a_keyframe_of_strokes_alone_keeps_the_prompts_the_project_has_there(
+        plate: Path, tmp_path: Path, clip: SyntheticClip) -> None:
+    project = tmp_path / "shot.sam3roto"
+    first = _write(tmp_path / "a.json", {"objects": [{"name": "disc", "keyframes": [_keyframe(clip.masks[0], 1001)]}]})
+    base = ["track", str(plate), "--project", str(project), "--direction", "forward", "--frames", "1001-1003",
+            "--quiet"]
+    assert main([*base, "--prompts", str(first)]) == 0
+    prompts = load_project(project).keyframe(1, 0).prompts  # type: ignore[union-attr]
+    assert prompts
+    fix = _write(tmp_path / "b.json", {"objects": [{"name": "disc", "keyframes": [{"frame": 1001,
+                                                                                   "strokes": [CORNER]}]}]})
+    assert main(["track", str(project), "--prompts", str(fix), "--direction", "forward", "--frames", "1001-1003",
+                 "--quiet"]) == 0
+    key = load_project(project).keyframe(1, 0)
+    assert key is not None and key.prompts == prompts and key.strokes == [Stroke.from_dict(CORNER)]
+    mask = open_mask_store(project).get(1, 0)
+    assert mask[10, 10] and jaccard(mask & ~apply_to_mask(None, key.strokes, mask.shape), clip.masks[0]) > 0.8

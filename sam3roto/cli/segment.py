@@ -101,6 +101,10 @@ def _requests(project: Any, args: argparse.Namespace, index: int, *, keep: bool)
             apply_absent(project, obj.id, item, args.prompts)
             prompts = item.keyframes.get(number, [])
             strokes = item.strokes.get(number, [])
+            existing = project.keyframe(obj.id, index)
+            if strokes and not prompts and existing is not None and not existing.mask:
+                # strokes alone paint over the keyframe's own prompts' mask, as `track` does
+                prompts = [p for p in existing.prompts if not isinstance(p, TextPrompt)]
             if prompts:
                 project.set_prompts(obj.id, index, prompts)
             if strokes or (number in item.keyframes and project.keyframe(obj.id, index) is not None):
@@ -159,8 +163,10 @@ def _segment(project: Any, store: Any, index: int, requests: list[Request], args
                     mask = apply_to_mask(mask, request.strokes, empty.shape)
                     store.put(request.obj_id, index, mask)
                 results.append(Result(request.obj_id, mask, _corrected(request.strokes)))
-            elif request.strokes:  # strokes alone draw the mask
-                mask = apply_to_mask(None, request.strokes, empty.shape)
+            elif request.strokes:  # strokes paint over the keyframe's key mask, or draw the mask alone
+                key = project.keyframe(request.obj_id, index)
+                base = store.key_masks().get(request.obj_id, index) if key is not None and key.mask else None
+                mask = apply_to_mask(base, request.strokes, empty.shape)
                 store.put(request.obj_id, index, mask)
                 results.append(Result(request.obj_id, mask, _corrected(request.strokes)))
             for text in texts:

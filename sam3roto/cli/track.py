@@ -50,7 +50,8 @@ def _add_prompts(project: Any, store: Any, args: argparse.Namespace) -> None:
             for number, prompts in sorted(item.keyframes.items()):
                 try:
                     index = frame_index(number, shot.frame_numbers, f"object {item.name!r}")
-                    project.set_prompts(obj.id, index, prompts)
+                    if prompts or number not in item.strokes:  # a keyframe of strokes alone keeps its prompts
+                        project.set_prompts(obj.id, index, prompts)
                     if number in item.strokes or project.keyframe(obj.id, index) is not None:
                         # the file's strokes replace the keyframe's (none in the file: none kept)
                         project.set_strokes(obj.id, index, item.strokes.get(number, []))

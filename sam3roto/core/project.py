@@ -334,15 +334,26 @@ class RotoObject:
                    post_keys=post_keys, touchups=touchups)
 
 
-def _strokes(value: Any, where: str, path: str | Path | None) -> list[Stroke]:
+def _strokes(value: Any, where: str, path: str | Path | None, shot: Shot | None = None) -> list[Stroke]:
+    """Strokes of a project file; with ``shot``, each must touch its frame."""
     try:
-        return strokes_from_list(value)
+        strokes = strokes_from_list(value)
     except ValueError as exc:
         raise _InvalidEntry(f"{where}: {exc}", path=path) from None
+    if shot is not None:
+        for n, stroke in enumerate(strokes, start=1):
+            x0, y0, x1, y1 = stroke.bounds()
+            if x1 < 0 or y1 < 0 or x0 >= shot.width or y0 >= shot.height:
+                raise _InvalidEntry(f"{where}: stroke {n} lies outside the {shot.width}x{shot.height} frame",
+                                    path=path)
+    return strokes
 
 
 def _touchup(data: Any, where: str, path: str | Path | None, last: int) -> TouchUp:
     data = _dict(data, where, path)
+    unknown = set(data) - {"first", "last", "strokes"}
+    if unknown:
+        raise _InvalidEntry(f"{where}: unknown fields {', '.join(sorted(map(str, unknown)))[:200]}", path=path)
     first = _whole(_required(data, "first", f"{where}: first", path), f"{where}: first", path, 0, last)
     end = _whole(_required(data, "last", f"{where}: last", path), f"{where}: last", path, first, last)
     return TouchUp(first, end, _strokes(data.get("strokes", []), f"{where}: strokes", path))
@@ -422,7 +433,7 @@ class Keyframe:
         prompts = [_prompt(p, f"{where}: prompt {n + 1}", path, shot)
                    for n, p in enumerate(_list(data.get("prompts", []), f"{where}: prompts", path))]
         mask = _bool(data.get("mask", False), f"{where}: mask", path)
-        strokes = _strokes(data.get("strokes", []), f"{where}: strokes", path)
+        strokes = _strokes(data.get("strokes", []), f"{where}: strokes", path, shot)
         return cls(object_id=obj_id, frame=frame, prompts=prompts, mask=mask, strokes=strokes)
 
 

@@ -9,10 +9,12 @@ coordinates, rasterised on demand at any size) and live in the project:
 * **touch-ups** (``RotoObject.touchups``, :class:`TouchUp`) paint over the final matte
   after post on one frame or a range, without re-tracking.
 
-Rasterising is OpenCV (anti-aliased discs and polygons, a Gaussian feather for
-softness); :func:`apply_to_mask` gives a ``bool`` mask, :func:`apply_to_matte` a
-``float32`` matte in [0, 1]. Bounds checks keep a hostile project file from asking for
-millions of points (:data:`MAX_STROKE_POINTS`).
+Rasterising is OpenCV: hard edges drawn supersampled and averaged down (anti-aliased,
+the true area), softness as a linear falloff in the distance to the edge (a distance
+transform); :func:`apply_to_mask` gives a ``bool`` mask (the hard edge where coverage is
+one half, drawn directly), :func:`apply_to_matte` a ``float32`` matte in [0, 1]. Bounds
+checks keep a hostile project file from asking for millions of points
+(:data:`MAX_STROKE_POINTS`).
 """
 
 from __future__ import annotations
@@ -285,7 +287,7 @@ def apply_to_mask(mask: np.ndarray | None, strokes: Sequence[Stroke], shape: tup
     if out.shape != tuple(shape):
         raise ValueError(f"mask is {out.shape[1]}x{out.shape[0]}, the frame {shape[1]}x{shape[0]}")
     for stroke in strokes:
-        got = coverage(stroke, shape)
+        got = coverage(hard_edge(stroke), shape)
         if got is None:
             continue
         alpha, (x0, y0, x1, y1) = got
@@ -294,3 +296,13 @@ def apply_to_mask(mask: np.ndarray | None, strokes: Sequence[Stroke], shape: tup
         else:
             out[y0:y1, x0:x1] &= alpha < 0.5
     return out
+
+
+def hard_edge(stroke: Stroke) -> Stroke:
+    """The hard stroke whose edge is ``stroke``'s half-coverage line: a soft brush's lies
+    half its feather inside its radius, a soft shape's on the polygon (no distance
+    transform needed for a mask)."""
+    if stroke.softness == 0:
+        return stroke
+    radius = max(MIN_RADIUS_PX, stroke.radius * (1 - stroke.softness / 2)) if stroke.kind == "brush" else stroke.radius
+    return Stroke(stroke.kind, stroke.mode, stroke.points, radius=radius, pressure=stroke.pressure)

@@ -9,7 +9,9 @@ non-drop, ``:`` throughout. Labels roll over after 23:59:59.
 
 A source may declare the timecode of its first frame (a movie's ``timecode`` tag, written
 by ``ffmpeg -timecode 01:00:00:00``); frame index ``i`` is then that label plus ``i``
-frames. Without one, index 0 is ``00:00:00:00``.
+frames, counted as the label says: its last separator ``;`` (or ``.``, ``,``) means
+drop-frame, ``:`` non-drop (a 29.97 source may carry either). Without one, index 0 is
+``00:00:00:00``.
 """
 
 from __future__ import annotations
@@ -79,23 +81,35 @@ def timecode_to_frames(timecode: str, fps: Fraction, drop_frame: bool | None = N
     return ((total_minutes * 60 + seconds) * rate + frame) - drop * (total_minutes - total_minutes // 10)
 
 
+def label_drop_frame(timecode: str, fps: Fraction) -> bool:
+    """Whether the label ``timecode`` counts drop-frame: its last separator is ``;``,
+    ``.`` or ``,`` and drop-frame exists at ``fps`` (a nominal 30 or 60)."""
+    match = _PATTERN.match(timecode) if isinstance(timecode, str) else None
+    if match is None or match.group(4) == ":":
+        return False
+    rate = nominal_rate(Fraction(fps))
+    return rate % 30 == 0
+
+
 def parse_timecode(timecode: str, fps: Fraction) -> int:
-    """The frame count of a start timecode read from a file (see :func:`timecode_to_frames`)."""
-    return timecode_to_frames(timecode, fps)
+    """The frame count of a start timecode read from a file, drop-frame or not as its
+    separator says (see :func:`label_drop_frame`, :func:`timecode_to_frames`)."""
+    return timecode_to_frames(timecode, fps, label_drop_frame(timecode, fps))
 
 
 def timecode_at(index: int, fps: Fraction, start: str | None = None) -> str:
     """The label of frame index ``index`` of a source at ``fps`` whose first frame is
-    labelled ``start`` (None or unreadable: ``00:00:00:00``)."""
+    labelled ``start`` (None or unreadable: ``00:00:00:00``, drop-frame as the rate
+    says), counted drop-frame or not as ``start`` is."""
     if index < 0:
         raise ValueError(f"a frame index must be >= 0, got {index}")
-    first = 0
+    first, drop = 0, None
     if start:
         try:
-            first = parse_timecode(start, fps)
+            first, drop = parse_timecode(start, fps), label_drop_frame(start, fps)
         except ValueError:
-            first = 0
-    return frames_to_timecode(first + index, fps)
+            first, drop = 0, None
+    return frames_to_timecode(first + index, fps, drop)
 
 
 def fps_label(fps: Fraction) -> str:

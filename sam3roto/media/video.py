@@ -176,7 +176,7 @@ def _start_timecode(container: Any, stream: Any, fps: Fraction) -> str | None:
     ``timecode`` tag on the video stream, a timecode track (MOV/MP4 ``tmcd``) or the
     container (MKV, MXF); None when there is none or it is no timecode at ``fps``. Damaged
     metadata never keeps the frames from opening."""
-    from sam3roto.core.timecode import timecode_to_frames
+    from sam3roto.core.timecode import parse_timecode
 
     others = [s for s in container.streams if s is not stream]
     for holder in (stream, *others, container):
@@ -187,7 +187,7 @@ def _start_timecode(container: Any, stream: Any, fps: Fraction) -> str | None:
         value = tags.get("timecode")
         if isinstance(value, str):
             try:
-                timecode_to_frames(value, fps)
+                parse_timecode(value, fps)  # drop-frame or not as the tag's separator says
             except ValueError:
                 continue
             return value.strip()

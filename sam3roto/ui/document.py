@@ -14,9 +14,9 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from sam3roto.core.depthcache import DepthCache
 from sam3roto.core.maskstore import MaskStore
-from sam3roto.core.project import Project, object_name
+from sam3roto.core.project import Keyframe, Project, object_name
 from sam3roto.core.project_io import depth_cache_dir, load_project, open_mask_store, project_file, save_project
-from sam3roto.core.strokes import Stroke, apply_to_mask
+from sam3roto.core.strokes import Stroke, TouchUp, apply_to_mask
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import ProjectError
 from sam3roto.media.cache import CachedReader
@@ -252,7 +252,12 @@ class Document(QObject):
         """Key ``obj_id``'s matte settings on frame index ``frame`` (``values``: a
         ``PostSettings.to_dict``); consecutive edits of one key are one undo step."""
         def change(p: Project) -> None:
-            p.object(obj_id).post_keys[frame] = dict(values)
+            obj = p.object(obj_id)
+            obj.post_keys[frame] = dict(values)
+            if "premultiply" in values:  # it names the files a render writes: one choice for the shot
+                for other in obj.post_keys.values():
+                    other["premultiply"] = values["premultiply"]
+                obj.post["premultiply"] = values["premultiply"]
 
         self.undo.push(_ProjectEdit(self, "key matte settings", change, merge_key=f"post-key-{obj_id}-{frame}"))
 
@@ -341,7 +346,8 @@ class Document(QObject):
         obj_id, frame = self.project.active_object, self.frame
         assert obj_id is not None
         self.store.key_masks().put(obj_id, frame, mask)
-        self.store.put(obj_id, frame, mask)
+        strokes = self.strokes(obj_id, frame)  # a painted keyframe keeps its strokes over the new key mask
+        self.store.put(obj_id, frame, apply_to_mask(mask, strokes, mask.shape) if strokes else mask)
         self.undo.push(_ProjectEdit(self, "key mask", lambda p: p.set_key_mask(obj_id, frame), prompts=True))
         self.masksChanged.emit()
 
@@ -355,7 +361,8 @@ class Document(QObject):
         (captured at the first stroke) and whose strokes are painted over it; tracking
         anchors on the result, and Track changes (Ctrl+T) re-tracks only the stretch it
         affects. ``touch-up``: the stroke paints over the final matte after post on this
-        frame (or the in..out range, :attr:`touch_range`), without re-tracking."""
+        frame (or the in..out range, :attr:`touch_range`), without re-tracking. (Painting
+        with no active object first adds one, its own undo step.)"""
         layer = layer or self.paint_layer
         if layer not in LAYERS:
             raise ValueError(f"unknown paint layer {layer!r}")
@@ -372,13 +379,16 @@ class Document(QObject):
                                        lambda p: p.add_touchup(obj_id, first, last, stroke), correction=False))
             return
         key = self.project.keyframe(obj_id, frame)
+        had_mask = True
         if key is None or not key.mask:  # the mask painted over becomes the key mask (the base)
             base = self.store.get(obj_id, frame)
+            had_mask = base is not None
             shape = (self.source.info.height, self.source.info.width)
             self.store.key_masks().put(obj_id, frame, base if base is not None else np.zeros(shape, bool))
         strokes = [*(key.strokes if key is not None else []), stroke]
         self.undo.push(_StrokeEdit(self, obj_id, frame, "brush" if stroke.kind == "brush" else "shape",
-                                   lambda p: p.set_strokes(obj_id, frame, strokes, key_mask=True)))
+                                   lambda p: p.set_strokes(obj_id, frame, strokes, key_mask=True),
+                                   had_mask=had_mask))
 
     def strokes(self, obj_id: int | None = None, index: int | None = None) -> list[Stroke]:
         """The correction strokes of the active object (or ``obj_id``) on this frame."""
@@ -481,28 +491,61 @@ class _ProjectEdit(QUndoCommand):
         return False
 
 
-class _StrokeEdit(_ProjectEdit):
-    """A stroke, shape or touch-up as an undo step: the project before/after, and the
-    frame's stored mask brought in line with its strokes each way (``correction``)."""
+class _StrokeEdit(QUndoCommand):
+    """A stroke, shape or touch-up as an undo step. It keeps only what painting changes,
+    the object's keyframe on the frame and its touch-ups, before and after (strokes are
+    immutable, so the lists are cheap to keep however many strokes the project holds),
+    and brings the frame's stored mask in line with its strokes each way (``correction``).
+    ``had_mask`` False: the frame had no stored mask before the first stroke, so undoing
+    back to no keyframe removes the one painting stored."""
 
     def __init__(self, doc: Document, obj_id: int, frame: int, text: str, change: Any, *,
-                 correction: bool = True) -> None:
-        self.obj_id, self.frame, self.correction = obj_id, frame, correction
-        super().__init__(doc, text, change, prompts=True)
+                 correction: bool = True, had_mask: bool = True) -> None:
+        super().__init__(text)
+        self.doc, self.obj_id, self.frame, self.correction, self.had_mask = doc, obj_id, frame, correction, had_mask
+        self.before = self._state()
+        change(doc.project)
+        self.after = self._state()
+        self.first = True
+
+    def _state(self) -> tuple[Keyframe | None, list[TouchUp]]:
+        project = self.doc.project
+        key = project.keyframe(self.obj_id, self.frame)
+        copied = None if key is None else Keyframe(key.object_id, key.frame, list(key.prompts), key.mask,
+                                                   list(key.strokes))
+        touchups = [TouchUp(t.first, t.last, list(t.strokes)) for t in project.object(self.obj_id).touchups]
+        return copied, touchups
+
+    def _load(self, state: tuple[Keyframe | None, list[TouchUp]]) -> None:
+        key, touchups = state
+        project = self.doc.project
+        project.keyframes = [k for k in project.keyframes if not (k.object_id == self.obj_id and k.frame == self.frame)]
+        if key is not None:
+            project.keyframes.append(Keyframe(key.object_id, key.frame, list(key.prompts), key.mask, list(key.strokes)))
+        project.object(self.obj_id).touchups = [TouchUp(t.first, t.last, list(t.strokes)) for t in touchups]
 
     def redo(self) -> None:
-        super().redo()
-        self._refresh()
+        if self.first:
+            self.first = False
+        else:
+            self._load(self.after)
+        self._announce()
 
     def undo(self) -> None:
-        super().undo()
-        self._refresh()
+        self._load(self.before)
+        self._announce()
 
-    def _refresh(self) -> None:
-        if self.correction:
-            self.doc.refresh_corrected(self.obj_id, self.frame)
+    def _announce(self) -> None:
+        doc = self.doc
+        doc.projectChanged.emit()
+        doc.promptsChanged.emit()
+        if not self.correction:
+            doc.masksChanged.emit()  # the matte views show touch-ups
+        elif not self.had_mask and doc.project.keyframe(self.obj_id, self.frame) is None:
+            doc.store.delete(self.obj_id, self.frame)  # back to no mask, as before the first stroke
+            doc.masksChanged.emit()
         else:
-            self.doc.masksChanged.emit()  # the matte views show touch-ups
+            doc.refresh_corrected(self.obj_id, self.frame)
 
 
 class _TrackEdit(QUndoCommand):

@@ -389,7 +389,7 @@ class MainWindow(QMainWindow):
             (("-",), "Brush size down", lambda: self.paint_bar.grow(-1)),
             (("0",), "Brush softer", lambda: self.paint_bar.soften(0.1)),
             (("9",), "Brush harder", lambda: self.paint_bar.soften(-0.1)),
-            (("Shift+Delete",), "Remove the active object's strokes and touch-ups on this frame",
+            (("Shift+Delete",), "Remove the active object's strokes on this frame and the touch-ups covering it",
              lambda: doc().clear_paint()),
         ]
         self.shortcuts: list[QShortcut] = []
@@ -797,6 +797,10 @@ class MainWindow(QMainWindow):
                                            options=options, current=lambda: seq == self.segment_seq))
 
         def done(masks: Any) -> None:
+            if masks is not None and doc.strokes(obj.id, frame):
+                # the job painted the strokes it knew of over the new base; strokes painted
+                # while it ran are painted too
+                doc.refresh_corrected(obj.id, frame)
             if masks is not None and not live:
                 self.statusBar().showMessage(f"segmented frame {doc.frame_number(frame)}", 4000)
 

@@ -9,7 +9,6 @@ number, timecode and frame rate."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -178,23 +177,24 @@ class Viewer(QWidget):
     def _matte(self, obj: Any) -> tuple[Any, Any]:
         """``obj``'s post result on this frame, ``(matte, rgb)``, with its settings on this
         frame (keyed ones interpolated) and its touch-ups over the matte (None, None without
-        a mask or when post fails: :attr:`preview_error` says why). Cached per object, for the
-        frame, its settings and whether it has a mask, so showing every object's matte
-        recomputes only what changed."""
+        a mask or when post fails: :attr:`preview_error` says why). Cached per object until
+        the frame changes or the document says anything changed (masks, strokes, settings),
+        so zooming, panning and the view options recompute nothing."""
         from sam3roto.post import apply
         from sam3roto.post.keyed import KeyedPost
 
         doc = self.doc
         assert doc is not None
-        touchups = touchups_at(obj.touchups, doc.frame)
-        key = (doc.frame, json.dumps([obj.post, obj.post_keys], sort_keys=True, default=str),
-               doc.store.has(obj.id, doc.frame), json.dumps([t.to_dict() for t in touchups]))
+        # the document's change count covers its masks (strokes, undo, tracking), settings,
+        # keys and touch-ups: every signal it sends counts one
+        key = (doc.frame, self._version)
         cached = self._matte_cache.get(obj.id)
         if cached is not None and cached[0] == key:
             if cached[2]:
                 self.preview_error = cached[2]
             return cached[1]
         mask = doc.store.get(obj.id, doc.frame)
+        touchups = touchups_at(obj.touchups, doc.frame)
         if mask is None and touchups:  # touch-ups paint over an empty matte
             mask = np.zeros((doc.source.info.height, doc.source.info.width), bool)
         error = ""

@@ -105,3 +105,13 @@ def test_timecode_at_a_frame_index_from_the_source_start() -> None:
         timecode_at(-1, Fraction(24))
     with pytest.raises(ValueError, match="fps must be > 0"):
         frames_to_timecode(1, Fraction(0))
+
+
+def test_a_start_label_says_whether_a_29_97_source_counts_drop_frame() -> None:
+    from sam3roto.core.timecode import label_drop_frame, timecode_at
+
+    ntsc = Fraction(30000, 1001)
+    assert timecode_at(1800, ntsc, "01:00:00:00") == "01:01:00:00"  # non-drop: ":" throughout
+    assert timecode_at(1800, ntsc, "01:00:00;00") == "01:01:00;02"  # drop-frame
+    assert timecode_at(0, ntsc, "00:01:00:00") == "00:01:00:00"  # a label only non-drop has
+    assert label_drop_frame("01:00:00.00", ntsc) and not label_drop_frame("01:00:00;00", Fraction(25))

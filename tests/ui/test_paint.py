@@ -20,9 +20,9 @@ from PySide6.QtWidgets import QApplication
 
 from sam3roto.core.evaluation import jaccard
 from sam3roto.core.strokes import apply_to_mask
+from tests.ui.test_window import clip as clip
 from tests.ui.test_window import wait_jobs
-from tests.ui.test_window import window as window  # noqa: F401 - the fixture
-from tests.ui.test_window import clip as clip  # noqa: F401 - the fixture
+from tests.ui.test_window import window as window
 
 pytestmark = pytest.mark.gui
 
@@ -106,7 +106,7 @@ def test_brush_keys_undo_redo_and_the_stroke_shown_while_drawn(qtbot, window) ->
     window.undo()
     assert doc.store.get(obj.id, 0)[20, 40] and len(doc.project.keyframe(obj.id, 0).strokes) == 1
     window.undo()
-    assert doc.project.keyframe(obj.id, 0) is None and not doc.store.get(obj.id, 0).any()
+    assert doc.project.keyframe(obj.id, 0) is None and doc.store.get(obj.id, 0) is None  # as before painting
     window.redo()
     window.redo()
     assert np.array_equal(doc.store.get(obj.id, 0), apply_to_mask(None, doc.strokes(), painted.shape))
@@ -193,7 +193,7 @@ def test_a_correction_on_a_tracked_frame_retracks_only_its_stretch(qtbot, window
     tracked = {i: doc.store.get(obj.id, i).copy() for i in range(12)}
     # paint a correction on frame 6: cut the right half of the disc away
     doc.set_frame(6)
-    ys, xs = np.nonzero(clip.masks[6])
+    _ys, xs = np.nonzero(clip.masks[6])
     cut = xs.mean()
     qtbot.keyClick(viewer, Qt.Key.Key_G)
     h, w = clip.masks[6].shape
@@ -209,3 +209,34 @@ def test_a_correction_on_a_tracked_frame_retracks_only_its_stretch(qtbot, window
     assert np.array_equal(after[0], tracked[0]) and np.array_equal(after[11], tracked[11])
     assert after[5].sum() < 0.8 * tracked[5].sum() and after[7].sum() < 0.8 * tracked[7].sum()
     assert jaccard(after[6], tracked[6] & left) > 0.99
+
+
+def test_the_matte_view_follows_strokes_and_their_undo(qtbot, window) -> None:
+    doc, viewer = window.doc, window.viewer
+    doc.add_object("disc")
+    obj = doc.active()
+    window.mode.setCurrentText("matte")
+    qtbot.waitUntil(lambda: viewer.mode == "matte")
+    blank = viewer.compose_now().copy()
+    qtbot.keyClick(viewer, Qt.Key.Key_B)
+    doc.brush_radius = 10.0
+    drag(viewer, [(40, 40), (80, 40)])
+    one = viewer.compose_now().copy()
+    assert one.max() == 255 and not np.array_equal(one, blank)
+    drag(viewer, [(40, 90), (80, 90)])
+    two = viewer.compose_now().copy()
+    assert (two > 127).sum() > (one > 127).sum()  # the second stroke shows (no stale matte)
+    window.undo()
+    assert np.array_equal(viewer.compose_now(), one)
+    window.undo()  # back before the first stroke: no keyframe and, as before, no mask
+    assert doc.project.keyframe(obj.id, 0) is None and doc.store.get(obj.id, 0) is None
+    assert viewer.compose_now().max() == 0
+
+
+def test_premultiply_is_one_choice_for_the_shot_when_keyed(window) -> None:
+    doc = window.doc
+    doc.add_object("disc")
+    obj = doc.active()
+    doc.set_post_key(obj.id, 0, {"grow_px": 0, "premultiply": False})
+    doc.set_post_key(obj.id, 5, {"grow_px": 4, "premultiply": True})
+    assert all(v["premultiply"] for v in obj.post_keys.values()) and obj.post["premultiply"]
