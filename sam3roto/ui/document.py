@@ -370,6 +370,9 @@ class Document(QObject):
             self.add_object()
         obj_id, frame = self.project.active_object, self.frame
         assert obj_id is not None
+        if layer == "correction" and stroke.softness:
+            # a correction edits a mask, which has no soft edge: painted hard, as it is shown
+            stroke = Stroke(stroke.kind, stroke.mode, stroke.points, radius=stroke.radius, pressure=stroke.pressure)
         if layer == "touch-up":
             first, last = (frame, frame)
             if self.touch_range == "in-out" and self.project.shot is not None:
@@ -538,7 +541,8 @@ class _StrokeEdit(QUndoCommand):
     def _announce(self) -> None:
         doc = self.doc
         doc.projectChanged.emit()
-        doc.promptsChanged.emit()
+        if self.correction:  # a keyframe changed (touch-ups change no keyframe: nothing to segment)
+            doc.promptsChanged.emit()
         if not self.correction:
             doc.masksChanged.emit()  # the matte views show touch-ups
         elif not self.had_mask and doc.project.keyframe(self.obj_id, self.frame) is None:

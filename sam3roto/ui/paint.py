@@ -151,6 +151,8 @@ class PaintTool:
         self.dragging = self.polygon = False
         if doc is None or not points:
             return
+        if doc.paint_layer == "touch-up" and self.viewer.mode in ("image", "overlay"):
+            self.viewer.set_mode("matte")  # touch-ups paint the final matte: show it
         if doc.tool == "shape":
             if len(points) >= 3:
                 doc.paint(Stroke("shape", self.mode, tuple(points), radius=doc.brush_radius,
@@ -253,7 +255,8 @@ class PaintBar(QWidget):
         self.softness_box = DoubleSpinBox()
         self.softness_box.setRange(0.0, 1.0)
         self.softness_box.setSingleStep(0.1)
-        self.softness_box.setToolTip("share of the radius that fades out (9 and 0 change it)")
+        self.softness_box.setToolTip("touch-ups: share of the radius that fades out (9 and 0 change it); "
+                                     "corrections edit the mask, which is hard")
         self.softness_box.valueChanged.connect(lambda v: self._set("brush_softness", float(v)))
         layout.addWidget(self.softness_box)
         for box in (self.radius_box, self.softness_box):
@@ -272,8 +275,10 @@ class PaintBar(QWidget):
             return
         for value in (doc.paint_mode, doc.paint_layer, doc.touch_range):
             self.buttons[value].setChecked(True)
-        self.buttons["frame"].setEnabled(doc.paint_layer == "touch-up")
-        self.buttons["in-out"].setEnabled(doc.paint_layer == "touch-up")
+        touch = doc.paint_layer == "touch-up"
+        for name in ("frame", "in-out"):
+            self.buttons[name].setEnabled(touch)
+        self.softness_box.setEnabled(touch)  # corrections edit masks, which are hard
         for spin, value in ((self.radius_box, doc.brush_radius), (self.softness_box, doc.brush_softness)):
             if abs(spin.value() - value) > 1e-9:
                 spin.blockSignals(True)

@@ -1,13 +1,14 @@
 """The timeline: source frame numbers, the playhead, keyframe ticks per object in its
 colour, tracked ranges, and the in/out range; per object, frames out of date since a
 keyframe changed (orange), frames tracked with low confidence (red ticks: where to look)
-and ranges marked out of shot (grey hatching). Click or drag to scrub. It never takes the
+and ranges marked out of shot (grey hatching); the active object's matte settings keys
+(white diamonds). Click or drag to scrub. It never takes the
 keyboard focus, so frame keys always reach the window's shortcuts."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from sam3roto.core.tracking import low_confidence_frames, ranges, stale_frames
@@ -23,9 +24,10 @@ class Timeline(QWidget):
         self.doc = doc
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setMinimumHeight(52)
-        self.setToolTip("orange: out of date since a keyframe changed (Ctrl+T re-tracks them); red ticks: "
+        self.setToolTip("white diamonds: the active object's matte settings keys; "
+                        "orange: out of date since a keyframe changed (Ctrl+T re-tracks them); red ticks: "
                         "low confidence, check these frames; grey hatching: out of shot")
-        for signal in (doc.frameChanged, doc.projectChanged, doc.promptsChanged, doc.masksChanged):
+        for signal in (doc.frameChanged, doc.projectChanged, doc.promptsChanged, doc.masksChanged, doc.activeChanged):
             signal.connect(self.update)
 
     def _x(self, index: int) -> float:
@@ -74,6 +76,15 @@ class Timeline(QWidget):
                 x = self._x(key.frame)
                 p.drawLine(int(x), 16, int(x), h - 12)
             lane += 1
+        active = doc.active()
+        if active is not None:  # the active object's matte settings keys: small diamonds at the bottom
+            p.setPen(QPen(QColor(20, 20, 20), 1))
+            p.setBrush(QColor(235, 235, 235))
+            for frame in sorted(active.post_keys):
+                x = self._x(frame)
+                p.drawPolygon(QPolygonF([QPointF(x, h - 13), QPointF(x + 4, h - 9), QPointF(x, h - 5),
+                                         QPointF(x - 4, h - 9)]))
+            p.setBrush(Qt.BrushStyle.NoBrush)
         x = self._x(doc.frame)
         p.setPen(QPen(QColor(250, 200, 60), 2))
         p.drawLine(int(x), 2, int(x), h - 2)

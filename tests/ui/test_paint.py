@@ -76,6 +76,8 @@ def test_brush_keys_undo_redo_and_the_stroke_shown_while_drawn(qtbot, window) ->
     qtbot.keyClick(viewer, Qt.Key.Key_Minus)
     assert doc.brush_radius == pytest.approx(radius)
     doc.brush_radius = 6.0
+    doc.brush_softness = 0.5  # corrections edit the mask: they are painted hard whatever the softness
+    assert not window.paint_bar.softness_box.isEnabled()
     # while the button is held the stroke is drawn over the frame (no mask change yet)
     before = viewer.grab().toImage()
     pos = _widget(viewer, 20, 20)
@@ -93,6 +95,8 @@ def test_brush_keys_undo_redo_and_the_stroke_shown_while_drawn(qtbot, window) ->
                                                Qt.KeyboardModifier.NoModifier))
     key = doc.project.keyframe(obj.id, 0)
     assert key is not None and key.mask and len(key.strokes) == 1 and key.strokes[0].mode == "add"
+    assert key.strokes[0].softness == 0
+    doc.brush_softness = 0.0
     painted = doc.store.get(obj.id, 0)
     assert painted[20, 40] and not painted[60, 40] and abs(int(painted.sum()) - (40 * 12 + 113)) < 60
     # the right button subtracts; X swaps what the left one does
@@ -161,6 +165,7 @@ def test_touchup_layer_and_range_render_without_retracking(qtbot, window, tmp_pa
     assert obj.touchups and (obj.touchups[0].first, obj.touchups[0].last) == (3, 3)
     assert doc.project.keyframe(obj.id, 3) is None  # no keyframe: nothing to re-track
     assert not doc.store.get(obj.id, 3).any()  # the mask is untouched
+    assert viewer.mode == "matte" and window.mode.currentText() == "matte"  # painted in overlay: the matte shows
     window.mode.setCurrentText("matte")  # the matte preview shows the touch-up
     qtbot.waitUntil(lambda: viewer.mode == "matte")
     assert viewer.compose_now().max() == 255
