@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 KINDS = ("brush", "shape")
@@ -200,6 +199,8 @@ def coverage(stroke: Stroke, shape: tuple[int, int], *, scale: float = 1.0,
     strength), and a shape across its edge over ``softness * radius``, both linear in the
     distance to the edge. The raster reaches a little beyond the image (by the feather), so
     a stroke is as strong at the frame's edge, or a crop's, as inside."""
+    import cv2  # (OpenCV loads with the first stroke: project files import this module)
+
     h, w = shape
     ox, oy = offset
     bx0, by0, bx1, by1 = stroke.bounds()
@@ -238,6 +239,8 @@ def coverage(stroke: Stroke, shape: tuple[int, int], *, scale: float = 1.0,
 def _draw(stroke: Stroke, pts: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:
     """The hard stroke, 255 on the pixels whose centres it holds, on a ``size`` canvas
     where ``pts`` are its points in pixel units and ``scale`` turns radii into them."""
+    import cv2
+
     canvas = np.zeros(size, np.uint8)
     unit = 1 << _SHIFT
     fixed = np.round(pts * unit).astype(np.int32)
