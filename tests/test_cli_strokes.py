@@ -32,16 +32,6 @@ def clip() -> SyntheticClip:
     return moving_object_clip(n=N, width=W, height=H, radius=20)
 
 
-@pytest.fixture
-def plate(tmp_path: Path, clip: SyntheticClip) -> Path:
-    """``clip`` as ``plate.1001.png``... ``plate.1008.png``."""
-    folder = tmp_path / "plate"
-    folder.mkdir()
-    for i, frame in enumerate(clip.frames):
-        cv2.imwrite(str(folder / f"plate.{1001 + i}.png"), frame[..., ::-1])
-    return folder
-
-
 def _centre(mask: np.ndarray) -> tuple[float, float]:
     ys, xs = np.nonzero(mask)
     return float(xs.mean()), float(ys.mean())

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from sam3roto.core.jobs import CancelToken, Job, Progress
-from sam3roto.core.strokes import TouchUp, touchups_at
+from sam3roto.core.strokes import TouchUp
 from sam3roto.errors import Sam3RotoError
 from sam3roto.media.source import FrameSource
 from sam3roto.post import PostSettings, apply_sequence
@@ -93,7 +93,6 @@ def post_job(
     result = PostRun(out)
     pad = max(4, len(str(max(info.frame_numbers, default=0))))
     keyed = settings if isinstance(settings, KeyedPost) else KeyedPost(settings)
-    touch = list(touchups)
 
     def frames() -> Iterator[tuple[np.ndarray, np.ndarray, None]]:
         for i in chosen:
@@ -102,8 +101,7 @@ def post_job(
             yield media.read(i), mask_from_frame(masks.read(i)), None
 
     yield Progress(0, len(chosen), f"post {len(chosen)} frames")
-    stream = apply_sequence(frames(), keyed, always_rgb=rgba, indices=chosen,
-                            touchups=(lambda i: touchups_at(touch, i)) if touch else None)
+    stream = apply_sequence(frames(), keyed, always_rgb=rgba, indices=chosen, touchups=list(touchups))
     for k, post in enumerate(stream):
         number = info.frame_numbers[chosen[k]]
         kind = "premult" if keyed.at(chosen[k]).premultiply else "straight"

@@ -32,7 +32,6 @@ from sam3roto.core.jobs import CancelToken, Job, Progress
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.core.project import Project, RotoObject
-from sam3roto.core.strokes import touchups_at
 from sam3roto.errors import RUN_DEPTH_HINT, Hint, Sam3RotoError
 from sam3roto.export.base import DepthPlan, Exporter, FrameOutput, ObjectOut, RenderPlan
 from sam3roto.export.depth import DEPTH_ENCODINGS
@@ -274,9 +273,8 @@ def _post_stream(
                 d = known_depth(depth.get(index).depth, here.depth_near_is_large)
             yield image, (mask if mask is not None else np.zeros(image.shape[:2], dtype=bool)), d
 
-    touchups = list(obj.touchups)
-    return zip(span, apply_sequence(feed(), settings, always_rgb=rgb, indices=span,
-                                    touchups=(lambda i: touchups_at(touchups, i)) if touchups else None), strict=True)
+    return zip(span, apply_sequence(feed(), settings, always_rgb=rgb, indices=span, touchups=list(obj.touchups)),
+               strict=True)
 
 
 def _stream_span(indices: Sequence[int], frame_count: int, context: int) -> list[int]:

@@ -3,12 +3,12 @@ shots, where temporal smoothing and motion blur need the neighbouring frames."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sam3roto.core.strokes import Stroke, apply_to_matte
+from sam3roto.core.strokes import Stroke, TouchUp, apply_to_matte, touchups_at
 from sam3roto.post import kernels as K
 from sam3roto.post import matte as M
 from sam3roto.post import rgb as R
@@ -221,7 +221,7 @@ def apply_sequence(
     screen_colour: np.ndarray | None = None,
     always_rgb: bool = False,
     indices: Sequence[int] | None = None,
-    touchups: Callable[[int], Sequence[Stroke]] | None = None,
+    touchups: Sequence[TouchUp] = (),
 ) -> Iterator[PostResult]:
     """Post for consecutive frames: ``frames`` yields ``(image, mask, depth or None)`` in
     order; one ``PostResult`` per frame comes out, in order, one frame behind when the
@@ -230,13 +230,13 @@ def apply_sequence(
 
     ``indices`` are the frame indices of the streamed frames (needed by settings keyed
     over the shot, :class:`~sam3roto.post.keyed.KeyedPost`, and by ``touchups``);
-    ``touchups(index)`` gives the strokes painted over that frame's final matte, applied
+    ``touchups`` (by frame index) paint over the final mattes of the frames they cover,
     after temporal smoothing and motion blur, before the RGB cleanup."""
     window: list[tuple[np.ndarray, np.ndarray]] = []  # (image, refined matte) of frames first..first+2
     first = 0  # position in the stream of window[0]
     done = 0  # frames yielded so far
     keyed = isinstance(settings, KeyedPost)
-    if (keyed or touchups is not None) and indices is None:
+    if (keyed or touchups) and indices is None:
         raise ValueError("keyed settings and touch-ups need the frame indices of the stream")
 
     def at(n: int) -> PostSettings:
@@ -257,8 +257,8 @@ def apply_sequence(
             other_image = window[i - 1][0] if has_prev else window[i + 1][0]
             velocity = velocity_field(image, other_image, matte, other_is_next=not has_prev)
             matte = motion_blur(matte, velocity, shutter=here.motion_blur_shutter)
-        if touchups is not None:
-            strokes = touchups(indices[first + i])  # type: ignore[index]
+        if touchups:
+            strokes = touchups_at(touchups, indices[first + i])  # type: ignore[index]
             if strokes:
                 matte = apply_to_matte(matte, strokes)
         wants_rgb = here.changes_rgb or always_rgb

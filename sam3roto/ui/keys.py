@@ -13,18 +13,12 @@ from typing import Any
 from PySide6.QtCore import QKeyCombination, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractSlider,
-    QAbstractSpinBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QPlainTextEdit,
     QTableWidget,
     QTableWidgetItem,
-    QTextEdit,
     QVBoxLayout,
 )
 
@@ -42,13 +36,6 @@ VIEW_OPTION_KEYS: dict[str, tuple[str, str]] = {
     "hud": ("Heads-up display", "H"),
     "loop": ("Loop playback (in to out)", "Ctrl+L"),
 }
-#: Widgets that use the frame keys themselves while they have the focus: the arrows move a
-#: slider, edit a number or text, pick in a combo box; Space and brackets type.
-FIELD_TYPES = (QAbstractSlider, QAbstractSpinBox, QLineEdit, QTextEdit, QPlainTextEdit, QComboBox)
-#: The window's frame keys, which do not fire while one of ``FIELD_TYPES`` has the focus.
-FIELD_KEYS = frozenset({"Left", "Right", "Shift+Left", "Shift+Right", "Up", "Down", "PgUp", "PgDown", "Home",
-                        "End", "Space", "[", "]"})
-
 #: The viewer's mouse and its own keys.
 VIEWER_GESTURES: tuple[tuple[str, str], ...] = (
     ("Left click", "Positive point (the Point - tool: negative)"),

@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -34,7 +34,7 @@ from sam3roto.errors import Sam3RotoError
 from sam3roto.pipeline.interactive import InteractiveSession
 from sam3roto.ui.compose import MODES
 from sam3roto.ui.document import Document
-from sam3roto.ui.keys import FIELD_KEYS, FIELD_TYPES, VIEW_MODE_KEYS, VIEW_OPTION_KEYS, KeysDialog, key_text
+from sam3roto.ui.keys import VIEW_MODE_KEYS, VIEW_OPTION_KEYS, KeysDialog
 from sam3roto.ui.paint import PaintBar
 from sam3roto.ui.panels import MATTE_CONTROLS, RGB_CONTROLS, DepthTab, ExportTab, ObjectsPanel, PostTab, SegmentTab
 from sam3roto.ui.timeline import Timeline
@@ -283,16 +283,6 @@ class MainWindow(QMainWindow):
         dialog = KeysDialog(self)
         dialog.show()
         return dialog
-
-    def event(self, event: QEvent) -> bool:
-        """A focused slider, number or text field keeps the frame keys (arrows, Home/End,
-        Space, brackets): accepting the shortcut override sends the key to the field
-        instead of the window's shortcut (Esc, :meth:`escape`, focuses the viewer again)."""
-        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) and \
-                isinstance(QApplication.focusWidget(), FIELD_TYPES) and key_text(event) in FIELD_KEYS:
-            event.accept()
-            return True
-        return super().event(event)
 
     def _action(self, menu: Any, name: str, text: str, keys: tuple[str, ...], slot: Any) -> QAction:
         action = QAction(text, self)

@@ -80,7 +80,6 @@ class Viewer(QWidget):
         # object id -> (key, (matte, rgb), error): one entry per object, for the current frame
         self._matte_cache: dict[int, tuple[Any, tuple[Any, Any], str]] = {}
         self._colour_cache: tuple[Any, np.ndarray | None] | None = None
-        self.last_display: np.ndarray | None = None
         self.preview_error = ""  # why the matte preview cannot be shown (painted on the view)
         self.regions: np.ndarray | None = None  # segment everything: region labels of ``regions_frame``
         self.regions_frame = -1
@@ -305,7 +304,6 @@ class Viewer(QWidget):
         if self.paint.active and self._shown is not None and self._shown[0] == state:
             return self._shown[1]
         pixels = self.compose_now()
-        self.last_display = pixels
         image = to_qimage(pixels) if pixels.size else None
         self._shown = (state, image) if self.paint.active else None
         return image

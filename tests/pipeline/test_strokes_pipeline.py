@@ -15,7 +15,7 @@ from sam3roto.core.evaluation import jaccard, prompts_from_mask
 from sam3roto.core.jobs import run_sync
 from sam3roto.core.maskstore import MaskStore
 from sam3roto.core.project import Project
-from sam3roto.core.strokes import Stroke, apply_to_mask
+from sam3roto.core.strokes import Stroke, TouchUp, apply_to_mask
 from sam3roto.media.memory import ArraySource
 from sam3roto.pipeline.render import RenderOptions, RenderResult, render_job
 from sam3roto.pipeline.shot import shot_from_info
@@ -234,11 +234,11 @@ def test_apply_sequence_paints_touchups_by_frame_index_and_needs_the_indices() -
     frames = [(image, mask, None)] * 4
     square = _corner_square()
     results = list(apply_sequence(iter(frames), PostSettings(), indices=[10, 11, 12, 13],
-                                  touchups=lambda i: [square] if i == 12 else []))
+                                  touchups=[TouchUp(12, 12, [square])]))
     assert [float(r.matte[10, 10]) for r in results] == [0.0, 0.0, 1.0, 0.0]
     assert all(r.matte[60, 80] == 1.0 for r in results)
     with pytest.raises(ValueError, match="need the frame indices"):
-        list(apply_sequence(iter(frames), PostSettings(), touchups=lambda i: []))
+        list(apply_sequence(iter(frames), PostSettings(), touchups=[TouchUp(0, 3, [square])]))
     one = apply(image, mask, PostSettings(grow_px=2), touchups=[Stroke("brush", "subtract", [(80, 60)], radius=5)])
     assert one.matte[60, 80] == 0.0 and one.matte[45, 65] == 1.0 and one.matte[10, 10] == 0.0
 

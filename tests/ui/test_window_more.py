@@ -3,7 +3,6 @@ Depth/Camera tab, a pixel snapshot of the viewer, and a real clip."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -23,10 +22,10 @@ from sam3roto.ui.panels import ExportTab
 from sam3roto.ui.viewer import Viewer
 from tests.conftest import make_synthetic
 from tests.test_cli_depth import weights  # noqa: F401  (module fixture: a random da3-small folder)
+from tests.ui.snapshots import grab_rgb, match_golden
 from tests.ui.test_window import wait_jobs
 
 pytestmark = pytest.mark.gui
-GOLDEN = Path(__file__).parent / "golden" / "viewer_overlay.png"
 
 
 def _window(qtbot, doc: Document, size: tuple[int, int] = (1200, 800)) -> MainWindow:
@@ -113,19 +112,8 @@ def test_viewer_pixel_snapshot_with_overlays(qtbot, tmp_path: Path) -> None:
     viewer.show()
     qtbot.waitExposed(viewer)
     viewer.fit()
-    grabbed = viewer.grab().toImage()
-    image = grabbed.convertToFormat(grabbed.Format.Format_RGB888)
-    rows = np.array(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    shot = rows[:, : image.width() * 3].reshape(image.height(), image.width(), 3)
-    if os.environ.get("SAM3ROTO_REGEN_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        cv2.imwrite(str(GOLDEN), shot[..., ::-1])
-    golden = cv2.imread(str(GOLDEN))
-    assert golden is not None, f"missing {GOLDEN}: run with SAM3ROTO_REGEN_GOLDEN=1"
-    golden = golden[..., ::-1]
-    assert golden.shape == shot.shape
-    diff = np.abs(golden.astype(np.int16) - shot.astype(np.int16)).max(axis=2)
-    assert (diff > 24).mean() < 0.002, f"{(diff > 24).mean():.4f} of the pixels differ"
+    shot = grab_rgb(viewer)
+    match_golden("viewer_overlay.png", shot)
     # and the overlays are there: the band's rows are tinted by its colour, the rows above are not
     colour = np.array(doc.project.object(2).color, np.float32)
     scale, origin = viewer.scale, viewer.origin
