@@ -67,16 +67,22 @@ say "checking that the SAM3 classes import"
   || fail "transformers' SAM3 classes do not import (torch/torchvision mismatch?)"
 
 if [ "$WEIGHTS" -eq 1 ]; then
-  for ID in "$SAM3_ID" "$DA3_ID"; do
+  # Only the files the app reads: for SAM3 the config, processor, tokenizer and safetensors
+  # files (ALLOW_PATTERNS; not the original 3.45 GB sam3.pt), for Depth Anything 3 what
+  # sam3roto/backends/da3.py loads (config.json + model.safetensors).
+  for KIND in sam3 da3; do
+    if [ "$KIND" = sam3 ]; then ID="$SAM3_ID"; else ID="$DA3_ID"; fi
     say "fetching weights $ID into the Hugging Face cache"
-    if ! "$PY" - "$ID" <<'PYEOF' 2>&1 | sed 's/^/[install]   /'
+    if ! "$PY" - "$ID" "$KIND" <<'PYEOF' 2>&1 | sed 's/^/[install]   /'
 import sys
 from huggingface_hub import snapshot_download
-path = snapshot_download(sys.argv[1])
+from sam3roto.backends.sam3_models import ALLOW_PATTERNS
+patterns = list(ALLOW_PATTERNS) if sys.argv[2] == "sam3" else ["config.json", "model.safetensors"]
+path = snapshot_download(sys.argv[1], allow_patterns=patterns)
 print("stored in", path)
 PYEOF
     then
-      fail "could not download $ID (no network, a gated model needing 'huggingface-cli login', or a wrong id)"
+      fail "could not download $ID (no network, a gated model: accept its license on huggingface.co and run 'hf auth login', or a wrong id)"
     fi
   done
   say "verifying the SAM3 weights"

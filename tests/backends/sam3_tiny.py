@@ -74,5 +74,7 @@ def build_tiny_models(text: bool = True):  # type: ignore[no-untyped-def]
             detr_decoder_config=dict(small, num_queries=8),
             mask_decoder_config=dict(hidden_size=H, num_attention_heads=2),
         )).eval()
+        # one checkpoint holds one backbone for both (as facebook/sam3 does): the engine ties them
+        detector.vision_encoder.backbone.load_state_dict(tracker.vision_encoder.backbone.state_dict())
         detector_processor = Sam3Processor(image_processor, _clip_tokenizer())
     return Sam3Models(tracker, tracker_processor, detector, detector_processor)
