@@ -84,6 +84,13 @@ class PackedMask:
         self.shape = mask.shape
         self.bits = np.packbits(mask, axis=None)
 
+    @classmethod
+    def from_bits(cls, bits: np.ndarray, shape: tuple[int, int]) -> PackedMask:
+        """A mask already packed (``np.packbits`` order, e.g. on a GPU)."""
+        out = cls.__new__(cls)
+        out.shape, out.bits = shape, bits
+        return out
+
     def unpack(self) -> np.ndarray:
         n = self.shape[0] * self.shape[1]
         return np.unpackbits(self.bits, count=n).astype(bool).reshape(self.shape)
@@ -203,6 +210,13 @@ class SegmentationSession(ABC):
         """``mask`` (``bool (H, W)``) is what tracking gave ``obj_id`` on ``frame`` (in an
         earlier session): prompts placed there correct it rather than start afresh, where
         the engine can. Engines that cannot ignore it."""
+
+    def find_instances(self, frame: int, text: str) -> list[np.ndarray]:
+        """Every instance of ``text`` on ``frame`` as ``bool (H, W)`` masks, most confident
+        first, without making objects of them (concept tracking compares them with the
+        tracked masks); only engines whose capabilities say ``text``."""
+        raise EngineError(f"the {self.engine_name} engine does not take text prompts",
+                          hint="choose the sam3 engine for text, or use points and boxes")
 
     def segment_everything(self, frame: int) -> np.ndarray:
         """Candidate regions of ``frame`` for the artist to pick by click, as ``int32 (H, W)``

@@ -40,13 +40,22 @@ from sam3roto.backends.sam3_models import (  # noqa: F401 - re-exported: the eng
     Sam3Models,
     load_models,
     resolve_model_dir,
+    share_backbone,
     weights_status,
 )
+from sam3roto.backends.sam3_stream import GPU_BATCH, FeatureCache, ReadAhead, pack_on_device, split_features
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.errors import DeviceMemoryError, ModelNotInstalledError
 from sam3roto.media.source import FrameSource
 
 CAPABILITIES = Capabilities(text=True, points=True, boxes=True, video=True, masks=True)
+
+
+def default_read_ahead(device: str) -> int:
+    """Frames encoded per batch ahead of tracking: :data:`GPU_BATCH` on a GPU; on the CPU
+    one (batches do not make the encoder faster there, the worker still overlaps reading
+    and preprocessing with the tracker)."""
+    return GPU_BATCH if device.startswith("cuda") else 1
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -61,11 +70,16 @@ class Sam3Session(SegmentationSession):
     capabilities = CAPABILITIES
 
     def __init__(self, source: FrameSource, models: Sam3Models, *, device: str, dtype: Any,
-                 text_threshold: float = 0.5) -> None:
+                 text_threshold: float = 0.5, read_ahead: int | None = None) -> None:
         super().__init__(source)
         self.models = models
         self.device, self.dtype = device, dtype
         self.text_threshold = text_threshold
+        #: Frames encoded per batch ahead of the tracker during propagation (0: the
+        #: per-frame path, each frame read and encoded when the tracker reaches it).
+        self.read_ahead = default_read_ahead(device) if read_ahead is None else int(read_ahead)
+        if self.read_ahead < 0:
+            raise ValueError(f"read_ahead must be 0 (off) or a batch size, not {read_ahead}")
         cfg = models.tracker.config
         #: Non-conditioning frames kept behind the current one (memory window).
         self.window = max(int(getattr(cfg, "num_maskmem", 7)), int(getattr(cfg, "max_object_pointers_in_encoder", 16)))
@@ -78,16 +92,32 @@ class Sam3Session(SegmentationSession):
 
     # -- session state -----------------------------------------------------------
     def _new_session(self) -> None:
+        # Preprocessed frames stay on the inference device (a GPU resizes them where they
+        # are used; the memory window bounds how many are held).
         self.state = self.models.tracker_processor.init_video_session(
-            inference_device=self.device, video_storage_device="cpu", inference_state_device=self.device,
+            inference_device=self.device, video_storage_device=self.device, inference_state_device=self.device,
             dtype=self.dtype)
+        self.state.cache = FeatureCache()
 
-    def _pixels(self, index: int) -> Any:
+    def _pixels(self, index: int, source: FrameSource | None = None) -> Any:
+        """Frame ``index`` preprocessed for the model on the inference device:
+        ``float (3, S, S)``. ``source``: the reader to use (another thread's clone)."""
         from sam3roto.core.pixels import to_uint8
 
-        rgb = to_uint8(self.source.read(index))
+        rgb = to_uint8((source or self.source).read(index))
         vp = self.models.tracker_processor.video_processor
-        return vp(videos=rgb[None], return_tensors="pt").pixel_values_videos[0][0]
+        device = self.state.video_storage_device  # where the session keeps its frames
+        return vp(videos=rgb[None], return_tensors="pt", device=device).pixel_values_videos[0][0]
+
+    def _encode(self, pixels: Any) -> list[dict[str, Any]]:
+        """Image features of a batch of preprocessed frames ``(B, 3, S, S)``, one dict per
+        frame as the tracker caches them."""
+        import torch
+
+        with torch.inference_mode():
+            pixels = pixels.to(self.state.inference_device, dtype=self.dtype)
+            out = self.models.tracker.get_image_features(pixels, return_dict=True)
+        return split_features(out)
 
     def _ensure_frame(self, index: int) -> None:
         frames = self.state.processed_frames
@@ -101,14 +131,14 @@ class Sam3Session(SegmentationSession):
         return out
 
     def prune(self, current: int, reverse: bool) -> None:
-        """Drop frames and per-frame outputs that fell out of the memory window."""
-        keep_cond = self._cond_frames()
+        """Drop frames and per-frame outputs that fell out of the memory window (keyframes'
+        outputs stay; their pixels are read again if a prompt is added there)."""
 
         def stale(f: int) -> bool:
             return (f < current - self.window) if not reverse else (f > current + self.window)
 
         frames = self.state.processed_frames or {}
-        for f in [f for f in frames if stale(f) and f not in keep_cond]:
+        for f in [f for f in frames if stale(f)]:
             del frames[f]
         for d in self.state.output_dict_per_obj.values():
             for f in [f for f in d["non_cond_frame_outputs"] if stale(f)]:
@@ -126,14 +156,17 @@ class Sam3Session(SegmentationSession):
 
     def _masks(self, output: Any) -> tuple[dict[int, np.ndarray], dict[int, float]]:
         """Masks at source size and object scores (sigmoid of the object score logit: how
-        sure the tracker is that the object is on the frame), by object id."""
+        sure the tracker is that the object is on the frame), by object id. Masks are
+        resized and binarised on the device and copied back as bits."""
         proc = self.models.tracker_processor
         logits = output.pred_masks.float()
         masks = proc.post_process_masks([logits], original_sizes=[[self.height, self.width]], binarize=True)[0]
         ids = list(output.object_ids) if getattr(output, "object_ids", None) is not None else self.state.obj_ids
         present = output.object_score_logits
         scores = [1.0] * len(ids) if present is None else present.float().sigmoid().reshape(len(ids), -1)[:, 0].tolist()
-        return ({int(o): masks[i, 0].cpu().numpy().astype(bool) for i, o in enumerate(ids)},
+        bits = pack_on_device(masks[:, 0])
+        shape = (self.height, self.width)
+        return ({int(o): PackedMask.from_bits(bits[i], shape).unpack() for i, o in enumerate(ids)},
                 {int(o): float(scores[i]) for i, o in enumerate(ids)})
 
     def _run(self, index: int, reverse: bool = False) -> tuple[dict[int, np.ndarray], dict[int, float]]:
@@ -164,9 +197,7 @@ class Sam3Session(SegmentationSession):
         previous = self.device
         self.device = "cpu"
         self.dtype = pick_dtype("cpu")
-        self.models.tracker.to(device="cpu", dtype=self.dtype)
-        if self.models.detector is not None:
-            self.models.detector.to(device="cpu", dtype=self.dtype)
+        self.models.to("cpu", self.dtype)
         self._replay()
         self.notices.append(f"out of memory on {previous} at frame {index}: continuing on the CPU (slower)")
 
@@ -227,27 +258,31 @@ class Sam3Session(SegmentationSession):
         self._shown[(obj_id, frame)] = PackedMask(mask)
         self._condition_on_mask(frame, obj_id, mask)
 
-    def _add_text(self, frame: int, prompt: TextPrompt, first_id: int) -> dict[int, np.ndarray]:
+    def find_instances(self, frame: int, text: str) -> list[np.ndarray]:
         import torch
 
+        self.check_frame(frame)
         if self.models.detector is None:
             raise ModelNotInstalledError("the SAM3 text model is not loaded", hint=INSTALL_HINT)
         from sam3roto.core.pixels import to_uint8
 
         rgb = to_uint8(self.source.read(frame))
         proc = self.models.detector_processor
-        inputs = proc(images=rgb, text=prompt.text, return_tensors="pt").to(self.device)
+        inputs = proc(images=rgb, text=text, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             out = self.models.detector(**inputs)
         res = proc.post_process_instance_segmentation(
             out, threshold=self.text_threshold, mask_threshold=0.5, target_sizes=[(self.height, self.width)])[0]
+        scores = res["scores"].float().cpu().tolist()
+        masks = [np.asarray(m.cpu().numpy(), dtype=bool) for m in res["masks"]]
+        ranked = sorted(zip(scores, range(len(masks)), masks, strict=True), key=lambda t: (-t[0], t[1]))
+        return [m for _, _, m in ranked if m.any()]
+
+    def _add_text(self, frame: int, prompt: TextPrompt, first_id: int) -> dict[int, np.ndarray]:
         found: dict[int, np.ndarray] = {}
-        for k, m in enumerate(res["masks"]):
-            mask = np.asarray(m.cpu().numpy(), dtype=bool)
-            if not mask.any():
-                continue
+        for mask in self.find_instances(frame, prompt.text):
             obj_id = first_id + len(found)
-            self._prompts.setdefault(obj_id, {})[frame] = [prompt] if k == 0 else []
+            self._prompts.setdefault(obj_id, {})[frame] = [prompt] if not found else []
             self.add_mask(frame, obj_id, mask)
             found[obj_id] = mask
         return found
@@ -286,9 +321,37 @@ class Sam3Session(SegmentationSession):
             d["non_cond_frame_outputs"].clear()
             self.state.frames_tracked_per_obj[oi].clear()
 
+    def _needs_features(self, frame: int) -> bool:
+        """Whether the tracker will run the image encoder on ``frame`` (not when every
+        object has a keyframe output there: it is reused)."""
+        return any(frame not in d["cond_frame_outputs"] for d in self.state.output_dict_per_obj.values())
+
     def _walk(self, frames: list[int], reverse: bool) -> Iterator[FrameMasks]:
+        if not self.read_ahead:
+            yield from self._walk_frames(frames, reverse, None)
+            return
+        reader = self.source.clone()  # the worker thread's own reader
+        try:
+            plan = [f for f in frames if self._needs_features(f)]
+            with ReadAhead(plan, lambda f: self._pixels(f, reader), self._encode, batch=self.read_ahead) as ahead:
+                yield from self._walk_frames(frames, reverse, ahead)
+        finally:
+            reader.close()
+
+    def _walk_frames(self, frames: list[int], reverse: bool, ahead: ReadAhead | None) -> Iterator[FrameMasks]:
         for f in frames:
-            masks, scores = self._run(f, reverse=reverse)
+            device = self.device
+            if ahead is not None and ahead.planned(f):
+                pixels, features = ahead.take(f)
+                self.state.add_new_frame(pixels, f)
+                self.state.cache.put_next(f, features)
+            try:
+                masks, scores = self._run(f, reverse=reverse)
+            finally:
+                self.state.cache.done()
+            if ahead is not None and self.device != device:  # fell back to the CPU: the features read
+                ahead.close()  # ahead are on the GPU; the tracker encodes each frame from here on
+                ahead = None
             self.prune(f, reverse)
             for o in masks:
                 if f in self.state.output_dict_per_obj[self.state.obj_id_to_idx(o)]["cond_frame_outputs"]:
@@ -301,7 +364,11 @@ class Sam3Session(SegmentationSession):
     def propagate(self, start: int, direction: Direction = "forward", end: int | None = None) -> Iterator[FrameMasks]:
         frames = frame_range(start, direction, end, self.frame_count)
         if not self.state.obj_ids:
-            for f in frames:
+            for i, f in enumerate(frames):
+                if self.state.obj_ids and direction != "both":
+                    # objects added while the walk waited (concept tracking found some)
+                    yield from self._walk(frames[i:], reverse=direction == "backward")
+                    return
                 yield FrameMasks(f)
             return
         self._clear_tracked()
@@ -330,8 +397,9 @@ class Sam3Engine(Engine):
 
     def __init__(self, *, model_id: str = DEFAULT_MODEL_ID, model_dir: str | Path | None = None,
                  device: str | None = None, models: Sam3Models | None = None, text: bool = True,
-                 text_threshold: float = 0.5) -> None:
+                 text_threshold: float = 0.5, read_ahead: int | None = None) -> None:
         self.text_threshold = text_threshold
+        self.read_ahead = read_ahead  # None: the device's default (see default_read_ahead)
         # missing weights are reported before torch is imported
         folder = resolve_model_dir(model_id, model_dir) if models is None else None
         self.device = pick_device(device)
@@ -341,9 +409,8 @@ class Sam3Engine(Engine):
             models = load_models(folder or resolve_model_dir(model_id, model_dir), device=self.device,
                                  dtype=self.dtype, text=text)
         else:
-            models.tracker.to(device=self.device, dtype=self.dtype)
-            if models.detector is not None:
-                models.detector.to(device=self.device, dtype=self.dtype)
+            share_backbone(models)
+            models.to(self.device, self.dtype)
         self.models = models
 
     def open_session(self, source: FrameSource) -> Sam3Session:
@@ -351,7 +418,7 @@ class Sam3Engine(Engine):
         self.device = next(self.models.tracker.parameters()).device.type
         self.dtype = next(self.models.tracker.parameters()).dtype
         return Sam3Session(source, self.models, device=self.device, dtype=self.dtype,
-                           text_threshold=self.text_threshold)
+                           text_threshold=self.text_threshold, read_ahead=self.read_ahead)
 
     def close(self) -> None:
         self.models = None  # type: ignore[assignment]

@@ -1,0 +1,169 @@
+"""SAM3 read-ahead tracking (tiny random models, CPU): the same masks as the per-frame
+path, bounded memory, the worker stopped on cancel and errors, bits packed as numpy does."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from sam3roto.backends.base import PackedMask
+from sam3roto.backends.sam3 import Sam3Engine, Sam3Session, default_read_ahead
+from sam3roto.backends.sam3_stream import FeatureCache, ReadAhead, pack_on_device
+from sam3roto.core.types import BoxPrompt, PointPrompt
+from sam3roto.media.memory import ArraySource
+
+
+@pytest.fixture(scope="module")
+def models():
+    from tests.backends.sam3_tiny import build_tiny_models
+
+    torch.set_num_threads(1)
+    return build_tiny_models(text=False)
+
+
+def engine(models, read_ahead: int) -> Sam3Engine:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SAM3ROTO_DTYPE", "float32")
+    try:
+        eng = Sam3Engine(models=models, device="cpu", read_ahead=read_ahead)
+    finally:
+        mp.undo()
+    torch.set_num_threads(1)
+    return eng
+
+
+def clip(n: int = 14, h: int = 90, w: int = 120) -> np.ndarray:
+    """A bright square moving right over noise."""
+    rng = np.random.default_rng(3)
+    out = rng.integers(0, 120, (n, h, w, 3)).astype(np.uint8)
+    for i in range(n):
+        out[i, 30:60, 10 + 4 * i:40 + 4 * i] = 230
+    return out
+
+
+def track(models, read_ahead: int, frames: np.ndarray, direction: str = "both",
+          keyframes: tuple[int, ...] = (0, 9)) -> list[tuple[int, bool, dict[int, np.ndarray]]]:
+    source = ArraySource(frames, name="stream")
+    with engine(models, read_ahead).open_session(source) as session:
+        for k in keyframes:
+            x = 10 + 4 * k
+            session.set_prompts(k, 1, [BoxPrompt(x, 30, x + 30, 60)])
+            session.set_prompts(k, 2, [PointPrompt(100, 80, True)])
+        start = keyframes[0] if direction != "backward" else len(frames) - 1
+        return [(fm.frame, fm.final, {o: m.copy() for o, m in fm.masks.items()})
+                for fm in session.propagate(start, direction)]
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+@pytest.mark.parametrize("direction", ["forward", "backward", "both"])
+def test_read_ahead_gives_the_masks_of_the_per_frame_path(models, batch, direction):
+    frames = clip()
+    reference = track(models, 0, frames, direction)
+    fast = track(models, batch, frames, direction)
+    assert [(f, final) for f, final, _ in fast] == [(f, final) for f, final, _ in reference]
+    for (f, _, a), (_, _, b) in zip(fast, reference, strict=True):
+        assert a.keys() == b.keys() == {1, 2}
+        for o in a:
+            assert np.array_equal(a[o], b[o]), f"frame {f} object {o}: {int((a[o] != b[o]).sum())} pixels differ"
+
+
+def test_memory_stays_bounded_on_a_long_walk(models):
+    frames = np.repeat(clip(6), 10, axis=0)  # 60 frames
+    source = ArraySource(frames, name="long")
+    with engine(models, 4).open_session(source) as session:
+        session.set_prompts(0, 1, [BoxPrompt(10, 30, 40, 60)])
+        held = []
+        for _ in session.propagate(0, "forward"):
+            held.append((session.memory_items(), len(session.state.cache)))
+    items = [h for h, _ in held]
+    assert max(items[30:]) <= max(items[:20]), items
+    assert max(c for _, c in held) <= 3  # the frame being run + at most two the tracker encoded itself
+
+
+def test_closing_the_walk_stops_the_worker(models):
+    frames = clip(30)
+    source = ArraySource(frames, name="cancel")
+    before = {t.name for t in threading.enumerate()}
+    with engine(models, 4).open_session(source) as session:
+        session.set_prompts(0, 1, [BoxPrompt(10, 30, 40, 60)])
+        walk = session.propagate(0, "forward")
+        for _ in range(3):
+            next(walk)
+        assert any(t.name == "sam3-read-ahead" for t in threading.enumerate())
+        walk.close()
+    assert not [t for t in threading.enumerate() if t.name == "sam3-read-ahead" and t.name not in before]
+
+
+def test_a_frame_that_cannot_be_read_is_raised_in_the_walk():
+    def load(f: int) -> torch.Tensor:
+        if f == 5:
+            raise OSError("frame 5: corrupt data")
+        return torch.full((3, 4, 4), float(f))
+
+    def encode(px: torch.Tensor) -> list[dict]:
+        return [{"v": p[0, 0, 0].item()} for p in px]
+
+    with ReadAhead(list(range(8)), load, encode, batch=3) as ahead:
+        assert [ahead.take(f)[1]["v"] for f in range(5)] == [0, 1, 2, 3, 4]
+        with pytest.raises(OSError, match="corrupt"):
+            ahead.take(5)
+
+
+def test_read_ahead_batches_and_bounds_what_it_holds():
+    batches: list[int] = []
+    loaded: list[int] = []
+
+    def load(f: int) -> torch.Tensor:
+        loaded.append(f)
+        return torch.full((3, 2, 2), float(f))
+
+    def encode(px: torch.Tensor) -> list[dict]:
+        batches.append(len(px))
+        return [{"v": p[0, 0, 0].item()} for p in px]
+
+    order = [9, 8, 7, 6, 5, 4, 3]
+    with ReadAhead(order, load, encode, batch=3) as ahead:
+        assert ahead.planned(9) and not ahead.planned(10)
+        assert ahead.take(9)[1]["v"] == 9
+        assert len(ahead._ready) == 2  # one batch, the first frame handed out
+        assert len(loaded) <= 3 + 3 + 1  # a batch encoded, the queue full, one being loaded
+        for f in order[1:]:
+            assert ahead.take(f)[1]["v"] == f
+        with pytest.raises(RuntimeError, match="expected None"):
+            ahead.take(2)
+    assert batches == [3, 3, 1]
+    with pytest.raises(ValueError, match="at least 1"):
+        ReadAhead([1], load, encode, batch=0)
+
+
+def test_feature_cache_is_bounded_and_hands_out_the_next_frame_once():
+    cache = FeatureCache(capacity=2)
+    for f in range(5):
+        cache.cache_vision_features(f, {"f": f})
+    assert cache.get_vision_features(0) is None and cache.get_vision_features(4) == {"f": 4}
+    assert len(cache) == 2
+    cache.put_next(7, {"f": 7})
+    assert cache.get_vision_features(7) == {"f": 7} and len(cache) == 3
+    cache.done()
+    assert cache.get_vision_features(7) is None
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (90, 120), (7, 13)])
+def test_bits_packed_on_the_device_unpack_with_numpy(shape):
+    rng = np.random.default_rng(0)
+    masks = rng.random((3, *shape)) > 0.5
+    bits = pack_on_device(torch.from_numpy(masks))
+    for i in range(3):
+        assert np.array_equal(bits[i], np.packbits(masks[i], axis=None))
+        assert np.array_equal(PackedMask.from_bits(bits[i], shape).unpack(), masks[i])
+
+
+def test_default_batch_is_eight_on_a_gpu_and_one_on_the_cpu():
+    assert default_read_ahead("cuda") == 8 and default_read_ahead("cuda:1") == 8
+    assert default_read_ahead("cpu") == 1
+    with pytest.raises(ValueError, match="read_ahead"):
+        Sam3Session(ArraySource(clip(2), name="x"), None, device="cpu", dtype=torch.float32,  # type: ignore[arg-type]
+                    read_ahead=-1)
