@@ -99,8 +99,20 @@ def cmd_track(args: argparse.Namespace) -> int:
         project, source = new_project(args.target)
         source.close()
     store = open_mask_store(path, project)
-    _add_prompts(project, store, args)
-    if not project.keyframes:
+    concept = None
+    if args.text and args.detect_every:
+        from sam3roto.pipeline.concept import ConceptSearch
+
+        if args.detect_every < 0:
+            raise Sam3RotoError(f"--detect-every takes a number of frames (0: only --frame), not {args.detect_every}")
+        if args.chunk:
+            raise Sam3RotoError("--text searches the shot in one session: leave out --chunk, or give "
+                                "--detect-every 0 to find the instances on one frame and track them in chunks")
+        concept = ConceptSearch(args.text, args.detect_every)
+        _add_prompts(project, store, argparse.Namespace(**{**vars(args), "text": None}))
+    else:
+        _add_prompts(project, store, args)
+    if not project.keyframes and concept is None:
         raise Sam3RotoError("nothing to track: give --prompts, --labelstudio or --text (or add keyframes)",
                             path=path)
     save_project(project, path)
@@ -115,10 +127,13 @@ def cmd_track(args: argparse.Namespace) -> int:
     failed = False
     try:
         with open_shot_media(project) as source:
-            job = track_job(project, source, store, engine=args.engine, direction=args.direction, start=start,
-                            end=end, engine_options=options, objects=ids, chunk=args.chunk,
-                            mode="changed" if args.changed else "all", stop_below=args.stop_below)
-            result = drive(job, len(shot.frame_range), quiet=args.quiet)
+            if concept is not None:
+                result = _track_concept(args, project, source, store, concept, start, end, ids, options)
+            else:
+                job = track_job(project, source, store, engine=args.engine, direction=args.direction, start=start,
+                                end=end, engine_options=options, objects=ids, chunk=args.chunk,
+                                mode="changed" if args.changed else "all", stop_below=args.stop_below)
+                result = drive(job, len(shot.frame_range), quiet=args.quiet)
     except BaseException:
         failed = True
         raise
@@ -169,6 +184,37 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _track_concept(args: argparse.Namespace, project: Any, source: Any, store: Any, concept: Any,
+                   start: int | None, end: int | None, ids: set[int] | None, options: dict[str, Any]) -> Any:
+    """``--text`` over the shot (concept tracking), then the objects of any other prompts."""
+    from sam3roto.backends.registry import create_engine
+    from sam3roto.pipeline.concept import concept_job
+    from sam3roto.pipeline.track import track_job
+
+    shot = project.shot
+    first = indices_of(str(args.frame), shot.frame_numbers, args.target)[0] if args.frame is not None else start
+    engine = create_engine(args.engine, **options)
+    try:
+        result = drive(concept_job(project, source, store, concept, start=first, end=end, engine_instance=engine),
+                       len(shot.frame_range), quiet=args.quiet)
+        others = {k.object_id for k in project.keyframes} - set(result.new_objects)
+        if ids is not None:
+            others &= ids
+        if others:  # objects of --prompts / --labelstudio given with the text
+            more = drive(track_job(project, source, store, direction=args.direction, start=start, end=end,
+                                   objects=others, mode="changed" if args.changed else "all",
+                                   stop_below=args.stop_below, engine_instance=engine),
+                         len(shot.frame_range), quiet=args.quiet)
+            for table in ("frames", "low", "scores"):
+                getattr(result, table).update(getattr(more, table))
+            result.stopped.update(more.stopped)
+    finally:
+        engine.close()
+    if not result.new_objects:
+        print(f"no {concept.text!r} found")
+    return result
+
+
 def add_parser(sub: Any) -> None:
     from sam3roto.core.tracking import LOW_CONFIDENCE
 
@@ -183,8 +229,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--prompts", help="prompts JSON: points/boxes/text per object and frame number (see README)")
     p.add_argument("--labelstudio", help="a Label Studio JSON export (one object per label)")
     p.add_argument("--task", help="Label Studio task id, when the export holds several")
-    p.add_argument("--text", help="a text prompt (SAM3): every instance found becomes an object")
-    p.add_argument("--frame", type=int, help="frame number for --text, or for a Label Studio image task")
+    p.add_argument("--text", help="a text prompt (SAM3): every instance in the shot becomes an object and is tracked; "
+                   "the detector looks from the first frame (or --frame) on every --detect-every frames, so "
+                   "instances that enter later are found too")
+    p.add_argument("--detect-every", dest="detect_every", type=int, default=10, metavar="N",
+                   help="with --text: look for new instances every N frames (default 10; 1 every frame, which costs "
+                   "a detector pass per frame; 0 only on --frame, then track those both ways)")
+    p.add_argument("--frame", type=int, help="frame number for --text (where the search starts), or for a Label "
+                   "Studio image task")
     add_engine_arguments(p)
     p.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
     p.add_argument("--frames", help="frame numbers to track, e.g. 1001-1100 (default: the shot's in/out range)")

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from sam3roto.backends.base import Direction, Engine, SegmentationSession, frame_range
+from sam3roto.backends.base import Direction, Engine, FrameMasks, SegmentationSession, frame_range
 from sam3roto.backends.registry import DEFAULT_ENGINE, create_engine
 from sam3roto.core.jobs import Progress
 from sam3roto.core.maskstore import MaskStore, TrackRecord
@@ -69,6 +69,9 @@ class TrackResult:
     #: object -> the frame where its track stopped (``stop_below``)
     stopped: dict[int, int] = field(default_factory=dict)
 
+
+#: Concept tracking's hook (see :func:`track_job`): ``(session, frame masks) -> {new id: mask}``.
+Discover = Callable[[SegmentationSession, FrameMasks], dict[int, np.ndarray]]
 
 #: ``all``: every frame; ``changed``: only stale stretches and objects never tracked.
 TrackMode = Literal["all", "changed"]
@@ -228,6 +231,7 @@ def track_job(
     mode: TrackMode = "all",
     stop_below: float | None = None,
     low_below: float = LOW_CONFIDENCE,
+    discover: Discover | None = None,
 ) -> Generator[Progress, None, TrackResult]:
     """Track the objects of ``project`` over its shot range and store the masks.
 
@@ -255,9 +259,16 @@ def track_job(
     tracked in runs of ``chunk``, each in a fresh session that gets the keyframes inside it
     and, at its first frame, the masks the previous run ended with (consecutive runs share
     that seam frame).
+
+    ``discover`` (concept tracking, :mod:`sam3roto.pipeline.concept`) is called with the
+    session and each frame's masks as the walk yields them and returns objects it found
+    there (already in the project, keyframed and given to the session): they are stored
+    and tracked from there on. Forward runs only, not chunked.
     """
     if project.shot is None:
         raise ValueError("the project has no shot")
+    if discover is not None and (direction != "forward" or chunk or session is not None):
+        raise ValueError("discovering objects while tracking walks forward in one session of its own")
     shot_range = project.shot.frame_range
     lo, hi = shot_range.start, shot_range.stop - 1
     if direction == "backward":
@@ -281,6 +292,8 @@ def track_job(
             raise _stopped(project, watch, [exc], None, {}) from exc
         wanted |= set(result.new_objects)
         runs, absent = plan_runs(project, store, frames, direction, wanted, mode)
+        if discover is not None and not runs:  # nothing to track yet: walk the range to look
+            runs = [Run(tuple(frames), direction, frozenset(wanted))]
     total = sum(len(r.frames) * (2 if r.direction == "both" else 1) for r in runs) + sum(map(len, absent.values()))
     if total == 0:
         return result
@@ -322,6 +335,7 @@ def track_job(
                         # doubtful frame to its next keyframe in the direction of travel
                         blocked: dict[int, tuple[int, int]] = {}
                         walked: dict[bool, int] = {}
+                        members = set(run.objects)
                         for fm in sess.propagate(span[0], run.direction, span[-1]):
                             final = bool(getattr(fm, "final", True))
                             if n and fm.frame == span[0]:
@@ -332,7 +346,7 @@ def track_job(
                             shown = False
                             for obj_id, mask in fm.masks.items():
                                 lo_hi = blocked.get(obj_id)
-                                if obj_id not in run.objects or (lo_hi and lo_hi[0] <= fm.frame <= lo_hi[1]):
+                                if obj_id not in members or (lo_hi and lo_hi[0] <= fm.frame <= lo_hi[1]):
                                     continue
                                 score = scores.get(obj_id)
                                 if stop_below is not None and score is not None and score < stop_below \
@@ -345,7 +359,14 @@ def track_job(
                                     continue
                                 writer.put(obj_id, fm.frame, mask, score, final=final)
                                 shown = True
-                            if run.direction != "both" and blocked and run.objects <= set(blocked):
+                            if discover is not None:
+                                for obj_id, mask in discover(sess, fm).items():
+                                    members.add(obj_id)
+                                    bases[obj_id] = TrackBasis(project, obj_id)
+                                    result.new_objects.append(obj_id)
+                                    writer.put(obj_id, fm.frame, mask, 1.0)
+                                    shown = True
+                            if run.direction != "both" and blocked and members <= set(blocked):
                                 done = run_end
                                 break  # every object stopped: nothing more to walk
                             done += 1

@@ -414,7 +414,11 @@ class ClassicSession(SegmentationSession):
         for o in objects:
             known = self._results.get(o, {}).get(frames[0])
             chains[o] = self._chain(o, frames, None if known is None else known.unpack())
-        for f in frames:
+        for i, f in enumerate(frames):
+            for o in self.object_ids():  # objects keyframed while the walk waited (concept tracking)
+                if o not in chains and i and self._key.get(o, {}).get(frames[i - 1]) is not None:
+                    chains[o] = self._chain(o, frames[i - 1:], None)
+                    next(chains[o])  # their keyframe, already yielded
             out = FrameMasks(f)
             for o, chain in chains.items():
                 _, m, score = next(chain)
