@@ -120,6 +120,12 @@ class MaskStore:
         self._owned.clear()
         return self
 
+    def expect(self, obj_id: int, uid: str) -> None:
+        """``obj_id`` (uid ``uid``) is an object a job made on a copy of the project, which
+        joins the project when the job ends: its masks may be written before that."""
+        if self._uid_of is not None and self._uid_of(obj_id) is None:
+            self._uids.setdefault(obj_id, uid)
+
     def _uid(self, obj_id: int) -> str | None:
         """The uid of ``obj_id`` in the project now (remembered once seen, for an object a
         job still writes after it was removed); a new uid for the id forgets what was

@@ -74,7 +74,8 @@ class Discoverer:
     on search frames, instances of the text no object covers become objects."""
 
     def __init__(self, project: Project, store: MaskStore, search: ConceptSearch, first: int) -> None:
-        self.project, self.keys, self.search, self.first = project, store.key_masks(), search, first
+        self.project, self.store, self.search, self.first = project, store, search, first
+        self.keys = store.key_masks()
         self.found_on: dict[int, int] = {}  # new object -> the frame it was found on
         self.searched = 0
 
@@ -94,6 +95,7 @@ class Discoverer:
             if not is_new(mask, tracked):
                 continue
             obj = self.project.add_object(object_name(self.search.text, f" {self.project.next_object_id}"))
+            self.store.expect(obj.id, obj.uid)  # the window's store belongs to the project, not this copy
             self.keys.put(obj.id, fm.frame, mask)
             self.project.set_key_mask(obj.id, fm.frame)
             session.add_mask(fm.frame, obj.id, mask)

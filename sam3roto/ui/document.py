@@ -436,6 +436,26 @@ class Document(QObject):
 
         self.undo.push(_ProjectEdit(self, "text prompt", add))
 
+    def adopt_found(self, found: Project, ids: list[int]) -> list[int]:
+        """Objects a search of the whole shot made in ``found`` (a snapshot the job ran on;
+        their masks are stored under ``ids``), with their key-mask keyframes, as one undo
+        step. Returns the ids adopted (one whose id was taken meanwhile is left out)."""
+        taken = {o.id for o in self.project.objects}
+        new = [i for i in ids if i not in taken]
+
+        def add(p: Project) -> None:
+            for obj_id in new:
+                p.objects.append(copy.deepcopy(found.object(obj_id)))
+                p.next_object_id = max(p.next_object_id, obj_id + 1)
+                for key in found.keyframes_of(obj_id):
+                    p.set_key_mask(obj_id, key.frame)
+            if new:
+                p.active_object = new[0]
+
+        if new:
+            self.undo.push(_ProjectEdit(self, "find in shot", add))
+        return new
+
     def masks_stored(self) -> None:
         self.masksChanged.emit()
 

@@ -825,11 +825,15 @@ class MainWindow(QMainWindow):
         self.viewer.set_regions(None)
 
     def find_text(self, text: str) -> None:
-        """A text prompt on this frame: every instance the engine finds becomes an object."""
+        """A text prompt on this frame: every instance the engine finds becomes an object
+        (or, with "whole shot" chosen, over the shot: :meth:`find_in_shot`)."""
         from sam3roto.pipeline.interactive import text_job
 
         doc = self.doc
         assert doc is not None
+        if self.segment_tab.find_scope.currentData() == "shot":
+            self.find_in_shot(text)
+            return
         snapshot, engine, frame, store = doc.snapshot(), self.segment_tab.engine_name, doc.frame, doc.store
         options = self.engine_options()
         first = snapshot.next_object_id
@@ -846,6 +850,53 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{text!r}: {len(masks)} found", 8000)
 
         self._start("text prompt", job, self.pools.model, done)
+
+    def find_in_shot(self, text: str) -> None:
+        """Concept tracking: every instance of ``text`` over the in..out range, the detector
+        looking again every N frames (the panel's setting), each instance an object tracked
+        as it is found. The objects join the project when the search ends or is stopped
+        (Esc keeps what it found); one undo step takes them out again."""
+        doc = self.doc
+        assert doc is not None
+        if any((w.label or "").startswith(("track", "find")) for w in self.jobs):
+            self.statusBar().showMessage("a track is running: wait for it or cancel it (Esc)", 6000)
+            return
+        from sam3roto.pipeline.concept import ConceptSearch
+
+        search = ConceptSearch(text, self.segment_tab.detect_every.value())
+        snapshot, engine, store = doc.snapshot(), self.segment_tab.engine_name, doc.store
+        options = self.engine_options()
+        first = snapshot.next_object_id
+
+        def job(token: CancelToken) -> Any:
+            from sam3roto.pipeline.concept import concept_job
+            from sam3roto.pipeline.shot import open_shot_media
+
+            with open_shot_media(snapshot) as source:
+                return (yield from concept_job(snapshot, source, store, search,
+                                               engine_instance=self.loaded_engine(engine, options)))
+
+        def adopt() -> list[int]:
+            """The objects found so far join the project (also when the search was stopped)."""
+            if self.doc is not doc:
+                return []
+            ids = [o.id for o in snapshot.objects if o.id >= first]
+            adopted = doc.adopt_found(snapshot, ids)
+            if adopted:
+                doc.masks_stored()
+            return adopted
+
+        def done(result: Any) -> None:
+            adopted = adopt()
+            frames = len({f for v in result.frames.values() for f in v})
+            self.statusBar().showMessage(
+                f"{text!r}: {len(adopted)} found and tracked over {frames} frames" if adopted else
+                f"no {text!r} found in the shot", 12000)
+
+        worker = self._start(f"find {text!r} in the shot", job, self.pools.model, done)
+        worker.signals.frame.connect(self._tracked_frame)
+        worker.signals.cancelled.connect(adopt)
+        worker.signals.failed.connect(lambda _report: adopt())
 
     def track(self, direction: str, mode: str = "changed") -> None:
         """Track on the model thread. ``both`` with ``changed`` (Ctrl+T) re-tracks only what

@@ -163,8 +163,25 @@ class SegmentTab(QWidget):
         self.find_button = QPushButton("Find all")
         self.find_button.clicked.connect(self._find)
         self.text_prompt.returnPressed.connect(self._find)
+        self.find_scope = ComboBox()
+        self.find_scope.addItem("this frame", "frame")
+        self.find_scope.addItem("whole shot", "shot")
+        self.find_scope.setToolTip("this frame: every instance here becomes an object; whole shot: instances are "
+                                   "found and tracked over the in..out range, including those that enter later")
+        self.detect_every = SpinBox()
+        self.detect_every.setRange(1, 1000)
+        self.detect_every.setValue(10)
+        self.detect_every.setPrefix("every ")
+        self.detect_every.setSuffix(" fr")
+        self.detect_every.setToolTip("whole shot: the detector looks for new instances every N frames "
+                                     "(1: every frame, slower)")
+        self.detect_every.setEnabled(False)
+        self.find_scope.currentIndexChanged.connect(
+            lambda _: self.detect_every.setEnabled(self.find_scope.currentData() == "shot"))
         text_row = QHBoxLayout()
         text_row.addWidget(self.text_prompt, 1)
+        text_row.addWidget(self.find_scope)
+        text_row.addWidget(self.detect_every)
         text_row.addWidget(self.find_button)
         seg = QPushButton("Segment frame  (Ctrl+Enter)")
         seg.clicked.connect(self.segment.emit)
@@ -277,6 +294,7 @@ class SegmentTab(QWidget):
             self.everything_button.setEnabled(caps.everything)
         self.text_prompt.setEnabled(text)
         self.find_button.setEnabled(text)
+        self.find_scope.setEnabled(text)
         if not text:
             self.note.setText("Points and boxes. This engine takes no text prompts (choose SAM3 for text).")
         else:

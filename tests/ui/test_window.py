@@ -278,6 +278,42 @@ def test_text_prompt_needs_an_engine_with_text_and_makes_one_object_per_instance
     assert doc.project.objects == []
 
 
+def test_find_all_in_the_whole_shot_tracks_every_instance_and_undoes_as_one_step(qtbot, window, monkeypatch) -> None:
+    torch = pytest.importorskip("torch", reason="the ML stack (torch) is not installed")
+    from sam3roto.backends import registry
+    from sam3roto.backends.sam3 import Sam3Engine
+    from tests.backends.sam3_tiny import build_tiny_models
+
+    tab, doc = window.segment_tab, window.doc
+    tab.engine.setCurrentIndex(1)  # SAM3
+    torch.set_num_threads(1)
+    monkeypatch.setenv("SAM3ROTO_DTYPE", "float32")
+    models = build_tiny_models()
+    monkeypatch.setattr(registry, "create_engine",
+                        lambda name, **k: Sam3Engine(models=models, device="cpu", text_threshold=0.0))
+    assert not tab.detect_every.isEnabled()
+    tab.find_scope.setCurrentIndex(tab.find_scope.findData("shot"))
+    assert tab.detect_every.isEnabled() and tab.detect_every.value() == 10
+    tab.detect_every.setValue(4)
+    tab.text_prompt.setFocus()
+    qtbot.keyClicks(tab.text_prompt, "disc")
+    qtbot.keyClick(tab.text_prompt, Qt.Key.Key_Return)
+    wait_jobs(qtbot, window)
+    found = doc.project.objects
+    assert found and all(o.name.startswith("disc ") for o in found)
+    n = doc.project.shot.frame_count
+    for obj in found:
+        keys = doc.project.keyframes_of(obj.id)
+        assert len(keys) == 1 and keys[0].mask and keys[0].frame in (0, 4, 8)
+        assert doc.store.frames(obj.id) == list(range(n))
+    assert "found and tracked over 12 frames" in window.statusBar().currentMessage()
+    ids = [o.id for o in found]
+    window.undo()
+    assert doc.project.objects == [] and not doc.project.keyframes
+    doc.add_object("next")
+    assert doc.project.objects[0].id > max(ids)  # the found objects' ids (masks in the store) are not reused
+
+
 def test_colour_name_stem_and_device_setting(qtbot, window, clip, tmp_path: Path, monkeypatch) -> None:
     from PySide6.QtGui import QColor
     from PySide6.QtWidgets import QColorDialog
