@@ -33,6 +33,7 @@ from sam3roto.backends.base import (
     frame_range,
 )
 from sam3roto.backends.device import pick_device, pick_dtype, set_threads
+from sam3roto.backends.sam3_batch import track_frame
 from sam3roto.backends.sam3_models import (  # noqa: F401 - re-exported: the engine's public names
     DEFAULT_MODEL_ID,
     INSTALL_HINT,
@@ -70,7 +71,7 @@ class Sam3Session(SegmentationSession):
     capabilities = CAPABILITIES
 
     def __init__(self, source: FrameSource, models: Sam3Models, *, device: str, dtype: Any,
-                 text_threshold: float = 0.5, read_ahead: int | None = None) -> None:
+                 text_threshold: float = 0.5, read_ahead: int | None = None, batch_objects: bool = True) -> None:
         super().__init__(source)
         self.models = models
         self.device, self.dtype = device, dtype
@@ -80,6 +81,9 @@ class Sam3Session(SegmentationSession):
         self.read_ahead = default_read_ahead(device) if read_ahead is None else int(read_ahead)
         if self.read_ahead < 0:
             raise ValueError(f"read_ahead must be 0 (off) or a batch size, not {read_ahead}")
+        #: Objects tracked together through the memory attention and mask decoder
+        #: (:mod:`sam3roto.backends.sam3_batch`); False: transformers' per-object step.
+        self.batch_objects = batch_objects
         cfg = models.tracker.config
         #: Non-conditioning frames kept behind the current one (memory window).
         self.window = max(int(getattr(cfg, "num_maskmem", 7)), int(getattr(cfg, "max_object_pointers_in_encoder", 16)))
@@ -175,8 +179,12 @@ class Sam3Session(SegmentationSession):
         self._ensure_frame(index)
         try:
             with torch.inference_mode():
-                out = self.models.tracker(inference_session=self.state, frame_idx=index,
-                                          frame=self.state.processed_frames[index], reverse=reverse)
+                pixels = self.state.processed_frames[index]
+                if self.batch_objects:
+                    out = track_frame(self.models.tracker, self.state, index, pixels, reverse)
+                else:
+                    out = self.models.tracker(inference_session=self.state, frame_idx=index, frame=pixels,
+                                              reverse=reverse)
         except (RuntimeError, MemoryError) as exc:
             if not _is_oom(exc):
                 raise
@@ -397,8 +405,9 @@ class Sam3Engine(Engine):
 
     def __init__(self, *, model_id: str = DEFAULT_MODEL_ID, model_dir: str | Path | None = None,
                  device: str | None = None, models: Sam3Models | None = None, text: bool = True,
-                 text_threshold: float = 0.5, read_ahead: int | None = None) -> None:
+                 text_threshold: float = 0.5, read_ahead: int | None = None, batch_objects: bool = True) -> None:
         self.text_threshold = text_threshold
+        self.batch_objects = batch_objects
         self.read_ahead = read_ahead  # None: the device's default (see default_read_ahead)
         # missing weights are reported before torch is imported
         folder = resolve_model_dir(model_id, model_dir) if models is None else None
@@ -418,7 +427,8 @@ class Sam3Engine(Engine):
         self.device = next(self.models.tracker.parameters()).device.type
         self.dtype = next(self.models.tracker.parameters()).dtype
         return Sam3Session(source, self.models, device=self.device, dtype=self.dtype,
-                           text_threshold=self.text_threshold, read_ahead=self.read_ahead)
+                           text_threshold=self.text_threshold, read_ahead=self.read_ahead,
+                           batch_objects=self.batch_objects)
 
     def close(self) -> None:
         self.models = None  # type: ignore[assignment]

@@ -98,17 +98,32 @@ def test_session_memory_does_not_grow_with_frame_count(engine):
 
 
 def _oom_once(monkeypatch, tracker, on_call: int):
-    """Make the tracker's forward raise a CUDA-style out-of-memory error once, on call ``on_call``."""
-    real = tracker.forward
+    """Make the tracking step raise a CUDA-style out-of-memory error once, on call
+    ``on_call`` (whether the step runs the objects together or one at a time)."""
+    from sam3roto.backends import sam3
+
+    real_forward, real_step = tracker.forward, sam3.track_frame
     calls = {"n": 0}
 
-    def forward(*args, **kwargs):
+    def count() -> None:
         calls["n"] += 1
         if calls["n"] == on_call:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(*args, **kwargs)
+
+    def forward(*args, **kwargs):
+        count()
+        return real_forward(*args, **kwargs)
+
+    def step(model, *args, **kwargs):
+        count()
+        model.forward = real_forward  # one step is one call, whichever way it runs
+        try:
+            return real_step(model, *args, **kwargs)
+        finally:
+            model.forward = forward
 
     monkeypatch.setattr(tracker, "forward", forward)
+    monkeypatch.setattr(sam3, "track_frame", step)
 
 
 def test_gpu_out_of_memory_falls_back_to_the_cpu_and_finishes(engine, tmp_path, monkeypatch):

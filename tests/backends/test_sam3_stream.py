@@ -24,11 +24,13 @@ def models():
     return build_tiny_models(text=False)
 
 
-def engine(models, read_ahead: int) -> Sam3Engine:
+def engine(models, read_ahead: int, batch_objects: bool | None = None) -> Sam3Engine:
+    """``read_ahead`` 0 is the stock per-frame path (objects one at a time, unless asked)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("SAM3ROTO_DTYPE", "float32")
     try:
-        eng = Sam3Engine(models=models, device="cpu", read_ahead=read_ahead)
+        eng = Sam3Engine(models=models, device="cpu", read_ahead=read_ahead,
+                         batch_objects=bool(read_ahead) if batch_objects is None else batch_objects)
     finally:
         mp.undo()
     torch.set_num_threads(1)
@@ -167,3 +169,38 @@ def test_default_batch_is_eight_on_a_gpu_and_one_on_the_cpu():
     with pytest.raises(ValueError, match="read_ahead"):
         Sam3Session(ArraySource(clip(2), name="x"), None, device="cpu", dtype=torch.float32,  # type: ignore[arg-type]
                     read_ahead=-1)
+
+
+def test_objects_are_tracked_as_one_batch_and_give_the_per_object_masks(models, monkeypatch):
+    """Three objects: two keyed on the same frames (one memory layout: batched), one keyed
+    elsewhere (its own step); every mask equals transformers' per-object step's."""
+    from sam3roto.backends import sam3_batch
+
+    frames = clip()
+    source = ArraySource(frames, name="objects")
+
+    def run(batch_objects: bool) -> list[dict[int, np.ndarray]]:
+        with engine(models, 2, batch_objects).open_session(source) as session:
+            for k in (0, 9):
+                x = 10 + 4 * k
+                session.set_prompts(k, 1, [BoxPrompt(x, 30, x + 30, 60)])
+                session.set_prompts(k, 2, [PointPrompt(100, 80, True)])
+            session.set_prompts(4, 3, [BoxPrompt(0, 0, 50, 20)])
+            return [{o: m.copy() for o, m in fm.masks.items()} for fm in session.propagate(0, "both")]
+
+    sizes: list[int] = []
+    real = sam3_batch._track_group
+
+    def spy(model, session, frame_idx, objects, reverse, memories):  # type: ignore[no-untyped-def]
+        sizes.append(len(objects))
+        return real(model, session, frame_idx, objects, reverse, memories)
+
+    monkeypatch.setattr(sam3_batch, "_track_group", spy)
+    batched = run(True)
+    assert sizes and set(sizes) == {2}  # objects 1 and 2 together; 3 on its own
+    calls = len(sizes)
+    per_object = run(False)
+    assert len(sizes) == calls  # the per-object run batched nothing
+    for a, b in zip(batched, per_object, strict=True):
+        assert a.keys() == b.keys() == {1, 2, 3}
+        assert all(np.array_equal(a[o], b[o]) for o in a)
