@@ -176,13 +176,13 @@ class SegmentTab(QWidget):
         self.detect_every.setToolTip("whole shot: the detector looks for new instances every N frames "
                                      "(1: every frame, slower)")
         self.detect_every.setEnabled(False)
-        self.find_scope.currentIndexChanged.connect(
-            lambda _: self.detect_every.setEnabled(self.find_scope.currentData() == "shot"))
+        self.find_scope.currentIndexChanged.connect(lambda _: self._scope_changed())
         text_row = QHBoxLayout()
         text_row.addWidget(self.text_prompt, 1)
-        text_row.addWidget(self.find_scope)
-        text_row.addWidget(self.detect_every)
         text_row.addWidget(self.find_button)
+        find_row = QHBoxLayout()
+        find_row.addWidget(self.find_scope, 1)
+        find_row.addWidget(self.detect_every, 1)
         seg = QPushButton("Segment frame  (Ctrl+Enter)")
         seg.clicked.connect(self.segment.emit)
         row = QHBoxLayout()
@@ -222,6 +222,7 @@ class SegmentTab(QWidget):
         form.addRow("Tool", self.tools)
         form.addRow(self.live)
         form.addRow("Text", text_row)
+        form.addRow("Find in", find_row)
         form.addRow(seg)
         form.addRow(row)
         form.addRow(everything_track)
@@ -280,6 +281,10 @@ class SegmentTab(QWidget):
     def engine_name(self) -> str:
         return str(self.engine.currentData())
 
+    def _scope_changed(self) -> None:
+        """The detector interval matters for the whole shot only."""
+        self.detect_every.setEnabled(self.find_scope.isEnabled() and self.find_scope.currentData() == "shot")
+
     def _find(self) -> None:
         text = self.text_prompt.text().strip()
         if text and self.find_button.isEnabled():
@@ -295,6 +300,7 @@ class SegmentTab(QWidget):
         self.text_prompt.setEnabled(text)
         self.find_button.setEnabled(text)
         self.find_scope.setEnabled(text)
+        self._scope_changed()
         if not text:
             self.note.setText("Points and boxes. This engine takes no text prompts (choose SAM3 for text).")
         else:

@@ -312,6 +312,8 @@ def test_find_all_in_the_whole_shot_tracks_every_instance_and_undoes_as_one_step
     assert doc.project.objects == [] and not doc.project.keyframes
     doc.add_object("next")
     assert doc.project.objects[0].id > max(ids)  # the found objects' ids (masks in the store) are not reused
+    tab.engine.setCurrentIndex(0)  # the classical engine takes no text: nothing to set
+    assert not tab.find_scope.isEnabled() and not tab.detect_every.isEnabled()
 
 
 def test_colour_name_stem_and_device_setting(qtbot, window, clip, tmp_path: Path, monkeypatch) -> None:
