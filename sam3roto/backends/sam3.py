@@ -49,7 +49,7 @@ from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.errors import DeviceMemoryError, ModelNotInstalledError
 from sam3roto.media.source import FrameSource
 
-CAPABILITIES = Capabilities(text=True, points=True, boxes=True, video=True, masks=True)
+CAPABILITIES = Capabilities(text=True, points=True, boxes=True, video=True, masks=True, everything=True)
 
 
 def default_read_ahead(device: str) -> int:
@@ -285,6 +285,30 @@ class Sam3Session(SegmentationSession):
         masks = [np.asarray(m.cpu().numpy(), dtype=bool) for m in res["masks"]]
         ranked = sorted(zip(scores, range(len(masks)), masks, strict=True), key=lambda t: (-t[0], t[1]))
         return [m for _, _, m in ranked if m.any()]
+
+    def segment_everything(self, frame: int) -> np.ndarray:
+        """SAM's automatic masks (a grid of points through the tracker's image path), as
+        pickable regions; parts claim their pixels before the wholes that hold them, so
+        picks can add up to a whole (see :mod:`sam3roto.backends.sam3_everything`)."""
+        import torch
+
+        from sam3roto.backends.sam3_everything import segment_everything
+        from sam3roto.core.pixels import to_uint8
+
+        self.check_frame(frame)
+        rgb = to_uint8(self.source.read(frame))
+        try:
+            return segment_everything(self.models, rgb, device=self.device, dtype=self.dtype, claim="parts")
+        except (RuntimeError, MemoryError) as exc:
+            if not _is_oom(exc):
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if self.device == "cpu":
+                raise DeviceMemoryError(f"out of memory on the CPU segmenting everything on frame {frame}",
+                                        hint="close other applications, or use points and boxes") from exc
+            self._fall_back_to_cpu(frame)
+            return segment_everything(self.models, rgb, device=self.device, dtype=self.dtype, claim="parts")
 
     def _add_text(self, frame: int, prompt: TextPrompt, first_id: int) -> dict[int, np.ndarray]:
         found: dict[int, np.ndarray] = {}

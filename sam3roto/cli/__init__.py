@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto import __version__
-from sam3roto.cli import depth, farm, imports, render, segment, track
+from sam3roto.cli import depth, everything, farm, imports, render, segment, track
 from sam3roto.cli.common import drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
 
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--quiet", action="store_true", help="no progress bar")
     post.set_defaults(func=cmd_post)
     segment.add_parser(sub)
+    everything.add_parser(sub)
     track.add_parser(sub)
     depth.add_parser(sub)
     farm.add_parser(sub)

@@ -265,3 +265,15 @@ def test_both_yields_frame_by_frame(engine, monkeypatch):
     gen.close()
     rest = list(s.propagate(0, "both"))
     assert sorted(fm.frame for fm in rest) == list(range(40)) and all(fm.final for fm in rest)
+
+
+def test_segment_everything_gives_pickable_regions(engine):
+    """SAM3's automatic masks through the session (the window's and the CLI's path): region
+    numbers 0..n-1 over every pixel, largest first."""
+    assert engine.capabilities.everything
+    session = engine.open_session(ArraySource(frames(2, 90, 120)))
+    labels = session.segment_everything(1)
+    assert labels.shape == (90, 120) and labels.dtype == np.int32
+    n = int(labels.max()) + 1
+    areas = np.bincount(labels.ravel(), minlength=n)
+    assert labels.min() == 0 and (areas > 0).all() and list(areas) == sorted(areas, reverse=True)
