@@ -62,7 +62,7 @@ def default_read_ahead(device: str) -> int:
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in str(exc).lower()
 
 
 class Sam3Session(SegmentationSession):
@@ -186,18 +186,26 @@ class Sam3Session(SegmentationSession):
                     out = self.models.tracker(inference_session=self.state, frame_idx=index, frame=pixels,
                                               reverse=reverse)
         except (RuntimeError, MemoryError) as exc:
-            if not _is_oom(exc):
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            if self.device != "cpu":
-                self._fall_back_to_cpu(index)
-                return self._run(index, reverse)
+            self._out_of_memory(exc, index)
+            return self._run(index, reverse)
+        return self._masks(out)
+
+    def _out_of_memory(self, exc: BaseException, index: int, doing: str = "at frame") -> None:
+        """``exc`` raised at frame ``index``: re-raise it unless it is running out of
+        memory; out of GPU memory, carry on on the CPU (:meth:`_fall_back_to_cpu`); out of
+        CPU memory, a :class:`DeviceMemoryError`."""
+        import torch
+
+        if not _is_oom(exc):
+            raise exc
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if self.device == "cpu":
             raise DeviceMemoryError(
-                f"out of memory on the CPU at frame {index}",
+                f"out of memory on the CPU {doing} {index}",
                 hint="track fewer objects at once, close other applications, or split the shot",
             ) from exc
-        return self._masks(out)
+        self._fall_back_to_cpu(index)
 
     def _fall_back_to_cpu(self, index: int) -> None:
         """Out of GPU memory: move the models to the CPU, rebuild the session from the
@@ -290,7 +298,6 @@ class Sam3Session(SegmentationSession):
         """SAM's automatic masks (a grid of points through the tracker's image path), as
         pickable regions; parts claim their pixels before the wholes that hold them, so
         picks can add up to a whole (see :mod:`sam3roto.backends.sam3_everything`)."""
-        import torch
 
         from sam3roto.backends.sam3_everything import segment_everything
         from sam3roto.core.pixels import to_uint8
@@ -300,14 +307,7 @@ class Sam3Session(SegmentationSession):
         try:
             return segment_everything(self.models, rgb, device=self.device, dtype=self.dtype, claim="parts")
         except (RuntimeError, MemoryError) as exc:
-            if not _is_oom(exc):
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            if self.device == "cpu":
-                raise DeviceMemoryError(f"out of memory on the CPU segmenting everything on frame {frame}",
-                                        hint="close other applications, or use points and boxes") from exc
-            self._fall_back_to_cpu(frame)
+            self._out_of_memory(exc, frame, "segmenting everything on frame")
             return segment_everything(self.models, rgb, device=self.device, dtype=self.dtype, claim="parts")
 
     def _add_text(self, frame: int, prompt: TextPrompt, first_id: int) -> dict[int, np.ndarray]:
@@ -363,27 +363,38 @@ class Sam3Session(SegmentationSession):
             yield from self._walk_frames(frames, reverse, None)
             return
         reader = self.source.clone()  # the worker thread's own reader
+        ahead = None
         try:
             plan = [f for f in frames if self._needs_features(f)]
-            with ReadAhead(plan, lambda f: self._pixels(f, reader), self._encode, batch=self.read_ahead) as ahead:
-                yield from self._walk_frames(frames, reverse, ahead)
+            ahead = ReadAhead(plan, lambda f: self._pixels(f, reader), self._encode, batch=self.read_ahead,
+                              device=str(self.state.inference_device))
+            yield from self._walk_frames(frames, reverse, ahead)
         finally:
-            reader.close()
+            if ahead is not None:
+                ahead.close()
+            if ahead is None or ahead.stopped:  # never under a worker still decoding
+                reader.close()
 
     def _walk_frames(self, frames: list[int], reverse: bool, ahead: ReadAhead | None) -> Iterator[FrameMasks]:
+        device = self.device
         for f in frames:
-            device = self.device
+            if ahead is not None and self.device != device:  # fell back to the CPU (here or between
+                ahead.close()  # steps): what was read ahead is on the GPU; the tracker encodes each
+                ahead = None  # frame from here on
             if ahead is not None and ahead.planned(f):
-                pixels, features = ahead.take(f)
-                self.state.add_new_frame(pixels, f)
-                self.state.cache.put_next(f, features)
+                try:
+                    pixels, features = ahead.take(f)
+                except (RuntimeError, MemoryError) as exc:  # the batched encoder ran out of memory
+                    ahead.close()
+                    ahead = None
+                    self._out_of_memory(exc, f)
+                else:
+                    self.state.add_new_frame(pixels, f)
+                    self.state.cache.put_next(f, features)
             try:
                 masks, scores = self._run(f, reverse=reverse)
             finally:
                 self.state.cache.done()
-            if ahead is not None and self.device != device:  # fell back to the CPU: the features read
-                ahead.close()  # ahead are on the GPU; the tracker encodes each frame from here on
-                ahead = None
             self.prune(f, reverse)
             for o in masks:
                 if f in self.state.output_dict_per_obj[self.state.obj_id_to_idx(o)]["cond_frame_outputs"]:

@@ -4,9 +4,9 @@ transformers' ``Sam3TrackerVideoModel.forward`` runs the tracking step one objec
 time (its memory encoder is already batched): with 8 objects, 8 memory attentions and 8
 mask decoders per frame, each a few hundred small kernels. On a tracked frame (no new
 prompts there, not a keyframe of the object) every object's step is the same computation
-on its own memory, so objects whose memories have the same layout (the same keyframes in
-reach, the same tracked frames behind them: the usual case for objects prompted together)
-are stacked on the batch axis and run as one. Anything else (a keyframe, new prompts,
+on its own memory, so objects whose memories have the same shapes (as many keyframes in
+reach and tracked frames behind them: the usual case once tracking is under way) are
+stacked on the batch axis and run as one, up to :data:`MAX_GROUP` at a time. Anything else (a keyframe, new prompts,
 objects with different memories) goes through the stock per-object code, so the result
 is the stock step's in every case.
 
@@ -18,6 +18,11 @@ This follows transformers 5.23's private tracker methods (``_gather_memory_frame
 from __future__ import annotations
 
 from typing import Any
+
+#: Objects per batch: transformers' multi-mask pick makes an (N, N, S, S) tensor of which
+#: only the diagonal is used, so the batch is kept small (8 objects at 1008 px in bf16:
+#: 128 MB).
+MAX_GROUP = 8
 
 
 def _memory(model: Any, session: Any, obj_idx: int, frame_idx: int, reverse: bool) -> tuple[Any, Any, int, tuple]:
@@ -38,7 +43,8 @@ def _memory(model: Any, session: Any, obj_idx: int, frame_idx: int, reverse: boo
             memories.append(obj_ptrs)
             positions.append(ptr_pos)
             n_pointers = obj_ptrs.shape[0]
-    layout = (tuple(t for t, out in previous if out is not None), tuple(offsets), tuple(m.shape for m in memories))
+    # positions are each object's own; only the shapes (and the pointer count) must agree
+    layout = (tuple(m.shape for m in memories), n_pointers)
     memory = torch.cat(memories, dim=0).to(dtype=session.dtype)
     return memory, torch.cat(positions, dim=0), n_pointers, layout
 
@@ -106,8 +112,10 @@ def track_frame(model: Any, session: Any, frame_idx: int, frame: Any, reverse: b
         groups.setdefault(memories[o][3], []).append(o)
     batched: dict[int, dict[str, Any]] = {}
     for objects in groups.values():
-        if len(objects) > 1:
-            batched.update(_track_group(model, session, frame_idx, objects, reverse, memories))
+        for i in range(0, len(objects), MAX_GROUP):
+            chunk = objects[i:i + MAX_GROUP]
+            if len(chunk) > 1:
+                batched.update(_track_group(model, session, frame_idx, chunk, reverse, memories))
     if not batched:
         return model(inference_session=session, frame_idx=frame_idx, frame=frame, reverse=reverse)
     from transformers.models.sam3_tracker_video.modeling_sam3_tracker_video import (

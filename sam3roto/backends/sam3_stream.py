@@ -35,51 +35,73 @@ Features = dict[str, Any]
 
 
 class ReadAhead:
-    """Pixels for ``frames`` (in the order a walk visits them) loaded by a worker thread
-    with ``load(frame) -> tensor (3, S, S)``, and their image features computed
-    ``batch`` frames at a time with ``encode(tensor (B, 3, S, S)) -> list of B feature
-    dicts``.
+    """Pixels and image features of ``frames`` (in the order a walk visits them), made by a
+    worker thread ahead of the walk: ``load(frame) -> tensor (3, S, S)`` per frame, then
+    ``encode(tensor (B, 3, S, S)) -> list of B feature dicts`` per ``batch`` frames.
 
-    At most ``batch`` loaded frames wait in the queue and at most ``batch`` frames of
-    features are held, so memory does not grow with the shot. Frames must be asked for
-    in order (:meth:`take`); asking for one that is not next is a programming error.
+    The walk takes them in order (:meth:`take`); at most one batch waits for it while the
+    worker makes the next, so memory does not grow with the shot. On a GPU (``device``
+    ``cuda...``) the worker runs on a CUDA stream of its own, so the encoder overlaps the
+    tracker instead of stalling the frame that would start a batch; the walk's stream waits
+    for each batch's event before it reads the tensors. A frame that cannot be read is
+    raised by :meth:`take` when the walk reaches it (the frames before it are delivered).
     Call :meth:`close` (or use it as a context manager) to stop the worker.
     """
 
     def __init__(self, frames: Sequence[int], load: Callable[[int], Any],
-                 encode: Callable[[Any], list[Features]], *, batch: int) -> None:
+                 encode: Callable[[Any], list[Features]], *, batch: int, device: str = "cpu") -> None:
         if batch < 1:
             raise ValueError(f"read-ahead batch must be at least 1, not {batch}")
         self.frames = list(frames)
         self.batch = batch
         self._encode = encode
         self._load = load
-        self._next = 0  # index into ``frames`` of the next frame to hand out
-        self._ready: OrderedDict[int, tuple[Any, Features]] = OrderedDict()
-        self._queue: queue.Queue[tuple[int, Any] | BaseException | None] = queue.Queue(maxsize=batch)
+        self._remaining = set(self.frames)
+        self._queue: queue.Queue[tuple[int, Any, Features, Any] | BaseException | None] = queue.Queue(maxsize=batch)
         self._stop = threading.Event()
-        self._error: BaseException | None = None  # the worker's, raised when the walk reaches it
+        self._device = device
         self._thread = threading.Thread(target=self._work, name="sam3-read-ahead", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
-        try:
-            for f in self.frames:
+        import contextlib
+
+        import torch
+
+        side = torch.cuda.Stream(device=self._device) if self._device.startswith("cuda") else None
+        with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+            got: list[tuple[int, Any]] = []
+            error: BaseException | None = None
+            for i, f in enumerate(self.frames):
                 if self._stop.is_set():
                     return
-                item = (f, self._load(f))
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-        except BaseException as exc:  # handed to the walk, raised there
-            self._put_final(exc)
-            return
-        self._put_final(None)
+                try:
+                    got.append((f, self._load(f)))
+                    if len(got) == self.batch or i == len(self.frames) - 1:
+                        batch, got = got, []
+                        self._deliver(batch, side)
+                except BaseException as exc:  # raised in the walk when it gets there
+                    error = exc
+                    break
+            if error is not None and got:  # the frames read before the one that failed
+                try:
+                    self._deliver(got, side)
+                except BaseException as exc:
+                    error = exc
+            self._put(error)
 
-    def _put_final(self, item: BaseException | None) -> None:
+    def _deliver(self, got: list[tuple[int, Any]], side: Any) -> None:
+        import torch
+
+        feats = self._encode(torch.stack([p for _, p in got]))
+        event = None
+        if side is not None:
+            event = torch.cuda.Event()
+            event.record(side)
+        for (f, p), ft in zip(got, feats, strict=True):
+            self._put((f, p, ft, event))
+
+    def _put(self, item: tuple[int, Any, Features, Any] | BaseException | None) -> None:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -88,39 +110,31 @@ class ReadAhead:
                 continue
 
     def planned(self, frame: int) -> bool:
-        """True when ``frame`` is still to come (or ready) in this read-ahead."""
-        return frame in self._ready or frame in self.frames[self._next:]
-
-    def _fill(self) -> None:
-        import torch
-
-        got: list[tuple[int, Any]] = []
-        while self._error is None and len(got) < self.batch and self._next + len(got) < len(self.frames):
-            item = self._queue.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                self._error = item  # the frames before it are still good
-                break
-            got.append(item)
-        if not got:
-            if self._error is not None:
-                raise self._error
-            return
-        pixels = torch.stack([p for _, p in got])
-        for (f, p), feats in zip(got, self._encode(pixels), strict=True):
-            self._ready[f] = (p, feats)
+        """True when ``frame`` is still to come in this read-ahead."""
+        return frame in self._remaining
 
     def take(self, frame: int) -> tuple[Any, Features]:
         """The pixels and image features of ``frame``, the next frame of the walk."""
-        if frame not in self._ready:
-            expected = self.frames[self._next] if self._next < len(self.frames) else None
-            if frame != expected:
-                raise RuntimeError(f"read-ahead asked for frame {frame}, expected {expected}")
-            self._fill()
-        out = self._ready.pop(frame)
-        self._next = self.frames.index(frame, self._next) + 1
-        return out
+        if frame not in self._remaining:
+            raise RuntimeError(f"read-ahead asked for frame {frame}, which it does not hold")
+        item = self._queue.get()
+        if item is None:
+            raise RuntimeError(f"read-ahead ended before frame {frame}")
+        if isinstance(item, BaseException):
+            self._remaining.clear()
+            raise item
+        f, pixels, feats, event = item
+        if f != frame:
+            raise RuntimeError(f"read-ahead asked for frame {frame}, expected {f}")
+        self._remaining.discard(f)
+        if event is not None:  # the walk's stream waits for the worker's, and keeps its tensors
+            import torch
+
+            current = torch.cuda.current_stream()
+            current.wait_event(event)
+            for t in (pixels, *_tensors(feats)):
+                t.record_stream(current)
+        return pixels, feats
 
     def close(self) -> None:
         """Stop the worker and drop whatever was read ahead."""
@@ -130,14 +144,26 @@ class ReadAhead:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
-        self._thread.join(timeout=5)
-        self._ready.clear()
+        self._thread.join(timeout=30)
+        self._remaining.clear()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the worker has ended (its reader may be closed)."""
+        return not self._thread.is_alive()
 
     def __enter__(self) -> ReadAhead:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tensors(feats: Features) -> list[Any]:
+    out: list[Any] = []
+    for value in feats.values():
+        out.extend(value if isinstance(value, list | tuple) else [value])
+    return out
 
 
 class FeatureCache:

@@ -37,6 +37,11 @@ class ImageListSource(FrameSource):
         self._names = list(names)
         self._load = load
 
+    def clone(self) -> ImageListSource:
+        """Another reader of the same frames (no new scan: the loader reads one file or
+        archive member per call, archives under their own lock)."""
+        return ImageListSource(self.info, self._names, self._load)
+
     def frame_path(self, index: int) -> str:
         """The file (or archive member) holding frame ``index``."""
         return self._names[self.check_index(index)]

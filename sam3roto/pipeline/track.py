@@ -407,26 +407,34 @@ class _ReadWatch(FrameSource):
     read that fails is remembered with its frame index, so the job can name the frame
     whatever the reader put in its error."""
 
-    def __init__(self, source: FrameSource) -> None:
+    def __init__(self, source: FrameSource, owner: _ReadWatch | None = None) -> None:
         self.source = source
         self.info: MediaInfo = source.info
         self._failed: list[tuple[BaseException, int]] = []
+        #: the watch this one is a clone of (another thread's reader): failures go there
+        self._owner = owner
 
     def read(self, index: int) -> np.ndarray:
         try:
             return self.source.read(index)
         except MediaError as exc:
-            self._failed = [*self._failed[-7:], (exc, int(index))]
+            watch = self._owner or self
+            watch._failed = [*watch._failed[-7:], (exc, int(index))]
             raise
 
     def keyframe_before(self, index: int) -> int:
         return self.source.keyframe_before(index)
 
     def clone(self) -> FrameSource:
-        return self.source.clone()
+        """A watched reader of its own (an engine's read-ahead thread): its failures are
+        remembered here too."""
+        return _ReadWatch(self.source.clone(), owner=self)
 
     def close(self) -> None:
-        """Nothing: the source belongs to the caller of the job."""
+        """Nothing for the job's own watch (the source belongs to the caller of the job);
+        a clone closes its reader."""
+        if self._owner is not None:
+            self.source.close()
 
     def __getattr__(self, name: str) -> Any:  # a reader's own extras (frame_path, frame_time)
         if name == "source":  # not set yet (a copy being made): no recursion

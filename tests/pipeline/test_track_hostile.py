@@ -50,6 +50,11 @@ class DamagedPlate(FrameSource):
     def frame_path(self, index: int) -> str:
         return f"plate/plate.{self.info.frame_numbers[index]}.png"
 
+    def clone(self) -> DamagedPlate:
+        twin = DamagedPlate(self.frames, self.damaged)
+        twin.reads = self.reads
+        return twin
+
     def read(self, index: int) -> np.ndarray:
         self.reads[index] += 1
         if index in self.damaged:
@@ -96,6 +101,24 @@ def test_a_damaged_frame_keeps_every_finished_mask_and_names_the_frame(tmp_path,
     # one failing read (two when a lost track looked 3 frames ahead for a motion cue): no
     # retries, no grinding on past it
     assert 1 <= source.reads[6] <= 2
+
+
+def test_sam3_reading_ahead_names_the_damaged_frame_and_keeps_the_frames_before(tmp_path, clip, monkeypatch):
+    """Frames read on the engine's read-ahead thread: the error still names the frame."""
+    import torch
+
+    from sam3roto.backends.sam3 import Sam3Engine
+    from tests.backends.sam3_tiny import build_tiny_models
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("SAM3ROTO_DTYPE", "float32")
+    engine = Sam3Engine(models=build_tiny_models(text=False), device="cpu", read_ahead=2)
+    source = DamagedPlate(clip.frames, {6})
+    project = _project(source, clip, [0])
+    store = MaskStore(tmp_path / "masks")
+    err = _fails(track_job(project, source, store, direction="forward", engine_instance=engine))
+    assert err.frame == 6 and "frame 1007 cannot be decoded" in str(err)
+    assert store.frames(1) == list(range(6))
 
 
 def test_both_ways_a_later_forward_frame_failing_keeps_the_provisional_masks_marked_out_of_date(tmp_path, clip):
