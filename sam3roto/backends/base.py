@@ -190,6 +190,13 @@ class SegmentationSession(ABC):
     def add_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
         """Make ``mask`` (``bool (H, W)``) a keyframe of ``obj_id`` on ``frame``."""
 
+    def add_found(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
+        """A new object ``obj_id`` found on ``frame`` while a forward walk waits there
+        (concept tracking): ``mask`` becomes its keyframe and the walk tracks it from the
+        next frame on. Engines that can leave the other objects' step on that frame as it
+        was do so; by default this is :meth:`add_mask`."""
+        self.add_mask(frame, obj_id, mask)
+
     @abstractmethod
     def propagate(
         self, start: int, direction: Direction = "forward", end: int | None = None

@@ -33,7 +33,7 @@ from sam3roto.backends.base import (
     frame_range,
 )
 from sam3roto.backends.device import pick_device, pick_dtype, set_threads
-from sam3roto.backends.sam3_batch import track_frame
+from sam3roto.backends.sam3_batch import condition_alone, track_frame
 from sam3roto.backends.sam3_models import (  # noqa: F401 - re-exported: the engine's public names
     DEFAULT_MODEL_ID,
     INSTALL_HINT,
@@ -326,6 +326,26 @@ class Sam3Session(SegmentationSession):
         self._key_masks[(obj_id, frame)] = PackedMask(m)  # to rebuild the session
         self._shown.pop((obj_id, frame), None)
         self._condition_on_mask(frame, obj_id, m)
+
+    def add_found(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
+        import torch
+
+        self.check_frame(frame)
+        m = check_mask(mask, self.width, self.height)
+        if obj_id in self.state.obj_ids or not self.state.obj_ids:
+            self.add_mask(frame, obj_id, m)  # not a new object among tracked ones: the usual way
+            return
+        self._prompts.setdefault(obj_id, {}).setdefault(frame, [])
+        self._key_masks[(obj_id, frame)] = PackedMask(m)  # to rebuild the session
+        self._ensure_frame(frame)
+        self.models.tracker_processor.add_inputs_to_inference_session(
+            self.state, frame_idx=frame, obj_ids=obj_id, input_masks=m.astype(np.float32),
+            original_size=(self.height, self.width))
+        try:
+            with torch.inference_mode():
+                condition_alone(self.models.tracker, self.state, obj_id, frame)
+        except (RuntimeError, MemoryError) as exc:
+            self._out_of_memory(exc, frame)  # on the CPU now, rebuilt with this keyframe too
 
     def _condition_on_mask(self, frame: int, obj_id: int, mask: np.ndarray) -> None:
         self._ensure_frame(frame)

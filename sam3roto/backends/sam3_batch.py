@@ -153,3 +153,25 @@ def track_frame(model: Any, session: Any, frame_idx: int, frame: Any, reverse: b
     return Sam3TrackerVideoSegmentationOutput(
         object_ids=session.obj_ids.copy(), pred_masks=torch.cat(masks, dim=0) if n > 1 else masks[0],
         object_score_logits=torch.cat(scores, dim=0) if n > 1 else scores[0], frame_idx=frame_idx)
+
+
+def condition_alone(model: Any, session: Any, obj_id: int, frame_idx: int) -> None:
+    """Make the mask input just given to new object ``obj_id`` its keyframe on
+    ``frame_idx`` without running the other objects again (transformers' step would re-run
+    every object without a keyframe there and re-encode their memories): the branch of
+    its forward for an object with new inputs on its first frame, for this object alone."""
+    obj_idx = session.obj_id_to_idx(obj_id)
+    mask_inputs = session.mask_inputs_per_obj[obj_idx].get(frame_idx)
+    if mask_inputs is None:
+        raise ValueError(f"object {obj_id} has no mask input on frame {frame_idx}")
+    if obj_id in session.obj_with_new_inputs:
+        session.obj_with_new_inputs.remove(obj_id)
+    out = model._run_single_frame_inference(
+        inference_session=session, obj_idx=obj_idx, frame_idx=frame_idx, batch_size=1, is_init_cond_frame=True,
+        point_inputs=None, mask_inputs=mask_inputs, reverse=False, streaming=True)
+    session.store_output(obj_idx, frame_idx, output_value=out, is_conditioning_frame=True)
+    if model.num_maskmem > 0:
+        model._batch_encode_memories(
+            inference_session=session, frame_idx=frame_idx, objects_needing_memory_encoding=[obj_idx],
+            high_res_masks_for_memory=[out["high_res_masks"]],
+            object_score_logits_for_memory=[out["object_score_logits"]], is_mask_from_pts_per_obj=[True])

@@ -169,8 +169,8 @@ def _tensors(feats: Features) -> list[Any]:
 class FeatureCache:
     """The tracker session's vision-feature cache (same two methods as transformers'
     ``Sam3TrackerVideoInferenceCache``), bounded: features the walk put there for the
-    frame it is about to run (:meth:`put_next`, used once and dropped) plus the last
-    :data:`SIDE_CAPACITY` frames the tracker encoded itself."""
+    frame it is about to run (:meth:`put_next`) plus those of the last
+    :data:`SIDE_CAPACITY` frames run or encoded by the tracker itself."""
 
     def __init__(self, capacity: int = SIDE_CAPACITY) -> None:
         self.capacity = capacity
@@ -196,7 +196,10 @@ class FeatureCache:
             self._side.popitem(last=False)
 
     def done(self) -> None:
-        """The tracker has run the frame given to :meth:`put_next`."""
+        """The tracker has run the frame given to :meth:`put_next`; its features stay
+        among the last few (a prompt or an object found there reuses them)."""
+        if self._next is not None:
+            self.cache_vision_features(*self._next)
         self._next = None
 
     def clear_all(self) -> None:

@@ -155,3 +155,11 @@ def apply_touchups(project: Any, obj_id: int, item: Any, frame_numbers: Any) -> 
         first, last = index[touch.first], index[touch.last]
         obj.touchups = [t for t in obj.touchups if (t.first, t.last) != (first, last)]
         obj.touchups.append(TouchUp(first, last, list(touch.strokes)))
+
+
+def shot_frame_index(number: int, frame_numbers: list[int], where: str | Path) -> int:
+    """The index of frame ``number`` in the shot; an error names the shot's frames."""
+    if number not in frame_numbers:
+        raise Sam3RotoError(f"frame {number} is not in the shot (frames {format_numbers(frame_numbers)})",
+                            path=where, hint="give a frame number of the shot, as `info` lists them")
+    return frame_numbers.index(number)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sam3roto.cli.common import add_engine_arguments, drive, engine_options, format_numbers
+from sam3roto.cli.common import add_engine_arguments, drive, engine_options, shot_frame_index
 from sam3roto.errors import EngineError, Sam3RotoError
 
 #: Region numbers a 16-bit PNG can hold.
@@ -47,14 +47,6 @@ def check_engine(engine: str) -> None:
         others = [n for n in SEGMENTATION_ENGINES if n != engine and engine_class(n).capabilities.everything]
         instead = f": use --engine {' or '.join(others)}" if others else ""
         raise EngineError(f"the {engine} engine does not offer segment everything{instead}")
-
-
-def frame_index(number: int, frame_numbers: list[int], where: str | Path) -> int:
-    """The index of frame ``number`` in the shot; an error names the shot's frames."""
-    if number not in frame_numbers:
-        raise Sam3RotoError(f"frame {number} is not in the shot (frames {format_numbers(frame_numbers)})",
-                            path=where, hint="give a frame number of the shot, as `info` lists them")
-    return frame_numbers.index(number)
 
 
 def region_table(labels: np.ndarray) -> list[dict[str, Any]]:
@@ -125,7 +117,7 @@ def cmd_everything(args: argparse.Namespace) -> int:
     shot = project.shot
     if shot is None:
         raise Sam3RotoError("the project has no shot", path=args.target)
-    index = frame_index(args.frame, shot.frame_numbers, args.target)
+    index = shot_frame_index(args.frame, shot.frame_numbers, args.target)
     interactive = InteractiveSession()
     try:
         labels = drive(everything_job(interactive, project, index, engine=args.engine, options=options), 1,

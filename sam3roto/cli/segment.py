@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from sam3roto.cli.common import add_engine_arguments, apply_absent, drive, engine_options, format_numbers
+from sam3roto.cli.common import (
+    add_engine_arguments,
+    apply_absent,
+    drive,
+    engine_options,
+    format_numbers,
+    shot_frame_index,
+)
 from sam3roto.errors import EngineError, Sam3RotoError
 
 #: The placeholders an ``--out`` pattern may hold.
@@ -49,13 +56,6 @@ class Result:
     obj_id: int
     mask: np.ndarray
     note: str = ""
-
-
-def _frame_index(number: int, frame_numbers: list[int], where: str | Path) -> int:
-    if number not in frame_numbers:
-        raise Sam3RotoError(f"frame {number} is not in the shot (frames {format_numbers(frame_numbers)})",
-                            path=where, hint="give a frame number of the shot, as `info` lists them")
-    return frame_numbers.index(number)
 
 
 def _requests(project: Any, args: argparse.Namespace, index: int, *, keep: bool) -> list[Request]:
@@ -280,7 +280,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         shot = project.shot
         if shot is None:
             raise Sam3RotoError("the project has no shot", path=args.target)
-        index = _frame_index(args.frame, shot.frame_numbers, args.target)
+        index = shot_frame_index(args.frame, shot.frame_numbers, args.target)
         requests = _requests(project, args, index, keep=is_project)
         _check_engine(args.engine, requests)
         if args.out and not any(_has_text(r) and not r.absent for r in requests):

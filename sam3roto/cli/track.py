@@ -7,6 +7,7 @@ check) and where a track stopped."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sam3roto.cli.common import (
     indices_of,
     object_ids,
 )
-from sam3roto.errors import Sam3RotoError
+from sam3roto.errors import Hint, Sam3RotoError
 
 #: Frame ranges printed per object (low confidence, absent) before the rest is only counted.
 RANGES_SHOWN = 20
@@ -99,16 +100,20 @@ def cmd_track(args: argparse.Namespace) -> int:
         project, source = new_project(args.target)
         source.close()
     store = open_mask_store(path, project)
+    from sam3roto.core.tracking import DEFAULT_EVERY
+
     concept = None
-    if args.text and args.detect_every:
+    if args.detect_every is not None and not args.text:
+        print("error: --detect-every is for --text (how often to look for new instances)", file=sys.stderr)
+        return 2
+    every = DEFAULT_EVERY if args.detect_every is None else args.detect_every
+    if args.text and every:
         from sam3roto.pipeline.concept import ConceptSearch
 
-        if args.detect_every < 0:
-            raise Sam3RotoError(f"--detect-every takes a number of frames (0: only --frame), not {args.detect_every}")
         if args.chunk:
             raise Sam3RotoError("--text searches the shot in one session: leave out --chunk, or give "
                                 "--detect-every 0 to find the instances on one frame and track them in chunks")
-        concept = ConceptSearch(args.text, args.detect_every)
+        concept = ConceptSearch(args.text, every)
         _add_prompts(project, store, argparse.Namespace(**{**vars(args), "text": None}))
     else:
         _add_prompts(project, store, args)
@@ -184,6 +189,17 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def _frames_count(text: str) -> int:
+    """``--detect-every``: a whole number of frames, 0 or more (a usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"takes a number of frames (0: only --frame), not {text!r}")
+    return value
+
+
 def _track_concept(args: argparse.Namespace, project: Any, source: Any, store: Any, concept: Any,
                    start: int | None, end: int | None, ids: set[int] | None, options: dict[str, Any]) -> Any:
     """``--text`` over the shot (concept tracking), then the objects of any other prompts."""
@@ -195,8 +211,8 @@ def _track_concept(args: argparse.Namespace, project: Any, source: Any, store: A
     first = indices_of(str(args.frame), shot.frame_numbers, args.target)[0] if args.frame is not None else start
     engine = create_engine(args.engine, **options)
     try:
-        result = drive(concept_job(project, source, store, concept, start=first, end=end, engine_instance=engine),
-                       len(shot.frame_range), quiet=args.quiet)
+        result = drive(concept_job(project, source, store, concept, start=start, end=end, first=first,
+                                   engine_instance=engine), len(shot.frame_range), quiet=args.quiet)
         others = {k.object_id for k in project.keyframes} - set(result.new_objects)
         if ids is not None:
             others &= ids
@@ -210,13 +226,19 @@ def _track_concept(args: argparse.Namespace, project: Any, source: Any, store: A
             result.stopped.update(more.stopped)
     finally:
         engine.close()
+    if not result.new_objects and not any(result.frames.values()):
+        first_number = shot.frame_numbers[first if first is not None else shot.in_index]
+        raise Sam3RotoError(f"no {concept.text!r} found from frame {first_number} on (the detector looked every "
+                            f"{concept.every} frames); nothing was tracked",
+                            hint=Hint(cli="try another wording (one noun phrase works best) or --detect-every 1",
+                                      window="try another wording (one noun phrase works best)"))
     if not result.new_objects:
         print(f"no {concept.text!r} found")
     return result
 
 
 def add_parser(sub: Any) -> None:
-    from sam3roto.core.tracking import LOW_CONFIDENCE
+    from sam3roto.core.tracking import DEFAULT_EVERY, LOW_CONFIDENCE
 
     p = sub.add_parser(
         "track", help="track objects over a shot from prompts, a Label Studio export or text",
@@ -232,8 +254,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--text", help="a text prompt (SAM3): every instance in the shot becomes an object and is tracked; "
                    "the detector looks from the first frame (or --frame) on every --detect-every frames, so "
                    "instances that enter later are found too")
-    p.add_argument("--detect-every", dest="detect_every", type=int, default=10, metavar="N",
-                   help="with --text: look for new instances every N frames (default 10; 1 every frame, which costs "
+    p.add_argument("--detect-every", dest="detect_every", type=_frames_count, default=None, metavar="N",
+                   help=f"with --text: look for new instances every N frames (default {DEFAULT_EVERY}; 1 every frame, "
+                   "which costs "
                    "a detector pass per frame; 0 only on --frame, then track those both ways)")
     p.add_argument("--frame", type=int, help="frame number for --text (where the search starts), or for a Label "
                    "Studio image task")

@@ -23,6 +23,8 @@ from sam3roto.core.project import Keyframe, Project
 
 #: Frames whose confidence is below this are marked for the artist to check.
 LOW_CONFIDENCE = 0.5
+#: Concept tracking: the text detector looks for new instances every this many frames.
+DEFAULT_EVERY = 10
 #: Prefix of the basis of a keyframe's mask segmented from its prompts (see ``segmented``).
 SEGMENTED = "segmented:"
 #: Prefix of the basis of a keyframe's mask as a tracking run gave it.

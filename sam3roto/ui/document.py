@@ -5,6 +5,7 @@ signals when something changed. Edits go through undo commands."""
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ class Document(QObject):
         self.source = source
         self.path = path
         self.store = store
+        #: held while an edit changes the project and while a job reserves an object id
+        #: (:meth:`reserve_object_id`): an id is never handed out twice
+        self.id_lock = threading.Lock()
         self.reader = CachedReader(source, budget_bytes=24 * source.info.frame_bytes, ahead=4, behind=4)
         self.frame = project.shot.in_index if project.shot is not None else 0
         self.tool = "point+"
@@ -436,6 +440,14 @@ class Document(QObject):
 
         self.undo.push(_ProjectEdit(self, "text prompt", add))
 
+    def reserve_object_id(self) -> int:
+        """A fresh object id for an object a job makes on a copy of the project (any
+        thread): no object made here meanwhile takes it."""
+        with self.id_lock:
+            obj_id = self.project.next_object_id
+            self.project.next_object_id += 1
+            return obj_id
+
     def adopt_found(self, found: Project, ids: list[int]) -> list[int]:
         """Objects a search of the whole shot made in ``found`` (a snapshot the job ran on;
         their masks are stored under ``ids``), with their key-mask keyframes, as one undo
@@ -473,9 +485,10 @@ class _ProjectEdit(QUndoCommand):
                  merge_key: str | None = None) -> None:
         super().__init__(text)
         self.doc, self.prompts_edit, self.merge_key = doc, prompts, merge_key
-        self.before = copy.deepcopy(doc.project.to_dict())
-        change(doc.project)
-        self.after = copy.deepcopy(doc.project.to_dict())
+        with doc.id_lock:
+            self.before = copy.deepcopy(doc.project.to_dict())
+            change(doc.project)
+            self.after = copy.deepcopy(doc.project.to_dict())
         self.first = True
 
     def _load(self, state: dict[str, Any]) -> None:
@@ -485,7 +498,8 @@ class _ProjectEdit(QUndoCommand):
         self.doc.project.active_object = restored.active_object
         # an id is never handed out twice, even after undoing the add that took it: the
         # next object must not find the undone object's masks under its id
-        self.doc.project.next_object_id = max(self.doc.project.next_object_id, restored.next_object_id)
+        with self.doc.id_lock:
+            self.doc.project.next_object_id = max(self.doc.project.next_object_id, restored.next_object_id)
         self.doc.project.shot = restored.shot
         self.doc.projectChanged.emit()
         if self.prompts_edit:

@@ -397,10 +397,10 @@ class MainWindow(QMainWindow):
         return self.doc
 
     def escape(self) -> None:
-        """Esc: stop a running track (its finished frames stay), drop picked regions, and
+        """Esc: stop a running track or search (what they finished stays), drop picked regions, and
         give the keyboard back to the viewer (from a slider or field)."""
         for worker in list(self.jobs):
-            if (worker.label or "").startswith("track"):
+            if (worker.label or "").startswith(("track", "find")):
                 worker.cancel()
         self.viewer.set_regions(None)
         if self.viewer.paint.busy:
@@ -702,7 +702,7 @@ class MainWindow(QMainWindow):
         worker.signals.failed.connect(lambda report: self._failed(worker, label, report))
         worker.signals.cancelled.connect(lambda: self._finished(
             worker, label, None, None, "stopped; the frames it finished are kept" if label.startswith("track")
-            else "cancelled"))
+            else "stopped; the objects found so far are kept" if label.startswith("find") else "cancelled"))
         self.jobs.append(worker)
         if not quiet:
             self.progress.setRange(0, 0)
@@ -873,7 +873,7 @@ class MainWindow(QMainWindow):
             from sam3roto.pipeline.shot import open_shot_media
 
             with open_shot_media(snapshot) as source:
-                return (yield from concept_job(snapshot, source, store, search,
+                return (yield from concept_job(snapshot, source, store, search, new_id=doc.reserve_object_id,
                                                engine_instance=self.loaded_engine(engine, options)))
 
         def adopt() -> list[int]:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.core.project_io import renders_dir
+from sam3roto.core.tracking import DEFAULT_EVERY
 from sam3roto.post.matte import REFINE_METHODS
 from sam3roto.post.rgb import DESPILL_MODES, EDGE_EXTEND_METHODS
 from sam3roto.post.settings import DEPTH_MODES
@@ -170,7 +171,7 @@ class SegmentTab(QWidget):
                                    "found and tracked over the in..out range, including those that enter later")
         self.detect_every = SpinBox()
         self.detect_every.setRange(1, 1000)
-        self.detect_every.setValue(10)
+        self.detect_every.setValue(DEFAULT_EVERY)
         self.detect_every.setPrefix("every ")
         self.detect_every.setSuffix(" fr")
         self.detect_every.setToolTip("whole shot: the detector looks for new instances every N frames "

@@ -157,8 +157,9 @@ def test_feature_cache_is_bounded_and_hands_out_the_next_frame_once():
     assert len(cache) == 2
     cache.put_next(7, {"f": 7})
     assert cache.get_vision_features(7) == {"f": 7} and len(cache) == 3
-    cache.done()
-    assert cache.get_vision_features(7) is None
+    cache.done()  # the frame just run stays among the last two
+    assert cache.get_vision_features(7) == {"f": 7} and len(cache) == 2
+    assert cache.get_vision_features(3) is None
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (90, 120), (7, 13)])
@@ -241,3 +242,23 @@ def test_the_encoder_running_out_of_cpu_memory_is_a_clear_error(models, monkeypa
         monkeypatch.setattr(session, "_encode", lambda px: (_ for _ in ()).throw(MemoryError("no memory")))
         with pytest.raises(DeviceMemoryError, match="out of memory on the CPU at frame 1"):
             list(session.propagate(0, "forward"))
+
+
+def test_an_object_found_mid_walk_leaves_the_others_step_as_it_was(models):
+    frames = clip(10)
+    with engine(models, 2).open_session(ArraySource(frames, name="found")) as session:
+        session.set_prompts(0, 1, [BoxPrompt(10, 30, 40, 60)])
+        walk = session.propagate(0, "forward")
+        for fm in walk:
+            if fm.frame == 4:
+                break
+        out = session.state.output_dict_per_obj[0]["non_cond_frame_outputs"][4]
+        before = out["maskmem_features"].clone(), out["pred_masks"].clone()
+        found = np.zeros((90, 120), bool)
+        found[60:85, 70:110] = True
+        session.add_found(4, 2, found)
+        after = session.state.output_dict_per_obj[0]["non_cond_frame_outputs"][4]
+        assert torch.equal(after["maskmem_features"], before[0]) and torch.equal(after["pred_masks"], before[1])
+        assert 4 in session.state.output_dict_per_obj[1]["cond_frame_outputs"]
+        rest = {fm.frame: fm.masks for fm in walk}
+        assert sorted(rest) == [5, 6, 7, 8, 9] and all(m.keys() == {1, 2} for m in rest.values())

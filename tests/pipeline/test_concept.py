@@ -184,7 +184,58 @@ def test_track_text_from_the_command_line_finds_later_instances(tmp_path, monkey
     assert "object 1 'square 1': frames 1001-1016" in out and "object 2 'square 2': frames 1001-1016" in out
     saved = load_project(project)
     assert [(k.object_id, k.frame, k.mask) for k in saved.keyframes] == [(1, 0, True), (2, 8, True)]
-    assert main([*args[:-3], "--detect-every", "-2", "--quiet"]) == 1
-    assert "--detect-every takes a number of frames" in capsys.readouterr().err
-    assert main([*args, "--chunk", "5"]) == 1
+    with pytest.raises(SystemExit) as usage:
+        main([*args[:-3], "--detect-every", "-2", "--quiet"])
+    assert usage.value.code == 2 and "takes a number of frames" in capsys.readouterr().err
+    assert main([*args[:-1], "--chunk", "5"]) == 1
     assert "leave out --chunk" in capsys.readouterr().err
+    assert main(["track", str(project), "--detect-every", "3", "--quiet"]) == 2
+    assert "--detect-every is for --text" in capsys.readouterr().err
+
+
+def test_track_text_that_finds_nothing_says_so(tmp_path, monkeypatch, capsys):
+    import cv2
+
+    from sam3roto.backends.registry import SEGMENTATION_ENGINES
+    from sam3roto.cli import main
+
+    monkeypatch.setitem(SEGMENTATION_ENGINES, "oracle", f"{__name__}:OracleEngine")
+    monkeypatch.setattr(OracleSession, "find_instances", lambda self, frame, text: [])
+    for i, frame in enumerate(FRAMES[:4]):
+        cv2.imwrite(str(tmp_path / f"plate.{1001 + i:04d}.png"), frame[..., ::-1])
+    args = ["track", str(tmp_path / "plate.####.png"), "--project", str(tmp_path / "s.sam3roto"), "--text", "cat",
+            "--engine", "oracle", "--quiet"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "no 'cat' found from frame 1001 on (the detector looked every 10 frames)" in err and "wording" in err
+
+
+def test_a_range_is_kept_to_and_the_search_can_start_inside_it(tmp_path):
+    project, source, store = setup(tmp_path)
+    SEARCHES.clear()
+    result = run_sync(concept_job(project, source, store, ConceptSearch("square", every=3), start=2, end=11,
+                                  first=5, engine_instance=OracleEngine()))
+    assert SEARCHES[0] == 5 and set(SEARCHES) <= {5, 8, 11}
+    assert [k.frame for k in project.keyframes] == [5, 8]  # A on 5, B found on 8
+    for obj_id in result.new_objects:  # tracked back to the start of the range, not beyond it
+        assert store.frames(obj_id) == list(range(2, 12))
+    with pytest.raises(ValueError, match="outside the range"):
+        run_sync(concept_job(project, source, store, ConceptSearch("square"), start=2, end=11, first=12,
+                             engine_instance=OracleEngine()))
+
+
+def test_a_second_search_adds_only_what_is_new(tmp_path):
+    project, source, store = setup(tmp_path)
+    run_sync(concept_job(project, source, store, ConceptSearch("square", every=4), engine_instance=OracleEngine()))
+    again = run_sync(concept_job(project, source, store, ConceptSearch("square", every=4),
+                                 engine_instance=OracleEngine()))
+    assert again.new_objects == [] and len(project.objects) == 2
+
+
+def test_ids_come_from_the_allocator(tmp_path):
+    project, source, store = setup(tmp_path)
+    handed = iter([7, 9])
+    result = run_sync(concept_job(project, source, store, ConceptSearch("square", every=4),
+                                  engine_instance=OracleEngine(), new_id=lambda: next(handed)))
+    assert result.new_objects == [7, 9] and [o.id for o in project.objects] == [7, 9]
+    assert store.frames(9) == list(range(N))

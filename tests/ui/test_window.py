@@ -316,6 +316,25 @@ def test_find_all_in_the_whole_shot_tracks_every_instance_and_undoes_as_one_step
     assert not tab.find_scope.isEnabled() and not tab.detect_every.isEnabled()
 
 
+def test_ids_a_job_reserves_are_never_given_to_objects_made_meanwhile(qtbot, window) -> None:
+    import threading
+
+    doc = window.doc
+    reserved: list[int] = []
+
+    def job() -> None:
+        for _ in range(200):
+            reserved.append(doc.reserve_object_id())
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    for _ in range(30):
+        doc.add_object("meanwhile")
+    worker.join()
+    made = [o.id for o in doc.project.objects]
+    assert len(set(made)) == 30 and not set(made) & set(reserved) and len(set(reserved)) == 200
+
+
 def test_colour_name_stem_and_device_setting(qtbot, window, clip, tmp_path: Path, monkeypatch) -> None:
     from PySide6.QtGui import QColor
     from PySide6.QtWidgets import QColorDialog
