@@ -298,7 +298,6 @@ class Sam3Session(SegmentationSession):
         """SAM's automatic masks (a grid of points through the tracker's image path), as
         pickable regions; parts claim their pixels before the wholes that hold them, so
         picks can add up to a whole (see :mod:`sam3roto.backends.sam3_everything`)."""
-
         from sam3roto.backends.sam3_everything import segment_everything
         from sam3roto.core.pixels import to_uint8
 
