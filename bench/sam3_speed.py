@@ -46,6 +46,7 @@ Targets from the issue, on an H100/H200-class GPU: 1 object >= 40 fps, 8 objects
 
     python bench/sam3_speed.py --device cuda     # GPU: 40 tracked frames per case, batch 8 (~2 min)
     python bench/sam3_speed.py                   # CPU: 1 tracked frame per case, batch 1 (12 min on 2 cores)
+    python bench/sam3_speed.py --device cuda --compile   # the encoder under torch.compile
     python bench/sam3_speed.py [--frames N] [--batch N] [--width 1920 --height 1080]
                                [--cases 1obj_1080,8obj_1080,1obj_4k] [--no-detector]
 
@@ -217,10 +218,11 @@ class Run:
 
 
 def track(models: Sam3Models, device: str, frames: np.ndarray, boxes: list[BoxPrompt], read_ahead: int,
-          warmup: int = 2) -> Run:
+          warmup: int = 2, compile: bool = False) -> Run:
     """Prompt one box per object on frame 0 and propagate forward through the clip."""
     # the baseline is transformers' own step: frame by frame, object by object
-    engine = Sam3Engine(models=models, device=device, read_ahead=read_ahead, batch_objects=read_ahead > 0)
+    engine = Sam3Engine(models=models, device=device, read_ahead=read_ahead, batch_objects=read_ahead > 0,
+                        compile=compile and read_ahead > 0)
     source = ArraySource(frames, name="sam3_speed")
     times: list[float] = []
     masks: list[dict[int, np.ndarray]] = []
@@ -265,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated, from: " + ", ".join(CASES))
     ap.add_argument("--no-detector", action="store_true", help="build the tracker only (no text detector)")
+    ap.add_argument("--compile", action="store_true", help="the read-ahead path's image encoder under torch.compile "
+                    "(compiled on its first batch, which the warm-up frame absorbs)")
     args = ap.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     if unknown := [c for c in cases if c not in CASES]:
@@ -321,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         w, h = args.width * scale, args.height * scale
         frames, boxes = synthetic_clip(n + 1, w, h, objects)
         base = track(models, device, frames, boxes, read_ahead=0, warmup=warmup)
-        ahead = track(models, device, frames, boxes, read_ahead=batch, warmup=warmup)
+        ahead = track(models, device, frames, boxes, read_ahead=batch, warmup=warmup, compile=args.compile)
         del frames
         same, differ = compare(base, ahead)
         identical = identical and same

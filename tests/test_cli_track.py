@@ -103,6 +103,18 @@ def test_sam3_dir_reaches_the_engine(plate: Path, tmp_path: Path, clip: Syntheti
     args[args.index("sam3")] = "classic"
     assert main(args) == 1
     assert "--sam3-dir is for --engine sam3, not classic" in capsys.readouterr().err
+    no_dir = [a for a in args if a not in ("--sam3-dir", str(folder))]
+    assert main([*no_dir, "--compile"]) == 1
+    assert "--compile is for --engine sam3, not classic" in capsys.readouterr().err
+
+
+def test_compile_reaches_the_sam3_engine() -> None:
+    import argparse
+
+    from sam3roto.cli.common import engine_options
+
+    args = argparse.Namespace(engine="sam3", device="cpu", sam3_dir=None, compile=True)
+    assert engine_options(args) == {"device": "cpu", "compile": True}
 
 
 def _prompts_file(mask: np.ndarray, path: Path, name: str = "disc", frame: int = 1001) -> Path:

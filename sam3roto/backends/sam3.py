@@ -44,7 +44,14 @@ from sam3roto.backends.sam3_models import (  # noqa: F401 - re-exported: the eng
     share_backbone,
     weights_status,
 )
-from sam3roto.backends.sam3_stream import GPU_BATCH, FeatureCache, ReadAhead, pack_on_device, split_features
+from sam3roto.backends.sam3_stream import (
+    GPU_BATCH,
+    FeatureCache,
+    ReadAhead,
+    encode_compiled,
+    pack_on_device,
+    split_features,
+)
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from sam3roto.errors import DeviceMemoryError, ModelNotInstalledError
 from sam3roto.media.source import FrameSource
@@ -71,7 +78,8 @@ class Sam3Session(SegmentationSession):
     capabilities = CAPABILITIES
 
     def __init__(self, source: FrameSource, models: Sam3Models, *, device: str, dtype: Any,
-                 text_threshold: float = 0.5, read_ahead: int | None = None, batch_objects: bool = True) -> None:
+                 text_threshold: float = 0.5, read_ahead: int | None = None, batch_objects: bool = True,
+                 compile_encoder: bool = False) -> None:
         super().__init__(source)
         self.models = models
         self.device, self.dtype = device, dtype
@@ -84,6 +92,9 @@ class Sam3Session(SegmentationSession):
         #: Objects tracked together through the memory attention and mask decoder
         #: (:mod:`sam3roto.backends.sam3_batch`); False: transformers' per-object step.
         self.batch_objects = batch_objects
+        #: The read-ahead's encoder under ``torch.compile`` (opt-in: minutes to compile
+        #: at full size, then faster batches on a GPU; see :meth:`Sam3Models.compiled_encoder`).
+        self.compile_encoder = compile_encoder
         cfg = models.tracker.config
         #: Non-conditioning frames kept behind the current one (memory window).
         self.window = max(int(getattr(cfg, "num_maskmem", 7)), int(getattr(cfg, "max_object_pointers_in_encoder", 16)))
@@ -120,6 +131,8 @@ class Sam3Session(SegmentationSession):
 
         with torch.inference_mode():
             pixels = pixels.to(self.state.inference_device, dtype=self.dtype)
+            if self.compile_encoder and self.device == str(self.state.inference_device):
+                return encode_compiled(self.models, pixels, self.read_ahead)
             out = self.models.tracker.get_image_features(pixels, return_dict=True)
         return split_features(out)
 
@@ -459,8 +472,10 @@ class Sam3Engine(Engine):
 
     def __init__(self, *, model_id: str = DEFAULT_MODEL_ID, model_dir: str | Path | None = None,
                  device: str | None = None, models: Sam3Models | None = None, text: bool = True,
-                 text_threshold: float = 0.5, read_ahead: int | None = None, batch_objects: bool = True) -> None:
+                 text_threshold: float = 0.5, read_ahead: int | None = None, batch_objects: bool = True,
+                 compile: bool = False) -> None:
         self.text_threshold = text_threshold
+        self.compile = compile  # the read-ahead's encoder under torch.compile
         self.batch_objects = batch_objects
         self.read_ahead = read_ahead  # None: the device's default (see default_read_ahead)
         # missing weights are reported before torch is imported
@@ -482,7 +497,7 @@ class Sam3Engine(Engine):
         self.dtype = next(self.models.tracker.parameters()).dtype
         return Sam3Session(source, self.models, device=self.device, dtype=self.dtype,
                            text_threshold=self.text_threshold, read_ahead=self.read_ahead,
-                           batch_objects=self.batch_objects)
+                           batch_objects=self.batch_objects, compile_encoder=self.compile)
 
     def close(self) -> None:
         self.models = None  # type: ignore[assignment]

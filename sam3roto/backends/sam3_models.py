@@ -57,6 +57,18 @@ class Sam3Models:
             module.to(device=device, dtype=dtype)
         return self
 
+    def compiled_encoder(self) -> Any:
+        """The tracker's vision encoder under ``torch.compile`` (compiled once per model on
+        first use, again per input shape: the read-ahead keeps one shape per session by
+        padding the last batch)."""
+        compiled = getattr(self, "_compiled_encoder", None)
+        if compiled is None or getattr(self, "_compiled_of", None) is not self.tracker.vision_encoder:
+            import torch
+
+            compiled = torch.compile(self.tracker.vision_encoder, dynamic=False)
+            self._compiled_encoder, self._compiled_of = compiled, self.tracker.vision_encoder
+        return compiled
+
     def resident_bytes(self) -> int:
         """Bytes held by the models' parameters and buffers, counting memory that several
         tensors share (a tied backbone) once."""

@@ -219,6 +219,27 @@ def split_features(output: Any) -> list[Features]:
              "vision_pos_embeds": [p[:, i:i + 1].contiguous() for p in pos]} for i in range(n)]
 
 
+def encode_compiled(models: Any, pixels: Any, batch: int) -> list[Features]:
+    """:func:`split_features` of the tracker's ``get_image_features`` on ``pixels``
+    (``(B, 3, S, S)`` on the model's device and dtype) through the compiled vision encoder
+    (``models.compiled_encoder()``). A short last batch is padded to ``batch`` frames (its
+    own shape would compile again) and the padding dropped."""
+    import torch
+
+    n = pixels.shape[0]
+    if n < batch:
+        pixels = torch.cat([pixels, pixels[-1:].expand(batch - n, -1, -1, -1)])
+    tracker = models.tracker
+    out = models.compiled_encoder()(pixels, return_dict=True)
+    # what Sam3TrackerVideoModel.get_image_features does after its vision encoder
+    maps = list(out.fpn_hidden_states[:-1])
+    maps[0] = tracker.mask_decoder.conv_s0(maps[0])
+    maps[1] = tracker.mask_decoder.conv_s1(maps[1])
+    out.fpn_hidden_states = [m.flatten(2).permute(2, 0, 1) for m in maps]
+    out.fpn_position_encoding = [p.flatten(2).permute(2, 0, 1) for p in out.fpn_position_encoding[:-1]]
+    return split_features(out)[:n]
+
+
 _BIT_WEIGHTS: dict[Any, Any] = {}
 
 

@@ -124,12 +124,17 @@ def add_engine_arguments(parser: Any) -> None:
 
 
 def engine_options(args: Any) -> dict[str, Any]:
-    """The engine's keyword options from ``--device`` and ``--sam3-dir``."""
+    """The engine's keyword options from ``--device``, ``--sam3-dir`` and (``track``)
+    ``--compile``."""
     if args.sam3_dir and args.engine != "sam3":
         raise Sam3RotoError(f"--sam3-dir is for --engine sam3, not {args.engine}")
     options: dict[str, Any] = {"device": args.device} if args.device else {}
     if args.sam3_dir:
         options["model_dir"] = args.sam3_dir
+    if getattr(args, "compile", False):
+        if args.engine != "sam3":
+            raise Sam3RotoError(f"--compile is for --engine sam3, not {args.engine}")
+        options["compile"] = True
     return options
 
 

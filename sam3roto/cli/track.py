@@ -261,6 +261,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--frame", type=int, help="frame number for --text (where the search starts), or for a Label "
                    "Studio image task")
     add_engine_arguments(p)
+    p.add_argument("--compile", action="store_true",
+                   help="with --engine sam3: run the image encoder under torch.compile (it compiles on the first "
+                   "frames: about a minute on a GPU, more on a CPU; worth it for long shots on a GPU)")
     p.add_argument("--direction", choices=("forward", "backward", "both"), default="both")
     p.add_argument("--frames", help="frame numbers to track, e.g. 1001-1100 (default: the shot's in/out range)")
     p.add_argument("--changed", action="store_true",

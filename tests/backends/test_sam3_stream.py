@@ -262,3 +262,40 @@ def test_an_object_found_mid_walk_leaves_the_others_step_as_it_was(models):
         assert 4 in session.state.output_dict_per_obj[1]["cond_frame_outputs"]
         rest = {fm.frame: fm.masks for fm in walk}
         assert sorted(rest) == [5, 6, 7, 8, 9] and all(m.keys() == {1, 2} for m in rest.values())
+
+
+def test_the_compiled_encoder_gives_the_same_masks_and_compiles_one_shape(models):
+    """torch.compile on the read-ahead's encoder (opt-in; here on the CPU, where its
+    kernels round as the eager ones do closely enough for every mask to stay the same).
+    The short last batch is padded, so one batch shape is compiled."""
+    import torch._dynamo
+
+    frames = clip(9)  # 8 tracked frames: batches of 3, 3 and a padded 2
+
+    def run(compiled: bool) -> list[dict[int, np.ndarray]]:
+        eng = engine(models, 3 if compiled else 0)
+        eng.compile = compiled
+        with eng.open_session(ArraySource(frames, name="compiled")) as session:
+            session.set_prompts(0, 1, [BoxPrompt(10, 30, 40, 60)])
+            session.set_prompts(0, 2, [PointPrompt(100, 80, True)])
+            return [{o: m.copy() for o, m in fm.masks.items()} for fm in session.propagate(0, "forward")]
+
+    torch._dynamo.reset()
+    compiled = models.compiled_encoder()
+    assert models.compiled_encoder() is compiled  # compiled once per model, kept
+    shapes: list[tuple[int, ...]] = []
+
+    def spy(pixels, **kwargs):  # type: ignore[no-untyped-def]
+        shapes.append(tuple(pixels.shape))
+        return compiled(pixels, **kwargs)
+
+    models._compiled_encoder = spy
+    try:
+        fast = run(True)
+    finally:
+        models._compiled_encoder = compiled
+    assert len(shapes) == 3 and len(set(shapes)) == 1 and shapes[0][0] == 3  # one shape: the last batch padded
+    reference = run(False)
+    for a, b in zip(fast, reference, strict=True):
+        assert a.keys() == b.keys() == {1, 2}
+        assert all(np.array_equal(a[o], b[o]) for o in a)
