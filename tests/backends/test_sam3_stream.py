@@ -3,6 +3,7 @@ path, bounded memory, the worker stopped on cancel and errors, bits packed as nu
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import numpy as np
@@ -264,6 +265,8 @@ def test_an_object_found_mid_walk_leaves_the_others_step_as_it_was(models):
         assert sorted(rest) == [5, 6, 7, 8, 9] and all(m.keys() == {1, 2} for m in rest.values())
 
 
+@pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")),
+                    reason="torch.compile on the CPU needs a C++ compiler (g++) on PATH")
 def test_the_compiled_encoder_gives_the_same_masks_and_compiles_one_shape(models):
     """torch.compile on the read-ahead's encoder (opt-in; here on the CPU, where its
     kernels round as the eager ones do closely enough for every mask to stay the same).
