@@ -58,9 +58,13 @@ say "installing depth-anything-3 0.1.1 without its optional exporters (no gsplat
 "${PIP[@]}" --no-deps "depth-anything-3==0.1.1" 2>&1 | sed 's/^/[install]   /' || fail "pip could not install depth-anything-3"
 "${PIP[@]}" "omegaconf==2.4.0" "addict==2.4.0" "einops==0.8.2" 2>&1 | sed 's/^/[install]   /' || fail "pip could not install DA3's dependencies"
 
-say "checking that the Depth Anything 3 network builds (without the package's exporters)"
-"$PY" -c "from sam3roto.backends.da3 import build_network; build_network('da3-small')" 2>&1 | sed 's/^/[install]   /' \
-  || fail "depth-anything-3 does not build its network (missing omegaconf/addict/einops?)"
+say "checking that every Depth Anything 3 preset's network builds (on the meta device: no weights, no memory)"
+"$PY" - <<'PYEOF' 2>&1 | sed 's/^/[install]   /' || fail "depth-anything-3 does not build a preset's network (missing omegaconf/addict/einops?)"
+from sam3roto.backends.da3 import PRESETS, build_network
+for model_name in dict.fromkeys(p.model_name for p in PRESETS.values()):
+    build_network(model_name, meta=True)
+    print("ok:", model_name, "(presets", ", ".join(n for n, p in PRESETS.items() if p.model_name == model_name) + ")")
+PYEOF
 
 say "checking that the SAM3 classes import"
 "$PY" -c "from transformers import Sam3Model, Sam3TrackerVideoModel" 2>&1 | sed 's/^/[install]   /' \

@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,28 +52,43 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 @dataclass(frozen=True)
 class Preset:
     """A published model: the package's config name, its Hugging Face repository, whether
-    its depth is metric (metres) and whether it estimates cameras."""
+    its depth is metric (metres) and whether it estimates cameras. ``superseded_by`` names
+    the preset upstream recommends instead (the ``-1.1`` repositories were retrained after
+    a training bug; the originals stay available but are deprecated)."""
 
     model_name: str
     repo_id: str
     metric: bool
     camera: bool
+    superseded_by: str | None = None
 
 
+# A "-1.1" repository holds the same network as its original, retrained: upstream added no
+# package config for it, so it is built from the original's (same model_name).
 PRESETS: dict[str, Preset] = {
     "small": Preset("da3-small", "depth-anything/DA3-SMALL", metric=False, camera=True),
     "base": Preset("da3-base", "depth-anything/DA3-BASE", metric=False, camera=True),
-    "large": Preset("da3-large", "depth-anything/DA3-LARGE", metric=False, camera=True),
-    "giant": Preset("da3-giant", "depth-anything/DA3-GIANT", metric=False, camera=True),
+    "large": Preset("da3-large", "depth-anything/DA3-LARGE", metric=False, camera=True,
+                    superseded_by="large-1.1"),
+    "large-1.1": Preset("da3-large", "depth-anything/DA3-LARGE-1.1", metric=False, camera=True),
+    "giant": Preset("da3-giant", "depth-anything/DA3-GIANT", metric=False, camera=True,
+                    superseded_by="giant-1.1"),
+    "giant-1.1": Preset("da3-giant", "depth-anything/DA3-GIANT-1.1", metric=False, camera=True),
     "metric": Preset("da3metric-large", "depth-anything/DA3METRIC-LARGE", metric=True, camera=False),
     "mono": Preset("da3mono-large", "depth-anything/DA3MONO-LARGE", metric=False, camera=False),
-    "nested": Preset("da3nested-giant-large", "depth-anything/DA3NESTED-GIANT-LARGE", metric=True, camera=True),
+    "nested": Preset("da3nested-giant-large", "depth-anything/DA3NESTED-GIANT-LARGE", metric=True, camera=True,
+                     superseded_by="nested-1.1"),
+    "nested-1.1": Preset("da3nested-giant-large", "depth-anything/DA3NESTED-GIANT-LARGE-1.1", metric=True,
+                         camera=True),
 }
 DEFAULT_PRESET = "small"
+#: Checkpoint keys of the Gaussian-splatting head (giant; ``da3.`` inside nested), which
+#: the published files hold but :func:`build_network` leaves out: read and dropped.
+GAUSSIAN_KEYS = ("model.gs_head.", "model.gs_adapter.", "model.da3.gs_head.", "model.da3.gs_adapter.")
 
 
 def preset(name: str) -> Preset:
-    """The preset called ``name`` (``small`` ... ``nested``); :class:`EngineError` otherwise."""
+    """The preset called ``name`` (``small`` ... ``nested-1.1``); :class:`EngineError` otherwise."""
     try:
         return PRESETS[name]
     except KeyError:
@@ -84,9 +100,59 @@ def _quiet_package() -> None:
     os.environ.setdefault("DA3_LOG_LEVEL", "WARN")
 
 
-def build_network(model_name: str) -> Any:
+@contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Modules built inside get their parameters and buffers on the meta device (shapes
+    only: no memory, no initialisation), the way ``accelerate.init_empty_weights`` does it.
+    ``with torch.device("meta")`` cannot be used: the package's ViT calls ``.item()`` on a
+    tensor while building. Patches ``torch.nn.Module`` for the duration, so it is for checks
+    and tests, not while another thread builds modules."""
+    import torch
+
+    meta = torch.device("meta")
+    module_cls = torch.nn.Module
+    register_parameter, register_buffer = module_cls.register_parameter, module_cls.register_buffer
+
+    def parameter(module: Any, name: str, param: Any) -> None:
+        register_parameter(module, name, param)
+        if param is not None:
+            module._parameters[name] = type(param)(param.to(meta), requires_grad=param.requires_grad)
+
+    def buffer(module: Any, name: str, tensor: Any, persistent: bool = True) -> None:
+        register_buffer(module, name, tensor, persistent)
+        if tensor is not None:
+            module._buffers[name] = module._buffers[name].to(meta)
+
+    module_cls.register_parameter = parameter  # type: ignore[method-assign,assignment]
+    module_cls.register_buffer = buffer  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        module_cls.register_parameter = register_parameter  # type: ignore[method-assign]
+        module_cls.register_buffer = register_buffer  # type: ignore[method-assign]
+
+
+def _without_gaussian_head(config: Any) -> Any:
+    """``config`` with every ``gs_head``/``gs_adapter`` entry removed, at any depth (the
+    giant config has them at the top, the nested one under ``anyview``). The package's
+    ``DepthAnything3Net`` takes both as optional and builds no Gaussian-splatting branch
+    without them; building it would import ``model.gs_adapter`` -> ``utils.pose_align`` ->
+    ``evo``, an exporter dependency the app never installs or uses."""
+    for key in ("gs_head", "gs_adapter"):
+        config.pop(key, None)
+    for key in list(config.keys()):
+        child = config.get(key)
+        if hasattr(child, "keys") and hasattr(child, "pop"):
+            _without_gaussian_head(child)
+    return config
+
+
+def build_network(model_name: str, *, meta: bool = False) -> Any:
     """The package's network for ``model_name`` (``da3-small``...), randomly initialised,
-    in eval mode. Raises :class:`ModelNotInstalledError` when the package is missing."""
+    in eval mode, without the Gaussian-splatting head (see :data:`GAUSSIAN_KEYS`).
+    ``meta=True`` builds it on the meta device (structure only, no memory, fast: what the
+    install check and the tests use). Raises :class:`ModelNotInstalledError` when the
+    package is missing."""
     _quiet_package()
     try:
         with warnings.catch_warnings():
@@ -98,7 +164,9 @@ def build_network(model_name: str) -> Any:
                                      hint=Hint(cli="run ./install_models.sh", window=WINDOW_INSTALL)) from None
     if model_name not in MODEL_REGISTRY:
         raise EngineError(f"depth-anything-3 has no model {model_name!r}", hint=f"known: {', '.join(MODEL_REGISTRY)}")
-    return create_object(load_config(MODEL_REGISTRY[model_name])).eval()
+    config = _without_gaussian_head(load_config(MODEL_REGISTRY[model_name]))
+    with _parameters_on_meta() if meta else nullcontext():
+        return create_object(config).eval()
 
 
 def weights_status(name: str = DEFAULT_PRESET, model_dir: str | Path | None = None, *,
@@ -120,7 +188,9 @@ def resolve_model_dir(name: str = DEFAULT_PRESET, model_dir: str | Path | None =
 
 def load_network(folder: Path) -> tuple[Any, str]:
     """Build the network named by ``folder/config.json`` and load ``model.safetensors``
-    into it (every key must match). Returns ``(network, model_name)``."""
+    into it: every tensor of the network must be in the file, and the file may hold no
+    others except the Gaussian-splatting head's (:data:`GAUSSIAN_KEYS`, dropped). Returns
+    ``(network, model_name)``."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         model_name = str(config["model_name"])
@@ -136,11 +206,20 @@ def load_network(folder: Path) -> tuple[Any, str]:
         # tensors shared between heads stored once): load through the same shape of module
         wrapper = torch.nn.Module()
         wrapper.model = network
-        load_model(wrapper, str(folder / "model.safetensors"), strict=True)
-    except Exception as exc:  # SafetensorError, OSError, RuntimeError on missing/unexpected keys
+        missing, unexpected = load_model(wrapper, str(folder / "model.safetensors"), strict=False)
+    except Exception as exc:  # SafetensorError, OSError, RuntimeError on a shape mismatch
         raise ModelNotInstalledError(f"Depth Anything 3 weights could not be read: {exc}",
                                      path=folder / "model.safetensors",
                                      hint="the file is incomplete or corrupt; " + INSTALL_HINT) from None
+    unused = sorted(k for k in unexpected if not k.startswith(GAUSSIAN_KEYS))
+    if missing or unused:
+        found = [f"{len(missing)} of its tensors are not in the file ({', '.join(sorted(missing)[:3])})"
+                 if missing else "",
+                 f"the file holds {len(unused)} it has no place for ({', '.join(unused[:3])})" if unused else ""]
+        raise ModelNotInstalledError(
+            f"Depth Anything 3 weights do not fit {model_name}: " + "; ".join(f for f in found if f),
+            path=folder / "model.safetensors",
+            hint="config.json names another model than the file holds, or the file is incomplete; " + INSTALL_HINT)
     return network, model_name
 
 
@@ -201,7 +280,8 @@ class Prediction:
 
 def _mismatch_hint(model_name: str) -> Hint:
     """What to do when a weights folder holds another preset's model."""
-    match = next((key for key, p in PRESETS.items() if p.model_name == model_name), None)
+    match = next((key for key, p in PRESETS.items() if p.model_name == model_name and p.superseded_by is None),
+                 None)  # the current repository's name (a -1.1 one) over its deprecated original
     if match is None:
         return Hint(cli="pass another --depth-dir folder", window='choose another folder in the Depth / Camera '
                     'tab\'s "Weights" field')
@@ -275,10 +355,21 @@ class Da3Estimator:
     def predict(self, frames: list[np.ndarray]) -> Prediction:
         """Depth, confidence and cameras of ``frames`` (RGB, one size, any dtype), seen
         together. A single frame works (its camera is the identity)."""
+        return self.predict_prepared(self.prepare(frames))
+
+    def prepare(self, frames: list[np.ndarray]) -> tuple[Any, tuple[int, int]]:
+        """What :meth:`predict_prepared` takes: the frames as :meth:`pixels` and their
+        source size ``(width, height)`` (the depth job prepares the next chunk on a reader
+        thread while the network runs)."""
         pixels = self.pixels(frames)
-        out = self.forward(pixels)
         height, width = frames[0].shape[:2]
-        n, h, w = len(frames), pixels.shape[-2], pixels.shape[-1]
+        return pixels, (width, height)
+
+    def predict_prepared(self, prepared: tuple[Any, tuple[int, int]]) -> Prediction:
+        """:meth:`predict` on frames already prepared (:meth:`prepare`)."""
+        pixels, (width, height) = prepared
+        out = self.forward(pixels)
+        n, h, w = pixels.shape[1], pixels.shape[-2], pixels.shape[-1]
         depth = out["depth"].float().reshape(n, h, w).cpu().numpy()
         conf_t = out.get("depth_conf")
         conf = (conf_t.float().reshape(n, h, w).cpu().numpy() if conf_t is not None

@@ -457,9 +457,9 @@ def _depth_plan(classes: list[type[Exporter]], options: RenderOptions, depth: De
     if cameras and not has_camera:
         raise Sam3RotoError(f"outputs {', '.join(cameras)} need estimated cameras, and the depth preset "
                             f"{meta.get('preset')!r} estimates none",
-                            hint=Hint(cli="run depth with --preset small, base, large, giant or nested",
-                                      window="choose small, base, large, giant or nested in the Depth / Camera "
-                                      'tab\'s "Preset" menu and run depth again'))
+                            hint=Hint(cli="run depth with --preset nested-1.1, giant-1.1, large-1.1, base or small",
+                                      window="choose nested-1.1, giant-1.1, large-1.1, base or small in the Depth / "
+                                      'Camera tab\'s "Preset" menu and run depth again'))
     # one range for the whole cached shot, so farm chunks encode 16-bit depth identically
     near, far = depth.depth_range([int(i) for i in depth.cameras()["indices"]])
     return DepthPlan(near=near, far=far, encoding=options.depth_encoding, is_metric=bool(meta.get("is_metric")),
