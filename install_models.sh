@@ -106,6 +106,25 @@ folder = resolve_model_dir(names[0])
 load_network(folder)
 print("ok:", folder, "preset", names[0])
 PYEOF
+  # ViTMatte, for the "vitmatte" edge refine method: its config, image processor settings and
+  # safetensors weights (sam3roto/post/vitmatte.py ALLOW_PATTERNS); VITMATTE_ID=... picks another.
+  VITMATTE_ID="${VITMATTE_ID:-hustvl/vitmatte-small-composition-1k}"
+  say "fetching weights $VITMATTE_ID into the Hugging Face cache"
+  "$PY" - "$VITMATTE_ID" <<'PYEOF' 2>&1 | sed 's/^/[install]   /' || fail "could not download $VITMATTE_ID (no network or a wrong id)"
+import sys
+from huggingface_hub import snapshot_download
+from sam3roto.post.vitmatte import ALLOW_PATTERNS
+print("stored in", snapshot_download(sys.argv[1], allow_patterns=list(ALLOW_PATTERNS)))
+PYEOF
+  say "verifying the ViTMatte weights"
+  "$PY" - "$VITMATTE_ID" <<'PYEOF' 2>&1 | sed 's/^/[install]   /' || fail "the ViTMatte weights are incomplete; delete the cache folder and re-run"
+import sys
+from sam3roto.pipeline.post import vitmatte_status
+from sam3roto.post.vitmatte import INSTALL_HINT, load
+folder = vitmatte_status(sys.argv[1]).resolved(INSTALL_HINT)
+load(folder)
+print("ok:", folder)
+PYEOF
 else
   say "skipping weights (--no-weights); point the app at a local folder with config.json + model.safetensors"
 fi

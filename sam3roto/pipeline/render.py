@@ -59,6 +59,7 @@ from sam3roto.export.registry import exporter_class
 from sam3roto.geometry.pointcloud import KEEP_CHOICES
 from sam3roto.media.cache import CachedReader
 from sam3roto.media.source import FrameSource
+from sam3roto.pipeline.post import RefineModels
 from sam3roto.post import PostResult, apply_sequence
 from sam3roto.post.keyed import KeyedPost
 
@@ -256,7 +257,7 @@ def _settings(obj: RotoObject) -> KeyedPost:
 
 def _post_stream(
     frames: CachedReader, store: MaskStore, obj: RotoObject, settings: KeyedPost, span: Sequence[int], rgb: bool,
-    cancel: CancelToken | None, depth: DepthCache | None = None,
+    cancel: CancelToken | None, depth: DepthCache | None = None, refine_models: RefineModels | None = None,
 ) -> Iterator[tuple[int, PostResult]]:
     """Post results of one object over ``span`` (its settings on each frame, its touch-ups
     over the final matte); ``depth`` feeds the depth foreground (``depth_mode``) with the
@@ -273,8 +274,8 @@ def _post_stream(
                 d = known_depth(depth.get(index).depth, here.depth_near_is_large)
             yield image, (mask if mask is not None else np.zeros(image.shape[:2], dtype=bool)), d
 
-    return zip(span, apply_sequence(feed(), settings, always_rgb=rgb, indices=span, touchups=list(obj.touchups)),
-               strict=True)
+    return zip(span, apply_sequence(feed(), settings, always_rgb=rgb, indices=span, touchups=list(obj.touchups),
+                                    refine_models=refine_models), strict=True)
 
 
 def _stream_span(indices: Sequence[int], frame_count: int, context: int) -> list[int]:
@@ -295,11 +296,13 @@ def render_job(
     project_path: str | Path | None = None,
     cancel: CancelToken | None = None,
     depth: DepthCache | None = None,
+    refine_models: RefineModels | None = None,
 ) -> Job[RenderResult]:
     """Render ``options.outputs`` for the project's objects into the next version folder
     under ``root``; returns the :class:`RenderResult`. Depth, normals, camera and point
-    cloud outputs read ``depth`` (the project's depth cache). Everything that can be
-    checked is checked before the version folder is created."""
+    cloud outputs read ``depth`` (the project's depth cache). ``refine_models`` loads
+    ViTMatte for objects refined with it (default: a new :class:`RefineModels`). Everything
+    that can be checked is checked before the version folder is created."""
     shot = project.shot
     if shot is None:
         raise Sam3RotoError("the project has no shot to render")
@@ -323,6 +326,8 @@ def render_job(
     settings = {o.id: _settings(o) for o in processed}
     depth_plan = _depth_plan(classes, options, depth, indices)
     _check_post_depth(processed, settings, depth, indices, shot.frame_count)
+    models = refine_models if refine_models is not None else RefineModels()
+    models.check(s for keyed in settings.values() for s in keyed.every())
     if "prores" in options.outputs:
         find_ffmpeg()
     wants_rgb = any(c.info.id in ("png-rgba", "prores") for c in classes)
@@ -357,7 +362,7 @@ def render_job(
         streams = {
             o.id: _post_stream(frames, store, o, settings[o.id],
                                _stream_span(indices, shot.frame_count, 1 if settings[o.id].uses_neighbours else 0),
-                               wants_rgb and settings[o.id].changes_rgb, cancel, depth)
+                               wants_rgb and settings[o.id].changes_rgb, cancel, depth, models)
             for o in processed
         }
         yield Progress(0, len(indices), f"render {version_name(version)}: {len(indices)} frames")

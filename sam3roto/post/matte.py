@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -15,13 +16,16 @@ from sam3roto.post import kernels as K
 from sam3roto.post.checks import check_mask, check_matte, check_range, check_rgb, check_same_size, to_float_rgb
 from sam3roto.post.roi import Roi, matte_roi, roi_around
 
+if TYPE_CHECKING:
+    from sam3roto.post.vitmatte import VitMatte
+
 #: Largest radius / width / band accepted, in pixels (a 4K frame is 4096 wide).
 MAX_RADIUS_PX = 1000
 #: Largest area (px^2) for holes and dots: a whole 8K frame.
 MAX_AREA_PX = 8192 * 8192
 #: Up to this radius grow/shrink uses a disc kernel, beyond it the distance transform.
 SMALL_RADIUS_PX = 8
-REFINE_METHODS = ("colour", "guided", "closed_form")
+REFINE_METHODS = ("colour", "guided", "closed_form", "vitmatte")
 #: Largest block size (px) of the guided refinement's reduced grid; a power of two.
 MAX_SUBSAMPLE = 8
 
@@ -419,7 +423,13 @@ def _colour_alpha(
 
 
 def refine_edges(
-    mask: np.ndarray, image: np.ndarray, *, band_px: int, method: str = "guided", softness: float = 0.5
+    mask: np.ndarray,
+    image: np.ndarray,
+    *,
+    band_px: int,
+    method: str = "guided",
+    softness: float = 0.5,
+    vitmatte: VitMatte | None = None,
 ) -> np.ndarray:
     """Matte with the edge re-estimated from the image inside the trimap band.
 
@@ -436,6 +446,10 @@ def refine_edges(
       scale: higher keeps the alpha softer). Fast enough for every frame at 4K.
     - ``"closed_form"``: Levin's closed-form matting (pymatting) on the band's region;
       best on hair and fur, seconds per frame: for stills and hero frames.
+    - ``"vitmatte"``: the learned matting model ViTMatte (``vitmatte``, loaded by the
+      caller: :class:`~sam3roto.post.vitmatte.VitMatte`) on the band's tiles only
+      (:func:`~sam3roto.post.vitmatte.estimate_alpha`); hair, fur and motion blur. GPU when
+      the model is on one. ``softness`` does not apply.
 
     Only the object's region (bounding box + band) is computed. ``image`` is
     ``float32 (H, W, 3)`` in [0, 1].
@@ -447,12 +461,15 @@ def refine_edges(
     check_range("softness", softness, 0.0, 1.0)
     if method not in REFINE_METHODS:
         raise ValueError(f"method must be one of {', '.join(REFINE_METHODS)}; got {method!r}")
+    if method == "vitmatte" and vitmatte is None:
+        raise ValueError("refine method 'vitmatte' needs the ViTMatte model handed in (vitmatte=...)")
     if band_px == 0:
         return mask.astype(np.float32)
     roi = refine_roi(mask, refine_margin_px(band_px))
     if roi is None:
         return np.zeros(mask.shape, np.float32)
-    return _paste(mask.shape, roi, refine_crop(mask[roi.slices], image[roi.slices], band_px, method, softness))
+    return _paste(mask.shape, roi, refine_crop(mask[roi.slices], image[roi.slices], band_px, method, softness,
+                                               vitmatte=vitmatte))
 
 
 def refine_roi(mask: np.ndarray, margin_px: int) -> Roi | None:
@@ -468,17 +485,25 @@ def refine_margin_px(band_px: int) -> int:
     return 0 if band_px == 0 else band_px + max(1, band_px // 2) + 2
 
 
-def refine_crop(crop: np.ndarray, img: np.ndarray, band_px: int, method: str, softness: float) -> np.ndarray:
+def refine_crop(
+    crop: np.ndarray, img: np.ndarray, band_px: int, method: str, softness: float, *, vitmatte: VitMatte | None = None
+) -> np.ndarray:
     """:func:`refine_edges` on a crop with ``refine_margin_px`` around the mask; ``img`` is
-    the same crop of the frame, uint8/uint16/float."""
+    the same crop of the frame, uint8/uint16/float. ``vitmatte`` is needed by ``"vitmatte"``."""
     radius = max(1, band_px // 2)
     if method == "guided":
         eps = 10.0 ** (-5.0 + 4.0 * softness)
         # Blocks of the power of two nearest half the radius, up to MAX_SUBSAMPLE.
         sub = 1 << round(math.log2(min(MAX_SUBSAMPLE, max(1.0, radius / 2))))
         return _guided_at(img, crop.astype(np.float32), _band_crop(crop, band_px), radius, eps, sub, clip=True)
-    img = to_float_rgb(img)
     tri = _trimap_crop(crop, band_px)
+    if method == "vitmatte":
+        if vitmatte is None:
+            raise ValueError("refine method 'vitmatte' needs the ViTMatte model handed in (vitmatte=...)")
+        from sam3roto.post.vitmatte import estimate_alpha  # imports torch on first use
+
+        return estimate_alpha(vitmatte, img, tri)  # the crop's own 0/1 outside the band
+    img = to_float_rgb(img)
     unknown = tri == 128
     out = crop.astype(np.float32)
     if method == "colour":

@@ -10,6 +10,7 @@ from sam3roto.post.checks import check_choice, check_range
 from sam3roto.post.matte import MAX_AREA_PX, MAX_RADIUS_PX, REFINE_METHODS
 from sam3roto.post.rgb import DESPILL_MODES, EDGE_EXTEND_METHODS
 from sam3roto.post.sources import ThresholdStage
+from sam3roto.post.vitmatte import DEFAULT_MODEL_ID as VITMATTE_MODEL_ID
 
 DEPTH_MODES = ("off", "replace", "intersect", "union")
 
@@ -22,8 +23,9 @@ class PostSettings:
     (combine the mask with the Otsu depth foreground). Cleanup: ``fill_holes_px`` and
     ``remove_dots_px`` (areas, px^2), ``border_fix_px``, ``grow_px`` (negative shrinks).
     Edges: ``refine_band_px`` (trimap band, 0 = off), ``refine_method``,
-    ``refine_softness``, ``feather_px``. Time: ``temporal_pct`` (0-100),
-    ``motion_blur_shutter`` (fraction of a frame, 0 = off). RGB: ``despill``,
+    ``refine_softness``, ``refine_model`` (the ViTMatte checkpoint of the ``"vitmatte"``
+    method: a Hugging Face model id or a folder), ``feather_px``. Time: ``temporal_pct``
+    (0-100), ``motion_blur_shutter`` (fraction of a frame, 0 = off). RGB: ``despill``,
     ``despill_strength``, ``luminance_restore``, ``edge_extend``, ``premultiply``.
     Every default leaves the mask as it is.
     """
@@ -38,6 +40,7 @@ class PostSettings:
     refine_band_px: int = 0
     refine_method: str = "guided"
     refine_softness: float = 0.5
+    refine_model: str = VITMATTE_MODEL_ID
     feather_px: float = 0.0
     temporal_pct: float = 0.0
     motion_blur_shutter: float = 0.0
@@ -60,6 +63,10 @@ class PostSettings:
         check_range("refine_band_px", self.refine_band_px, 0, MAX_RADIUS_PX, integer=True)
         check_choice("refine_method", self.refine_method, REFINE_METHODS)
         check_range("refine_softness", self.refine_softness, 0.0, 1.0)
+        if not isinstance(self.refine_model, str):
+            raise TypeError(f"refine_model must be a model id or a folder (text), not {_kind(self.refine_model)}")
+        if not self.refine_model.strip():
+            raise ValueError("refine_model must be a model id or a folder, not empty")
         check_range("feather_px", self.feather_px, 0.0, MAX_RADIUS_PX)
         check_range("temporal_pct", self.temporal_pct, 0.0, 100.0)
         check_range("motion_blur_shutter", self.motion_blur_shutter, 0.0, 2.0)

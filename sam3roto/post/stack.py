@@ -3,8 +3,9 @@ shots, where temporal smoothing and motion blur need the neighbouring frames."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,14 @@ from sam3roto.post.roi import Roi, bbox, matte_roi, roi_around
 from sam3roto.post.settings import PostSettings
 from sam3roto.post.sources import depth_foreground, threshold_stages
 from sam3roto.post.temporal import FLOW_MAX_SIDE_PX, motion_blur, temporal_smooth
+
+if TYPE_CHECKING:
+    from sam3roto.post.vitmatte import VitMatte
+
+#: The learned refine models by ``refine_model`` (a model id or a folder): called with the
+#: settings' ``refine_model`` when ``refine_method`` is ``"vitmatte"``, returns it loaded.
+#: ``sam3roto.pipeline.post.RefineModels`` loads each on first use and keeps it.
+RefineModelsFn = Callable[[str], "VitMatte"]
 
 #: Extra margin (px) around the object for RGB work: edge extend spreads colour this far.
 RGB_MARGIN_PX = 32
@@ -62,19 +71,27 @@ def _sources(image: np.ndarray, mask: np.ndarray, settings: PostSettings, depth:
 
 
 def refine(
-    image: np.ndarray, mask: np.ndarray, settings: PostSettings, *, depth: np.ndarray | None = None
+    image: np.ndarray,
+    mask: np.ndarray,
+    settings: PostSettings,
+    *,
+    depth: np.ndarray | None = None,
+    refine_models: RefineModelsFn | None = None,
 ) -> np.ndarray:
     """The single-frame part of the matte: mask sources, cleanup, edge refinement, feather.
 
     ``image``: the frame, ``(H, W, 3)`` uint8/uint16/float. ``mask``: ``bool (H, W)``.
     ``depth``: ``float (H, W)``, needed when ``settings.depth_mode`` is not off.
+    ``refine_models``: gives the loaded model of ``settings.refine_model``, needed when
+    ``settings.refine_method`` is ``"vitmatte"`` (see :data:`RefineModelsFn`).
     Returns ``float32 (H, W)`` in [0, 1].
     """
-    return _refine(image, mask, settings, depth)[0]
+    return _refine(image, mask, settings, depth, refine_models)[0]
 
 
 def _refine(
-    image: np.ndarray, mask: np.ndarray, settings: PostSettings, depth: np.ndarray | None
+    image: np.ndarray, mask: np.ndarray, settings: PostSettings, depth: np.ndarray | None,
+    refine_models: RefineModelsFn | None = None,
 ) -> tuple[np.ndarray, Roi | None]:
     """:func:`refine`, and the region outside which the matte is 0 (None: all 0).
 
@@ -105,8 +122,14 @@ def _refine(
             crop = M.fill_holes_crop(crop, settings.fill_holes_px)
     crop = M.grow_crop(crop, settings.grow_px)
     if settings.refine_band_px > 0:
+        net = None
+        if settings.refine_method == "vitmatte":
+            if refine_models is None:
+                raise ValueError(f"refine method 'vitmatte' needs the ViTMatte model ({settings.refine_model}) "
+                                 "handed in as refine_models; the post and render jobs load it")
+            net = refine_models(settings.refine_model)
         values = M.refine_crop(crop, image[roi.slices], settings.refine_band_px, settings.refine_method,
-                                settings.refine_softness)
+                                settings.refine_softness, vitmatte=net)
     else:
         values = crop.astype(np.float32)
     M.feather_crop(values, settings.feather_px, out=matte[roi.slices])  # straight into the frame's matte
@@ -176,14 +199,15 @@ def apply(
     velocity: np.ndarray | None = None,
     screen_colour: np.ndarray | None = None,
     touchups: Sequence[Stroke] = (),
+    refine_models: RefineModelsFn | None = None,
 ) -> PostResult:
     """One frame through the whole stack: :func:`refine`, temporal smoothing with
     ``neighbours`` (``(refined matte, image)`` of nearby frames, from :func:`refine`),
     motion blur with ``velocity`` (px per frame, ``float32 (H, W, 2)``), then the RGB
     cleanup. Without neighbours or velocity those two steps are skipped; use
     :func:`apply_sequence` for shots. ``touchups`` are strokes painted over the final
-    matte (before the RGB cleanup)."""
-    matte, area = _refine(image, mask, settings, depth)
+    matte (before the RGB cleanup). ``refine_models``: as for :func:`refine`."""
+    matte, area = _refine(image, mask, settings, depth, refine_models)
     moved = False
     if settings.temporal_pct > 0 and neighbours:
         image_f = to_float_rgb(image)
@@ -222,6 +246,7 @@ def apply_sequence(
     always_rgb: bool = False,
     indices: Sequence[int] | None = None,
     touchups: Sequence[TouchUp] = (),
+    refine_models: RefineModelsFn | None = None,
 ) -> Iterator[PostResult]:
     """Post for consecutive frames: ``frames`` yields ``(image, mask, depth or None)`` in
     order; one ``PostResult`` per frame comes out, in order, one frame behind when the
@@ -231,7 +256,8 @@ def apply_sequence(
     ``indices`` are the frame indices of the streamed frames (needed by settings keyed
     over the shot, :class:`~sam3roto.post.keyed.KeyedPost`, and by ``touchups``);
     ``touchups`` (by frame index) paint over the final mattes of the frames they cover,
-    after temporal smoothing and motion blur, before the RGB cleanup."""
+    after temporal smoothing and motion blur, before the RGB cleanup. ``refine_models``:
+    as for :func:`refine`."""
     window: list[tuple[np.ndarray, np.ndarray]] = []  # (image, refined matte) of frames first..first+2
     first = 0  # position in the stream of window[0]
     done = 0  # frames yielded so far
@@ -267,7 +293,7 @@ def apply_sequence(
 
     lookahead = 1 if settings.uses_neighbours else 0
     for n, (image, mask, depth) in enumerate(frames):
-        window.append((image, refine(image, mask, at(n), depth=depth)))
+        window.append((image, refine(image, mask, at(n), depth=depth, refine_models=refine_models)))
         if n - done >= lookahead:  # frame `done` has everything it needs
             yield finish(done - first)
             done += 1

@@ -205,14 +205,27 @@ class Viewer(QWidget):
                 cache = doc.depth_cache()
                 if settings.depth_mode != "off" and cache is not None and cache.path(doc.frame).is_file():
                     depth = known_depth(cache.get(doc.frame).depth, settings.depth_near_is_large)
-                post = apply(doc.image(), mask, settings, depth=depth, touchups=touchups)
+                post = apply(doc.image(), mask, settings, depth=depth, touchups=touchups,
+                             refine_models=self._refine_models())
                 result = (post.matte, post.rgb)
             except (ValueError, TypeError) as exc:  # e.g. a depth foreground without depth: say so
                 error = str(exc)
+            except Sam3RotoError as exc:  # ViTMatte weights missing: say what to install
+                error = exc.describe("window")
         self._matte_cache[obj.id] = (key, result, error)
         if error:
             self.preview_error = error
         return result
+
+    def _refine_models(self) -> Any:
+        """The learned refine models of this viewer's previews (ViTMatte loads on first use
+        and stays loaded: the preview is computed once per frame and settings, then cached)."""
+        models = getattr(self, "_refine", None)
+        if models is None:
+            from sam3roto.pipeline.post import RefineModels
+
+            models = self._refine = RefineModels()
+        return models
 
     def _matte_layers(self) -> list[MatteLayer]:
         """The objects the matte, rgba and edge modes show (by :attr:`matte_scope`), each

@@ -459,6 +459,28 @@ def test_segment_everything_pick_regions_then_track_from_the_key_mask(qtbot, win
     assert np.mean([jaccard(doc.store.get(obj.id, i), clip.masks[i]) for i in range(1, 6)]) > 0.75
 
 
+def test_matte_preview_refines_with_vitmatte_or_says_what_to_install(qtbot, window, clip, tmp_path) -> None:
+    pytest.importorskip("torch", reason="the ML stack (torch) is not installed")
+    from tests.post.vitmatte_tiny import save_tiny_vitmatte
+
+    doc = window.doc
+    doc.add_object("disc")
+    obj = doc.active()
+    doc.store.put(obj.id, 0, clip.masks[0])
+    doc.set_post(obj.id, {"refine_band_px": 6, "refine_model": str(tmp_path / "no-vitmatte")})
+    window.matte_tab.widgets["refine_method"].setCurrentText("vitmatte")
+    assert window.viewer.mode == "matte" and obj.post["refine_method"] == "vitmatte"
+    window.viewer.compose_now()
+    assert "install" in window.viewer.preview_error.lower() and "Settings" in window.viewer.preview_error
+    window.viewer.repaint()  # paints the message instead of failing
+    doc.set_post(obj.id, {**obj.post, "refine_model": str(save_tiny_vitmatte(tmp_path / "vitmatte"))})
+    window.viewer.compose_now()
+    assert window.viewer.preview_error == ""
+    matte = window.viewer._matte_cache[obj.id][1][0]
+    band = (matte > 0.0) & (matte < 1.0)
+    assert band.any() and matte[clip.masks[0] & ~band].min() == 1.0  # soft only in the band
+
+
 def test_matte_preview_with_a_depth_foreground_but_no_depth_says_why(qtbot, window, clip) -> None:
     doc = window.doc
     doc.add_object("disc")
