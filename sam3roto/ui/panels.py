@@ -310,7 +310,7 @@ class SegmentTab(QWidget):
 
 
 # Controls of the post settings, by tab: ("slider", name, label, min, max, integer?),
-# ("choice", name, label, choices) or ("check", name, label).
+# ("choice", name, label, choices), ("text", name, label, tooltip) or ("check", name, label).
 MATTE_CONTROLS: tuple[tuple[Any, ...], ...] = (
     ("stages", "thresholds", "Thresholds in the mask"),
     ("choice", "depth_mode", "Depth foreground", DEPTH_MODES),
@@ -320,6 +320,7 @@ MATTE_CONTROLS: tuple[tuple[Any, ...], ...] = (
     ("slider", "grow_px", "Grow / shrink (px)", -50, 50, True),
     ("slider", "refine_band_px", "Edge refine band (px)", 0, 60, True),
     ("choice", "refine_method", "Refine method", REFINE_METHODS),
+    ("text", "refine_model", "ViTMatte model", "a Hugging Face model id or a folder (for the vitmatte method)"),
     ("slider", "refine_softness", "Refine softness", 0, 1, False),
     ("slider", "feather_px", "Feather (px)", 0, 30, False),
     ("slider", "temporal_pct", "Temporal smoothing (%)", 0, 100, False),
@@ -486,6 +487,10 @@ class PostTab(QWidget):
                 widget = ComboBox()
                 widget.addItems(list(rest[0]))
                 widget.currentIndexChanged.connect(lambda _i, n=name: self._changed(n))
+            elif kind == "text":
+                widget = QLineEdit()
+                widget.setToolTip(rest[0])
+                widget.editingFinished.connect(lambda n=name: self._changed(n))
             else:
                 widget = CheckBox(label)
                 widget.toggled.connect(lambda _on, n=name: self._changed(n))
@@ -535,6 +540,9 @@ class PostTab(QWidget):
                     widget.setCurrentText(str(values[name]))
                 elif isinstance(widget, QCheckBox):
                     widget.setChecked(bool(values[name]))
+                elif isinstance(widget, QLineEdit):
+                    if widget.text() != str(values[name]):
+                        widget.setText(str(values[name]))
                 elif widget.value() != values[name]:
                     widget.setValue(values[name])
         finally:
@@ -593,6 +601,10 @@ class PostTab(QWidget):
             return widget.currentText()
         if isinstance(widget, QCheckBox):
             return widget.isChecked()
+        if isinstance(widget, QLineEdit):
+            from sam3roto.post.vitmatte import DEFAULT_MODEL_ID
+
+            return widget.text().strip() or DEFAULT_MODEL_ID  # emptied: back to the default
         return widget.value()
 
     def _changed(self, name: str) -> None:
@@ -600,6 +612,8 @@ class PostTab(QWidget):
         if self._loading or obj is None:
             return
         value = self._value(name)
+        if value == self.settings_here().get(name):
+            return  # a field left without a change (editingFinished) is no edit
         if obj.post_keys:  # auto-key: the whole settings of this frame, with the edit
             self.doc.set_post_key(obj.id, self.doc.frame, {**self.settings_here(), name: value})
         else:

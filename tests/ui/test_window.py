@@ -467,13 +467,22 @@ def test_matte_preview_refines_with_vitmatte_or_says_what_to_install(qtbot, wind
     doc.add_object("disc")
     obj = doc.active()
     doc.store.put(obj.id, 0, clip.masks[0])
-    doc.set_post(obj.id, {"refine_band_px": 6, "refine_model": str(tmp_path / "no-vitmatte")})
+    doc.set_post(obj.id, {"refine_band_px": 6})
+    field = window.matte_tab.widgets["refine_model"]
+    assert field.text() == "hustvl/vitmatte-small-composition-1k"  # the default checkpoint
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, str(tmp_path / "no-vitmatte"))
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert obj.post["refine_model"] == str(tmp_path / "no-vitmatte")
     window.matte_tab.widgets["refine_method"].setCurrentText("vitmatte")
     assert window.viewer.mode == "matte" and obj.post["refine_method"] == "vitmatte"
     window.viewer.compose_now()
     assert "install" in window.viewer.preview_error.lower() and "Settings" in window.viewer.preview_error
     window.viewer.repaint()  # paints the message instead of failing
-    doc.set_post(obj.id, {**obj.post, "refine_model": str(save_tiny_vitmatte(tmp_path / "vitmatte"))})
+    field.selectAll()
+    qtbot.keyClicks(field, str(save_tiny_vitmatte(tmp_path / "vitmatte")))
+    qtbot.keyClick(field, Qt.Key.Key_Return)
     window.viewer.compose_now()
     assert window.viewer.preview_error == ""
     matte = window.viewer._matte_cache[obj.id][1][0]
