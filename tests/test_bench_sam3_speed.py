@@ -10,8 +10,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+# torch and transformers are test requirements (requirements-dev.txt): a missing install fails loudly
+import torch  # noqa: F401
+import transformers  # noqa: F401
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "sam3_speed.py"
 

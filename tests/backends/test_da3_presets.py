@@ -11,13 +11,13 @@ import json
 import sys
 from pathlib import Path
 
+# torch and depth-anything-3 are test requirements: a missing install fails loudly
+import depth_anything_3  # noqa: F401
 import pytest
+import torch
 
-torch = pytest.importorskip("torch", reason="the ML stack (torch) is not installed")
-pytest.importorskip("depth_anything_3", reason="depth-anything-3 is not installed (see install_models.sh)")
-
-from sam3roto.backends.da3 import GAUSSIAN_KEYS, PRESETS, build_network, load_network, preset  # noqa: E402
-from sam3roto.errors import EngineError, ModelNotInstalledError  # noqa: E402
+from sam3roto.backends.da3 import GAUSSIAN_KEYS, PRESETS, build_network, load_network, preset
+from sam3roto.errors import EngineError, ModelNotInstalledError
 
 #: What building the Gaussian-splatting branch imports; None in sys.modules makes an
 #: import of it fail, whether or not it is installed or already imported.
