@@ -237,13 +237,23 @@ def test_ffmpeg_missing_or_failing_is_reported(render_shot: RenderShot, tmp_path
     with pytest.raises(FfmpegError, match="SAM3ROTO_FFMPEG does not name an executable"):
         _render(render_shot, root, outputs=("prores",))
     assert not root.exists() or not any(root.iterdir())
+    # an ffmpeg that cannot say its version is refused before anything is made
     broken = tmp_path / "ffmpeg"
     broken.write_text("#!/bin/sh\necho 'Unknown encoder prores_ks' >&2\nexit 1\n")
     broken.chmod(0o755)
     monkeypatch.setenv("SAM3ROTO_FFMPEG", str(broken))
     with pytest.raises(FfmpegError, match="Unknown encoder prores_ks"):
         _render(render_shot, root, outputs=("prores", "png-alpha"))
-    assert not any(root.iterdir())
+    assert not root.exists() or not any(root.iterdir())
+    # one that fails while encoding leaves no version behind
+    failing = tmp_path / "ffmpeg6"
+    failing.write_text("#!/bin/sh\nif [ \"$1\" = -version ]; then echo 'ffmpeg version 6.1.1 Copyright'; exit 0; fi\n"
+                       "echo 'Unknown encoder prores_ks' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("SAM3ROTO_FFMPEG", str(failing))
+    with pytest.raises(FfmpegError, match="Unknown encoder prores_ks"):
+        _render(render_shot, root, outputs=("prores", "png-alpha"))
+    assert root.is_dir() and not any(root.iterdir())
 
 
 def test_bad_render_requests_name_the_problem(render_shot: RenderShot, tmp_path: Path) -> None:
