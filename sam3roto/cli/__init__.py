@@ -17,18 +17,23 @@ from typing import Any
 
 from sam3roto import __version__
 from sam3roto.cli import depth, everything, farm, imports, render, segment, track
-from sam3roto.cli.common import drive, format_numbers, indices_of
+from sam3roto.cli.common import add_colour_argument, drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from sam3roto.media.colour import load_config
     from sam3roto.media.source import open_media
 
     with open_media(args.media) as source:
         info = source.info
+        config = load_config()
+        guessed = config.guess(info)
         if args.json:
             data = info.describe()
             data["frame_numbers"] = format_numbers(info.frame_numbers)
+            data["colorspace_guess"] = guessed
+            data["ocio_config"] = config.name
             print(json.dumps(data, indent=1))
             return 0
         fps_note = " (default: sequences carry no rate)" if info.fps_is_default else ""
@@ -44,6 +49,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("bit depth", f"{info.bit_depth} ({info.dtype})"),
             ("frame numbers", format_numbers(info.frame_numbers)),
             ("gaps", format_numbers(info.gaps) if info.gaps else "none"),
+            ("colour space", f"{guessed} (guessed; OpenColorIO config {config.name})"),
         ]
         if info.rotation:
             rows.append(("rotation", f"{info.rotation} degrees (applied)"))
@@ -52,6 +58,28 @@ def cmd_info(args: argparse.Namespace) -> int:
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
             print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_colorspaces(args: argparse.Namespace) -> int:
+    from sam3roto.media.colour import load_config
+
+    config = load_config()
+    spaces = [{"name": n, "encoding": config.encoding(n)} for n in config.names()]
+    displays = {d: config.views(d) for d in config.displays()}
+    if args.json:
+        print(json.dumps({"config": config.name, "source": config.source, "models": config.model_space,
+                          "scene_linear": config.linear_space, "colorspaces": spaces, "displays": displays},
+                         indent=1))
+        return 0
+    print(f"config: {config.name} ({config.source})")
+    print(f"the models see: {config.model_space}; scene-linear: {config.linear_space}")
+    print("colour spaces:")
+    for item in spaces:
+        print(f"  {item['name']}" + (f"  [{item['encoding']}]" if item["encoding"] else ""))
+    print("displays and views:")
+    for display, views in displays.items():
+        print(f"  {display}: {', '.join(views)}")
     return 0
 
 
@@ -123,10 +151,11 @@ def cmd_post(args: argparse.Namespace) -> int:
         print("error: post needs MEDIA, --masks and --out (or --print-settings)", file=sys.stderr)
         return 2
     from sam3roto.interchange.prompts import read_touchups
+    from sam3roto.media.colour import colour_source
     from sam3roto.media.source import open_media
     from sam3roto.pipeline.post import post_job
 
-    with open_media(args.media) as media, open_media(args.masks) as masks:
+    with colour_source(open_media(args.media), args.input_colorspace) as media, open_media(args.masks) as masks:
         info = media.info
         keyed = load_post_keys(args.settings, args.set, info.frame_numbers)
         touchups = read_touchups(args.touchups, frame_numbers=info.frame_numbers, size=(info.width, info.height)) \
@@ -174,7 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--name", default="matte", help="file name stem (default: matte)")
     post.add_argument("--print-settings", action="store_true", help="print the settings as JSON and exit")
     post.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_colour_argument(post)
     post.set_defaults(func=cmd_post)
+    spaces = sub.add_parser(
+        "colorspaces", help="list the OpenColorIO config's colour spaces, displays and views",
+        description="The colour config sam3roto uses ($OCIO, else the studio config built into OpenColorIO): its "
+        "colour spaces (what --input-colorspace and --output-colorspace take), its displays and views (the "
+        "viewer's), and the space the models see (sRGB).")
+    spaces.add_argument("--json", action="store_true", help="print JSON instead of lists")
+    spaces.set_defaults(func=cmd_colorspaces)
     segment.add_parser(sub)
     everything.add_parser(sub)
     track.add_parser(sub)

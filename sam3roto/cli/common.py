@@ -168,3 +168,23 @@ def shot_frame_index(number: int, frame_numbers: list[int], where: str | Path) -
         raise Sam3RotoError(f"frame {number} is not in the shot (frames {format_numbers(frame_numbers)})",
                             path=where, hint="give a frame number of the shot, as `info` lists them")
     return frame_numbers.index(number)
+
+
+INPUT_COLORSPACE_HELP = ("the OpenColorIO colour space the plates are in (default: the project's, else guessed from "
+                         "the media: EXR and float images scene-linear, other files sRGB); it is kept in the project. "
+                         "python run.py colorspaces lists the names")
+
+
+def add_colour_argument(parser: Any) -> None:
+    """``--input-colorspace NAME`` (see :data:`INPUT_COLORSPACE_HELP`)."""
+    parser.add_argument("--input-colorspace", dest="input_colorspace", metavar="NAME", help=INPUT_COLORSPACE_HELP)
+
+
+def apply_input_colorspace(project: Any, args: Any) -> None:
+    """Set the project's shot to ``--input-colorspace`` when given (the config's own name;
+    an unknown name is an error naming the config)."""
+    name = getattr(args, "input_colorspace", None)
+    if name and project.shot is not None:
+        from sam3roto.media.colour import load_config
+
+        project.shot.input_colorspace = load_config().resolve(name, "input colour space")

@@ -7,7 +7,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from sam3roto.cli.common import drive, format_numbers, indices_of
+from sam3roto.cli.common import add_colour_argument, apply_input_colorspace, drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
 
 
@@ -19,6 +19,7 @@ def cmd_depth(args: argparse.Namespace) -> int:
     from sam3roto.pipeline.shot import open_shot_media
 
     project = load_project(args.project)
+    apply_input_colorspace(project, args)
     shot = project.shot
     if shot is None:
         raise Sam3RotoError("the project has no shot", path=args.project)
@@ -65,6 +66,7 @@ def add_parser(sub: Any) -> None:
         "Options not given come from the project's 'depth' settings (saved after each run), then the defaults.",
     )
     p.add_argument("project", help="the .sam3roto project")
+    add_colour_argument(p)
     p.add_argument("--preset", choices=tuple(PRESETS), help="model preset (default small)")
     p.add_argument("--depth-dir", dest="model_dir",
                    help="weights folder (config.json + model.safetensors); default: the Hugging Face cache")

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from sam3roto.cli.common import add_engine_arguments, drive, engine_options, shot_frame_index
+from sam3roto.cli.common import (
+    add_colour_argument,
+    add_engine_arguments,
+    apply_input_colorspace,
+    drive,
+    engine_options,
+    shot_frame_index,
+)
 from sam3roto.errors import EngineError, Sam3RotoError
 
 #: Region numbers a 16-bit PNG can hold.
@@ -111,8 +118,9 @@ def cmd_everything(args: argparse.Namespace) -> int:
         if not Path(args.target).exists():
             raise Sam3RotoError("the project does not exist", path=args.target)
         project = load_project(args.target)
+        apply_input_colorspace(project, args)  # for this run: the project is not saved
     else:
-        project, source = new_project(args.target)
+        project, source = new_project(args.target, args.input_colorspace)
         source.close()
     shot = project.shot
     if shot is None:
@@ -141,6 +149,7 @@ def add_parser(sub: Any) -> None:
         "Existing files are never overwritten unless --force.",
     )
     p.add_argument("target", metavar="MEDIA|PROJECT", help="media, or a .sam3roto project (its shot's media)")
+    add_colour_argument(p)
     p.add_argument("--frame", type=int, required=True, metavar="N",
                    help="the frame number to cut (as `info` lists them)")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the region numbers (16-bit PNG); "

@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 
 from sam3roto.cli.common import (
+    add_colour_argument,
     add_engine_arguments,
     apply_absent,
+    apply_input_colorspace,
     drive,
     engine_options,
     format_numbers,
@@ -270,9 +272,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
             raise Sam3RotoError("the project does not exist", path=path,
                                 hint="segment the media, or create the project with track")
         project = load_project(path)
+        apply_input_colorspace(project, args)
         store = open_mask_store(path, project)
     else:
-        project, source = new_project(args.target)
+        project, source = new_project(args.target, args.input_colorspace)
         source.close()
         temp = tempfile.TemporaryDirectory(prefix="sam3roto-segment-")
         store = MaskStore(temp.name)
@@ -327,6 +330,7 @@ def add_parser(sub: Any) -> None:
         "mask.{name}.png). Existing files are never overwritten unless --force.",
     )
     p.add_argument("target", metavar="MEDIA|PROJECT", help="media, or a .sam3roto project")
+    add_colour_argument(p)
     p.add_argument("--frame", type=int, required=True, metavar="N",
                    help="the frame number to segment (as `info` lists them)")
     p.add_argument("--prompts", help="prompts JSON (see README): the keyframes on --frame are used")

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.cli.common import (
+    add_colour_argument,
     add_engine_arguments,
     apply_absent,
+    apply_input_colorspace,
     apply_touchups,
     drive,
     engine_options,
@@ -97,8 +99,9 @@ def cmd_track(args: argparse.Namespace) -> int:
     elif str(args.target).endswith(".sam3roto"):
         raise Sam3RotoError("the project does not exist", path=path)
     else:
-        project, source = new_project(args.target)
+        project, source = new_project(args.target, args.input_colorspace)
         source.close()
+    apply_input_colorspace(project, args)
     store = open_mask_store(path, project)
     from sam3roto.core.tracking import DEFAULT_EVERY
 
@@ -247,6 +250,7 @@ def add_parser(sub: Any) -> None:
         "--render the result is rendered right after, so one command goes from media and prompts to files.",
     )
     p.add_argument("target", metavar="MEDIA|PROJECT", help="media to start a project on, or a .sam3roto project")
+    add_colour_argument(p)
     p.add_argument("--project", help="project file to create or update (default: NAME.sam3roto here)")
     p.add_argument("--prompts", help="prompts JSON: points/boxes/text per object and frame number (see README)")
     p.add_argument("--labelstudio", help="a Label Studio JSON export (one object per label)")

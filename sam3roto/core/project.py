@@ -183,6 +183,9 @@ class Shot:
     ``media`` is the path as the user gave it (made relative to the project on save).
     ``in_index``/``out_index`` bound tracking and export (inclusive frame indices).
     ``start_frame``, when set, renumbers exports from that number (1001 on plates).
+    ``input_colorspace``: the OpenColorIO colour space the plates are in (set from a guess
+    when the shot is made; None in projects older than colour management: guessed again
+    from the media when opened, see ``sam3roto.media.colour``).
     """
 
     media: str
@@ -194,6 +197,7 @@ class Shot:
     in_index: int = 0
     out_index: int | None = None
     start_frame: int | None = None
+    input_colorspace: str | None = None
 
     def __post_init__(self) -> None:
         if self.frame_count <= 0:
@@ -222,6 +226,7 @@ class Shot:
             "media": self.media, "frame_count": self.frame_count, "fps": f"{self.fps.numerator}/{self.fps.denominator}",
             "width": self.width, "height": self.height, "frame_numbers": list(self.frame_numbers),
             "in_index": self.in_index, "out_index": self.out_index, "start_frame": self.start_frame,
+            "input_colorspace": self.input_colorspace,
         }
 
     @classmethod
@@ -249,8 +254,14 @@ class Shot:
         start_frame = data.get("start_frame")
         if start_frame is not None:
             start_frame = _whole(start_frame, "shot.start_frame", path, -(2**53), 2**53)
+        colorspace = data.get("input_colorspace")
+        if colorspace is not None and (not isinstance(colorspace, str) or not colorspace.strip()
+                                       or len(colorspace) > 200):
+            raise _InvalidEntry("shot.input_colorspace must be a colour space name (up to 200 characters), not "
+                                f"{str(colorspace)[:40]!r}", path=path)
         return cls(media=media, frame_count=frame_count, fps=fps, width=width, height=height,
-                   frame_numbers=frame_numbers, in_index=in_index, out_index=out_index, start_frame=start_frame)
+                   frame_numbers=frame_numbers, in_index=in_index, out_index=out_index, start_frame=start_frame,
+                   input_colorspace=colorspace)
 
 
 @dataclass

@@ -89,6 +89,10 @@ class RenderPlan:
     ``source_dtype``: dtype name of the media's frames (``uint8``, ``uint16``, ``float32``).
     ``combine``: ids of the objects merged into combined mattes (seed 003), by
     ``combine_op`` (``core.pixels.COMBINE_OPS``).
+    ``timecode``: the SMPTE label of the first rendered frame (``HH:MM:SS:FF``, ``;``
+    before the frames for drop-frame), for movie outputs' timecode tracks.
+    ``colorspaces``: output id -> the OpenColorIO colour space its RGB is written in
+    (outputs without RGB are absent: mattes and depth are raw data).
     """
 
     name: str
@@ -108,6 +112,8 @@ class RenderPlan:
     options: dict[str, Any] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()
     depth: DepthPlan | None = None
+    timecode: str | None = None
+    colorspaces: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,8 @@ class InteractiveSession:
         shot = project.shot
         if shot is None:
             raise ValueError("the project has no shot")
-        key = (str(shot.media), shot.frame_count, shot.width, shot.height, engine, _options_key(options))
+        key = (str(shot.media), shot.frame_count, shot.width, shot.height, shot.input_colorspace, engine,
+               _options_key(options))
         if key != self._key or self._session is None:
             self.invalidate()
             source = open_shot_media(project)

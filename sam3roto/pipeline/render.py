@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ from sam3roto.errors import RUN_DEPTH_HINT, Hint, Sam3RotoError
 from sam3roto.export.base import DepthPlan, Exporter, FrameOutput, ObjectOut, RenderPlan
 from sam3roto.export.depth import DEPTH_ENCODINGS
 from sam3roto.export.exr import EXR_COMPRESSIONS
-from sam3roto.export.ffmpeg import find_ffmpeg
+from sam3roto.export.ffmpeg import check_ffmpeg, find_ffmpeg
 from sam3roto.export.maskzip import ZIP_MODES
 from sam3roto.export.naming import (
     PART_MANIFEST,
@@ -58,10 +59,17 @@ from sam3roto.export.naming import (
 from sam3roto.export.registry import exporter_class
 from sam3roto.geometry.pointcloud import KEEP_CHOICES
 from sam3roto.media.cache import CachedReader
+from sam3roto.media.colour import ColourConfig, ColourSource, Converter, load_config, output_spaces, plates_of
 from sam3roto.media.source import FrameSource
 from sam3roto.pipeline.post import RefineModels
 from sam3roto.post import PostResult, apply_sequence
 from sam3roto.post.keyed import KeyedPost
+from sam3roto.post.stack import finish_rgb
+
+#: Outputs that write RGB, and whether they hold values beyond [0, 1] (EXR's half floats);
+#: the others are 8/16/10-bit and get display-referred RGB (``media.colour.output_spaces``).
+#: ``exr`` writes RGB only with ``exr_rgb``. Mattes, masks, depth and normals are data.
+RGB_OUTPUTS: dict[str, bool] = {"exr": True, "png-rgba": False, "prores": False, "postshot": False, "ply": False}
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,9 @@ class RenderOptions:
     set, else the source frame numbers). ``workers``: write threads (0: one per core).
     ``depth_encoding`` and ``ply_*``: see :class:`sam3roto.export.base.DepthPlan`.
     ``part``: a farm task: write ``indices`` into ``version``'s shared staging folder
-    beside other tasks; :func:`publish_parts` publishes the version when all are done."""
+    beside other tasks; :func:`publish_parts` publishes the version when all are done.
+    ``output_colorspace``: the OpenColorIO colour space RGB outputs are written in (None:
+    each output's default, see :func:`sam3roto.media.colour.output_spaces`)."""
 
     outputs: tuple[str, ...] = ("png-alpha",)
     objects: tuple[int, ...] | None = None
@@ -95,6 +105,7 @@ class RenderOptions:
     version: int | None = None
     workers: int = 0
     part: bool = False
+    output_colorspace: str | None = None
 
     #: Longest ``name`` (it starts every file name; file names stop at 255 bytes).
     MAX_NAME_CHARS = 100
@@ -114,6 +125,11 @@ class RenderOptions:
                 raise ValueError(f"{name} must be a string, not {self._show(getattr(self, name))}")
         if self.name is not None and not isinstance(self.name, str):
             raise ValueError(f"name must be a string, not {self._show(self.name)}")
+        if self.output_colorspace is not None and (not isinstance(self.output_colorspace, str)
+                                                   or not self.output_colorspace.strip()
+                                                   or len(self.output_colorspace) > 200):
+            raise ValueError("output_colorspace must be a colour space name (up to 200 characters), not "
+                             f"{self._show(self.output_colorspace)}")
         if self.name is not None and len(self.name) > self.MAX_NAME_CHARS:
             raise ValueError(f"name is {len(self.name)} characters long, over the limit of {self.MAX_NAME_CHARS} "
                              "(it starts every file name)")
@@ -213,13 +229,15 @@ class RenderOptions:
 @dataclass
 class RenderResult:
     """A finished render: its version folder and number, frame numbers, files per output,
-    and the names of objects that had no mask on any rendered frame (empty mattes)."""
+    the names of objects that had no mask on any rendered frame (empty mattes), and by
+    object name the frame numbers rendered without a mask of it (not marked out of shot)."""
 
     folder: Path
     version: int
     numbers: list[int]
     files: dict[str, list[Path]] = field(default_factory=dict)
     untracked: list[str] = field(default_factory=list)
+    untracked_frames: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def file_count(self) -> int:
@@ -256,17 +274,18 @@ def _settings(obj: RotoObject) -> KeyedPost:
 
 
 def _post_stream(
-    frames: CachedReader, store: MaskStore, obj: RotoObject, settings: KeyedPost, span: Sequence[int], rgb: bool,
+    frames: Callable[[int], np.ndarray], store: MaskStore, obj: RotoObject, settings: KeyedPost, span: Sequence[int],
     cancel: CancelToken | None, depth: DepthCache | None = None, refine_models: RefineModels | None = None,
 ) -> Iterator[tuple[int, PostResult]]:
-    """Post results of one object over ``span`` (its settings on each frame, its touch-ups
-    over the final matte); ``depth`` feeds the depth foreground (``depth_mode``) with the
-    cached depth, unknown pixels counted as far."""
+    """Mattes of one object over ``span`` (its settings on each frame, its touch-ups over
+    the final matte) from ``frames(index)``, the frames the analysis sees (sRGB); ``depth``
+    feeds the depth foreground (``depth_mode``) with the cached depth, unknown pixels
+    counted as far. The RGB cleanup runs later, on the plates each output writes."""
     def feed() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         for index in span:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            image = frames.get(index)
+            image = frames(index)
             mask = store.get(obj.id, index)
             here = settings.at(index)
             d = None
@@ -274,8 +293,132 @@ def _post_stream(
                 d = known_depth(depth.get(index).depth, here.depth_near_is_large)
             yield image, (mask if mask is not None else np.zeros(image.shape[:2], dtype=bool)), d
 
-    return zip(span, apply_sequence(feed(), settings, always_rgb=rgb, indices=span, touchups=list(obj.touchups),
-                                    refine_models=refine_models), strict=True)
+    return zip(span, apply_sequence(feed(), settings, indices=span, touchups=list(obj.touchups),
+                                    refine_models=refine_models, with_rgb=False), strict=True)
+
+
+class _Plates:
+    """The frames of a render in each colour space it needs: ``"analysis"`` (what the
+    post stack analyses, the models' sRGB) and each output space; each converted once from
+    the plate (the last few kept: every object's stream and every output asks for the same
+    frame). An identity conversion hands out the plate itself (no float round trip)."""
+
+    KEEP = 6
+
+    def __init__(self, reader: CachedReader, converters: dict[str, Converter]) -> None:
+        self.reader = reader
+        self.converters = converters
+        self._done: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    def get(self, space: str, index: int) -> np.ndarray:
+        plate = self.reader.get(index)
+        convert = self.converters[space]
+        if convert.identity:
+            return plate
+        key = (space, index)
+        out = self._done.get(key)
+        if out is None:
+            out = self._done[key] = convert(plate)
+            while len(self._done) > self.KEEP * len(self.converters):
+                self._done.popitem(last=False)
+        return out
+
+    def analysis(self, index: int) -> np.ndarray:
+        return self.get("analysis", index)
+
+
+@dataclass(frozen=True)
+class _Colour:
+    """A render's colour: the config, the plates' space, each RGB output's space."""
+
+    config: ColourConfig
+    input_space: str
+    spaces: dict[str, str]
+
+    def describe(self) -> dict[str, Any]:
+        return {"config": self.config.name, "config_source": self.config.source, "input": self.input_space,
+                "outputs": dict(self.spaces), "analysis": self.config.model_space,
+                "data": "mattes, masks, depth, confidence and normals are data: written as computed, never converted"}
+
+
+def _frame_output(space: str | None, index: int, number: int, frames: CachedReader, plates: _Plates,
+                  mattes: dict[int, np.ndarray], settings: dict[int, KeyedPost], rgb: bool,
+                  depth: Any) -> FrameOutput:
+    """The frame as the outputs writing in colour space ``space`` see it (None: the plate,
+    for outputs without RGB): the image in that space and, with ``rgb``, each object's RGB
+    cleaned up on it."""
+    image = frames.get(index) if space is None else plates.get(space, index)
+    out: dict[int, np.ndarray] = {}
+    if rgb:
+        for k, matte in mattes.items():
+            here = settings[k].at(index)
+            # objects whose settings change no RGB carry the image itself (no float round trip)
+            out[k] = finish_rgb(image, matte, here) if here.changes_rgb else image
+    premultiplied = {k: settings[k].at(index).premultiply and settings[k].at(index).changes_rgb for k in mattes}
+    return FrameOutput(index=index, number=number, image=image, mattes=mattes, rgb=out,
+                       premultiplied=premultiplied, depth=depth)
+
+
+def _colour_plan(source: FrameSource, outputs: Sequence[str], options: RenderOptions) -> _Colour:
+    """Which colour space each RGB output of this render writes (names checked first)."""
+    if isinstance(source, ColourSource):
+        config, input_space = source.config, source.input_space
+    else:
+        config = load_config()
+        input_space = config.guess(source.info)
+    rgb = {o: RGB_OUTPUTS[o] for o in outputs if o in RGB_OUTPUTS and (o != "exr" or options.exr_rgb)}
+    return _Colour(config, input_space, output_spaces(config, input_space, options.output_colorspace, rgb))
+
+
+def _numbers(shot: Any, options: RenderOptions, indices: Sequence[int]) -> list[int]:
+    """The frame numbers written for ``indices``: from ``options.start_frame`` on, or the
+    shot's own numbering."""
+    if options.start_frame is not None:
+        return [options.start_frame + i - indices[0] for i in indices]
+    return [shot.output_number(i) for i in indices]
+
+
+def _first_timecode(source: FrameSource, fps: Any, index: int, number: int) -> str:
+    """The timecode of the first rendered frame: the source's own timecode counted on to
+    frame ``index`` when it declares one, else the frame number ``number`` counted from
+    00:00:00:00 (frame 1001 at 24 fps is 00:00:41:17)."""
+    from sam3roto.core.timecode import frames_to_timecode, timecode_at
+
+    start = source.info.start_timecode
+    if start:
+        return timecode_at(index, fps, start)
+    return frames_to_timecode(max(0, number), fps)
+
+
+def _untracked(objects: Sequence[RotoObject], store: MaskStore, indices: Sequence[int],
+               numbers: Sequence[int]) -> dict[str, list[int]]:
+    """Object name -> the frame numbers among those rendered where the object has no mask
+    and is not marked out of shot: its mattes there are empty (tracking never reached them)."""
+    out: dict[str, list[int]] = {}
+    for obj in objects:
+        have = set(store.frames(obj.id))
+        missing = [n for i, n in zip(indices, numbers, strict=True) if i not in have and not obj.is_absent(i)]
+        if missing:
+            out[obj.name] = missing
+    return out
+
+
+def untracked_frames(project: Project, store: MaskStore, options: RenderOptions) -> dict[str, list[int]]:
+    """What a render with ``options`` would write empty for want of masks: object name ->
+    frame numbers (see :class:`RenderResult`); the window warns with it before rendering."""
+    shot = project.shot
+    if shot is None:
+        return {}
+    indices = sorted(set(options.indices if options.indices is not None else shot.frame_range))
+    objects = _chosen_objects(project, options.objects, required=False)
+    return _untracked(objects, store, indices, _numbers(shot, options, indices))
+
+
+def number_ranges(numbers: Sequence[int]) -> list[list[int]]:
+    """Sorted frame numbers as ``[first, last]`` runs (what manifests list)."""
+    from sam3roto.core.tracking import ranges
+
+    return [[a, b] for a, b in ranges(sorted(numbers))]
 
 
 def _stream_span(indices: Sequence[int], frame_count: int, context: int) -> list[int]:
@@ -329,19 +472,20 @@ def render_job(
     models = refine_models if refine_models is not None else RefineModels()
     models.check(s for keyed in settings.values() for s in keyed.every())
     if "prores" in options.outputs:
-        find_ffmpeg()
+        check_ffmpeg(find_ffmpeg())  # found, and new enough (4.4), before any folder is made
+    colour = _colour_plan(source, options.outputs, options)
+    rgb_spaces = sorted(set(colour.spaces.values()))
+    # the post RGB (despill, edge extend, premultiply) of the objects written with RGB
     wants_rgb = any(c.info.id in ("png-rgba", "prores") for c in classes)
-    if options.start_frame is not None:
-        numbers = [options.start_frame + i - indices[0] for i in indices]
-    else:
-        numbers = [shot.output_number(i) for i in indices]
+    numbers = _numbers(shot, options, indices)
     name = file_token(options.name) if options.name else file_token(Path(shot.media).name.split(".")[0])
     plan = RenderPlan(
         name=name, width=shot.width, height=shot.height, fps=(shot.fps.numerator, shot.fps.denominator),
         numbers=tuple(numbers), padding=frame_padding(numbers), objects=outs, combine=combine,
         combine_op=options.combine_op, source_dtype=source.info.dtype, bit_depth=options.bit_depth,
         exr_compression=options.exr_compression, exr_rgb=options.exr_rgb, zip_mode=options.zip_mode,
-        outputs=options.outputs, depth=depth_plan,
+        outputs=options.outputs, depth=depth_plan, timecode=_first_timecode(source, shot.fps, indices[0], numbers[0]),
+        colorspaces=dict(colour.spaces),
     )
     workers = options.workers or os.cpu_count() or 1
     if options.part:
@@ -352,19 +496,25 @@ def render_job(
     exporters: list[Exporter] = []
     pending: list[Future[None]] = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render-write")
-    # decodes the next frames on its own thread while this one runs post (streams run a frame apart)
-    frames = CachedReader(source, budget_bytes=8 * source.info.frame_bytes, ahead=2, behind=2)
+    # decodes the next plates on its own thread while this one runs post (streams run a frame apart)
+    plate_source, _ = plates_of(source)
+    frames = CachedReader(plate_source, budget_bytes=8 * plate_source.info.frame_bytes, ahead=2, behind=2)
+    converters = {"analysis": colour.config.to_model(colour.input_space)}
+    converters.update({space: colour.config.converter(colour.input_space, space) for space in rgb_spaces})
+    plates = _Plates(frames, converters)
     published = False
     try:
         exporters = [cls(staging, plan) for cls in classes]
         parallel = [e for e in exporters if e.info.parallel]
         ordered = [e for e in exporters if not e.info.parallel]
         streams = {
-            o.id: _post_stream(frames, store, o, settings[o.id],
+            o.id: _post_stream(plates.analysis, store, o, settings[o.id],
                                _stream_span(indices, shot.frame_count, 1 if settings[o.id].uses_neighbours else 0),
-                               wants_rgb and settings[o.id].changes_rgb, cancel, depth, models)
+                               cancel, depth, models)
             for o in processed
         }
+        # each output gets the frame in its colour space; outputs without RGB, the plate
+        by_space = {e.info.id: colour.spaces.get(e.info.id) for e in exporters}
         yield Progress(0, len(indices), f"render {version_name(version)}: {len(indices)} frames")
         for done, (index, number) in enumerate(zip(indices, numbers, strict=True), start=1):
             if cancel is not None:
@@ -375,18 +525,14 @@ def render_job(
                     if at == index:
                         results[obj_id] = post
                         break
-            image = frames.get(index)
-            frame = FrameOutput(
-                index=index, number=number, image=image,
-                mattes={k: r.matte for k, r in results.items()},
-                # objects whose settings change no RGB carry the plate itself (no float round trip)
-                rgb={k: image if r.rgb is None else r.rgb for k, r in results.items()} if wants_rgb else {},
-                premultiplied={k: r.premultiplied for k, r in results.items()},
-                depth=depth.get(index) if depth_plan is not None and depth is not None else None,
-            )
-            pending.extend(pool.submit(e.write, frame) for e in parallel)
+            mattes = {k: r.matte for k, r in results.items()}
+            frame_depth = depth.get(index) if depth_plan is not None and depth is not None else None
+            made = {space: _frame_output(space, index, number, frames, plates, mattes, settings,
+                                         wants_rgb and space is not None, frame_depth)
+                    for space in set(by_space.values())}
+            pending.extend(pool.submit(e.write, made[by_space[e.info.id]]) for e in parallel)
             for exporter in ordered:
-                exporter.write(frame)
+                exporter.write(made[by_space[exporter.info.id]])
             while len(pending) > 2 * workers * max(1, len(parallel)):
                 pending.pop(0).result()
             yield Progress(done, len(indices), f"frame {number}")
@@ -397,8 +543,10 @@ def render_job(
             exporter.finish()
         wanted = set(indices)
         result = RenderResult(staging, version, numbers, {e.info.id: sorted(e.files) for e in exporters},
-                              [o.name for o in objects if not wanted.intersection(store.frames(o.id))])
+                              [o.name for o in objects if not wanted.intersection(store.frames(o.id))],
+                              _untracked(objects, store, indices, numbers))
         manifest = _manifest(project, project_path, options, plan, settings, result, indices)
+        manifest["colour"] = colour.describe()
         if options.part:
             (staging / PART_MANIFEST.format(first=indices[0], last=indices[-1])).write_text(
                 json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -497,6 +645,7 @@ def _manifest(
         "combined_objects": list(plan.combine),
         "combine_op": plan.combine_op,
         "untracked_objects": result.untracked,
+        "untracked_frames": {name: number_ranges(n) for name, n in result.untracked_frames.items()},
         "options": options.to_dict(),
         "outputs": {k: [p.relative_to(result.folder).as_posix() for p in v] for k, v in result.files.items()},
         "depth": None if plan.depth is None else {
@@ -538,6 +687,11 @@ def publish_parts(root: str | Path, version: int, expected: Sequence[int]) -> Pa
             outputs.setdefault(key, []).extend(files)
     merged["outputs"] = {k: sorted(set(v)) for k, v in outputs.items()}
     merged["untracked_objects"] = sorted(set.intersection(*(set(m["untracked_objects"]) for m in manifests)))
+    gaps: dict[str, list[int]] = {}
+    for m in manifests:
+        for name, runs in m.get("untracked_frames", {}).items():
+            gaps.setdefault(name, []).extend(n for a, b in runs for n in range(a, b + 1))
+    merged["untracked_frames"] = {name: number_ranges(n) for name, n in sorted(gaps.items())}
     merged["farm_tasks"] = len(manifests)
     merged["options"] = {**merged["options"], "outputs": list(outputs), "indices": None, "part": False}
     write_manifest(shared, merged)

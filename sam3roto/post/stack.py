@@ -247,11 +247,14 @@ def apply_sequence(
     indices: Sequence[int] | None = None,
     touchups: Sequence[TouchUp] = (),
     refine_models: RefineModelsFn | None = None,
+    with_rgb: bool = True,
 ) -> Iterator[PostResult]:
     """Post for consecutive frames: ``frames`` yields ``(image, mask, depth or None)`` in
     order; one ``PostResult`` per frame comes out, in order, one frame behind when the
     settings use neighbours (temporal smoothing looks one frame each way). With
-    ``always_rgb`` the results carry RGB even when the settings change none.
+    ``always_rgb`` the results carry RGB even when the settings change none; without
+    ``with_rgb`` they carry none (mattes only: the caller runs :func:`finish_rgb` on the
+    plates it writes, which may be in another colour space than ``image``).
 
     ``indices`` are the frame indices of the streamed frames (needed by settings keyed
     over the shot, :class:`~sam3roto.post.keyed.KeyedPost`, and by ``touchups``);
@@ -287,7 +290,7 @@ def apply_sequence(
             strokes = touchups_at(touchups, indices[first + i])  # type: ignore[index]
             if strokes:
                 matte = apply_to_matte(matte, strokes)
-        wants_rgb = here.changes_rgb or always_rgb
+        wants_rgb = with_rgb and (here.changes_rgb or always_rgb)
         rgb = finish_rgb(image, matte, here, screen_colour=screen_colour) if wants_rgb else None
         return PostResult(matte, rgb, here.premultiply and rgb is not None)
 
