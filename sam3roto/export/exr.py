@@ -4,7 +4,9 @@ float, ZIP/PIZ/DWAA compression, optionally the plate's RGB as the main ``R G B`
 Layer names are Nuke-safe (letters, digits and ``_``, no leading digit; see
 :func:`sam3roto.export.naming.layer_name`). Written with the OpenEXR bindings, which
 release the GIL while compressing, so frames are written in parallel. The plate's RGB is
-stored as read (no colour conversion), as mattes are; the header says so.
+in the render's colour space for EXR (``plan.colorspaces["exr"]``: the input colour space
+unless another was chosen), named in the header (``sam3roto_rgb`` and OpenImageIO's
+``oiio:ColorSpace``); mattes are data, never converted.
 """
 
 from __future__ import annotations
@@ -74,7 +76,12 @@ class ExrLayers(Exporter):
             if obj.id in frame.mattes:
                 channels[f"{obj.layer}.A"] = frame.mattes[obj.id].astype(np.float16)
         attributes = {"sam3roto_layers": ",".join(o.layer + "=" + o.name for o in self.plan.objects),
-                      "sam3roto_rgb": "plate values as read, no colour conversion" if self.plan.exr_rgb else "none"}
+                      "sam3roto_rgb": "none"}
+        if self.plan.exr_rgb:
+            space = self.plan.colorspaces.get("exr")
+            attributes["sam3roto_rgb"] = f"the plate in the colour space {space}" if space else "the plate as read"
+            if space:
+                attributes["oiio:ColorSpace"] = space
         path = self.frame_path("exr", self.plan.name, frame.number)
         write_exr(path, channels, self.plan.exr_compression, attributes)
         self.files.append(path)

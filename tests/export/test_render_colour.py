@@ -46,6 +46,11 @@ def _exr(path: Path) -> dict[str, np.ndarray]:
         return {name: np.asarray(ch.pixels) for name, ch in exr.channels().items()}
 
 
+def _exr_header(path: Path) -> dict[str, object]:
+    with OpenEXR.File(str(path), header_only=True) as exr:
+        return dict(exr.header())
+
+
 def test_exr_rgb_keeps_the_scene_linear_plate_and_png_rgba_is_srgb(exr_shot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     project, store, mask = exr_shot
     result = _render(project, store, tmp_path / "out", outputs=("exr", "png-rgba", "png-alpha"), exr_rgb=True)
@@ -60,6 +65,8 @@ def test_exr_rgb_keeps_the_scene_linear_plate_and_png_rgba_is_srgb(exr_shot, tmp
     rgb = np.stack([channels[c] for c in "RGB"], -1).astype(np.float32)
     np.testing.assert_array_equal(rgb, plate)  # what came in goes out (half to half)
     np.testing.assert_array_equal(channels["swan.A"], mask.astype(np.float16))  # mattes: data
+    header = _exr_header(result.folder / "exr" / "plate.1002.exr")
+    assert header["oiio:ColorSpace"] == "ACEScg" and "ACEScg" in str(header["sam3roto_rgb"])
     png = cv2.imread(str(result.folder / "swan" / "plate_swan_rgba_straight.1002.png"), cv2.IMREAD_UNCHANGED)
     png = png[..., [2, 1, 0, 3]].astype(np.float64) / 65535.0
     expected = np.clip(_ocio("ACEScg", SRGB, plate), 0, 1)
