@@ -301,9 +301,10 @@ def test_window_hints_name_no_flag(hints: Hints) -> None:
 
 
 def ui_strings() -> set[str]:
-    """Every string constant of the window's source, ``&`` accelerators removed."""
+    """Every string constant of the window's source, ``&`` accelerators removed (the Export
+    tab's labels come from the render table it shares with the command line)."""
     out: set[str] = set()
-    for path in (PACKAGE / "ui").glob("*.py"):
+    for path in [*(PACKAGE / "ui").glob("*.py"), PACKAGE / "pipeline" / "render_table.py"]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 out.add(node.value.replace("&", ""))

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.cli.common import drive, format_numbers, indices_of, object_ids, project_and_store
-from sam3roto.core.pixels import COMBINE_OPS
 from sam3roto.core.project import ENTRY_HINT
 from sam3roto.errors import Cancelled, MediaError, ProjectError, Sam3RotoError
 
@@ -64,31 +63,48 @@ def check_post_settings(project: Any, path: str | Path) -> None:
 
 
 def render_options(project: Any, path: str | Path, args: argparse.Namespace) -> Any:
-    """The options of ``render``: the project's saved settings with the command line's on top."""
+    """The options of ``render``: the project's saved settings with the command line's on
+    top (every option of the table :data:`sam3roto.pipeline.render_table.RENDER_SETTINGS`
+    that was given)."""
     from sam3roto.export.registry import parse_outputs
+    from sam3roto.pipeline.render_table import RENDER_SETTINGS
 
     shot = project.shot
     if shot is None:
         raise ProjectError("the project has no shot", path=path)
     check_post_settings(project, path)
     changes: dict[str, Any] = {}
-    if args.outputs:
-        changes["outputs"] = parse_outputs(args.outputs)
-    if args.objects:
-        changes["objects"] = object_ids(project, args.objects, path)
-    if args.combine:
-        changes["combine"] = object_ids(project, args.combine, path)
-    if args.frames:
-        changes["indices"] = tuple(indices_of(args.frames, shot.frame_numbers, path))
-    for name in ("combine_op", "start_frame", "name", "bit_depth", "exr_compression", "zip_mode", "workers", "version",
-                 "depth_encoding", "ply_keep", "ply_stride", "ply_min_confidence", "ply_max_points"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
-    if args.exr_rgb:
-        changes["exr_rgb"] = True
-    if args.part:
-        changes["part"] = True
+    for setting in RENDER_SETTINGS:
+        value = getattr(args, setting.dest, None)
+        if value is None:
+            continue
+        if setting.kind in ("outputs", "objects", "frames"):
+            if not value:
+                continue  # an empty list given: as if not given (the saved settings or the default)
+            if setting.kind == "outputs":
+                value = parse_outputs(value)
+            elif setting.kind == "objects":
+                value = object_ids(project, value, path)
+            else:
+                value = tuple(indices_of(value, shot.frame_numbers, path))
+        changes[setting.name] = value
     return project_options(project, path, changes)
+
+
+def render_folder(project: Any, path: str | Path, out: str | None) -> Path:
+    """Where the versions go: ``out`` (``--out``), else the project's ``render_folder``
+    setting (relative to the project file's folder), else ``renders/`` beside the project;
+    :class:`ProjectError` naming the project file when the setting is not a folder path."""
+    from sam3roto.core.project_io import renders_dir
+    from sam3roto.pipeline.render_table import render_root
+
+    if out:
+        return Path(out)
+    try:
+        root = render_root(project.settings, path)
+    except ValueError as exc:
+        raise ProjectError(f"invalid entry: {exc}", path=path, hint=ENTRY_HINT) from None
+    return root if root is not None else renders_dir(path)  # (never None: the project has a file)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -121,10 +137,9 @@ def _render(args: argparse.Namespace) -> int:
     project, store = project_and_store(args.project)
     options = render_options(project, args.project, args)
     if args.publish:
-        from sam3roto.core.project_io import renders_dir
         from sam3roto.pipeline.render import publish_parts
 
-        root = Path(args.out) if args.out else renders_dir(args.project)
+        root = render_folder(project, args.project, args.out)
         expected = options.indices if args.frames else tuple(project.shot.frame_range)
         final = publish_parts(root, args.version, expected)
         print(f"published {final.name} ({len(expected)} frames) to {final}")
@@ -145,13 +160,15 @@ def open_project_media(project: Any, project_path: str | Path) -> Any:
 
 
 def run_render(project_path: Path, project: Any, store: Any, options: Any, out: str | None, *, quiet: bool) -> Any:
-    """Render ``options`` for the project at ``project_path`` (into ``out`` or ``renders/``
-    beside the project) with a progress bar, and print what was written."""
+    """Render ``options`` for the project at ``project_path`` (into ``out``, else the
+    project's render folder, see :func:`render_folder`) with a progress bar, and print
+    what was written and which objects had no masks on some rendered frames."""
     from sam3roto.core.depthcache import DepthCache
-    from sam3roto.core.project_io import depth_cache_dir, renders_dir
+    from sam3roto.core.project_io import depth_cache_dir
     from sam3roto.pipeline.render import render_job
+    from sam3roto.pipeline.render_table import number_ranges_text
 
-    root = Path(out) if out else renders_dir(project_path)
+    root = render_folder(project, project_path, out)
     with open_project_media(project, project_path) as source:
         total = len(options.indices) if options.indices is not None else len(project.shot.frame_range)
         job = render_job(project, source, store, root, options, project_path=project_path,
@@ -163,6 +180,10 @@ def run_render(project_path: Path, project: Any, store: Any, options: Any, out: 
           f"{format_numbers(result.numbers)} to {result.folder}")
     for name in result.untracked:
         print(f"note: object {name!r} has no masks on these frames (not tracked yet?); its mattes are empty")
+    for name, numbers in result.untracked_frames.items():
+        if name not in result.untracked:
+            print(f"note: object {name!r} has no masks on frames {number_ranges_text(numbers, 20)} (not tracked "
+                  "there?); its mattes there are empty")
     return result
 
 
@@ -175,34 +196,33 @@ def add_parser(sub: Any) -> None:
         "the project's 'render' settings, then the defaults. Ctrl-C removes the unfinished version.",
     )
     p.add_argument("project", nargs="?", help="the .sam3roto project")
-    p.add_argument("--outputs", help="comma-separated output ids (see --list-outputs); default png-alpha")
     p.add_argument("--list-outputs", action="store_true", help="list the outputs and exit")
-    p.add_argument("--out", help="folder holding the versions (default: renders/ beside the project)")
-    p.add_argument("--objects", help="objects by name or id, comma-separated (default: every visible object)")
-    p.add_argument("--combine", help="objects merged into combined/Postshot/ZIP mattes (default: --objects)")
-    p.add_argument("--combine-op", dest="combine_op", choices=COMBINE_OPS,
-                   help="how the --combine objects merge (default union; difference: the first minus the others)")
-    p.add_argument("--frames", help="frame numbers, e.g. 1001-1100 (default: the shot's in/out range)")
-    p.add_argument("--start-frame", type=int, dest="start_frame", help="number the first frame (e.g. 1001)")
-    p.add_argument("--name", help="file name stem (default: the media's name)")
-    p.add_argument("--bits", type=int, choices=(8, 16), dest="bit_depth", help="PNG bit depth (default 16)")
-    p.add_argument("--exr-compression", dest="exr_compression", choices=("zip", "piz", "dwaa", "none"))
-    p.add_argument("--exr-rgb", action="store_true", dest="exr_rgb", help="also write the plate's RGB into the EXRs")
-    p.add_argument("--zip-mode", dest="zip_mode", choices=("single", "per_label"),
-                   help="mask ZIP: one composited mask per frame, or a folder per object")
-    p.add_argument("--depth-encoding", dest="depth_encoding", choices=("inverse", "depth"),
-                   help="depth-png16 code values: inverse depth (default; near is bright) or depth")
-    p.add_argument("--ply-keep", dest="ply_keep", choices=("all", "object", "background"),
-                   help="point cloud: every pixel (default), or only inside / outside the --combine objects' matte")
-    p.add_argument("--ply-stride", dest="ply_stride", type=int, help="point cloud: every Nth pixel (default 4)")
-    p.add_argument("--ply-min-confidence", dest="ply_min_confidence", type=float,
-                   help="point cloud: drop pixels whose depth confidence is lower (default 0)")
-    p.add_argument("--ply-max-points", dest="ply_max_points", type=int, help="point cloud size cap (default 2000000)")
-    p.add_argument("--workers", type=int, help="write threads (default: one per core)")
-    p.add_argument("--version", type=int, help="write this version number (refused if it exists)")
-    p.add_argument("--part", action="store_true",
-                   help="farm task: add these --frames to --version's unpublished folder beside other tasks")
+    p.add_argument("--out", help="folder holding the versions (default: the project's render folder, chosen in the "
+                   "window's Export tab, else renders/ beside the project)")
+    add_render_options(p)
     p.add_argument("--publish", action="store_true",
                    help="farm: check every task's frames are there, then publish --version")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
+
+
+def add_render_options(parser: argparse.ArgumentParser) -> None:
+    """One option per entry of the render table, its flag, dest, choices and help from the
+    table; each defaults to None (not given: the project's saved settings, then the
+    ``RenderOptions`` default)."""
+    from sam3roto.pipeline.render_table import RENDER_SETTINGS
+
+    for setting in RENDER_SETTINGS:
+        common: dict[str, Any] = {"dest": setting.dest, "help": setting.help, "default": None}
+        if setting.kind == "bool":
+            # --exr-rgb / --no-exr-rgb: off wins over a saved setting; --part is only ever on
+            action: Any = "store_true" if setting.name == "part" else argparse.BooleanOptionalAction
+            parser.add_argument(setting.flag, action=action, **common)
+        elif setting.kind == "choice":
+            choices = setting.choices or ()  # (never empty: RenderSetting checks a choice has them)
+            parser.add_argument(setting.flag, type=type(choices[0]), choices=choices, **common)
+        elif setting.kind in ("int", "float"):
+            parser.add_argument(setting.flag, type=int if setting.kind == "int" else float, metavar=setting.metavar,
+                                **common)
+        else:  # outputs, objects, frames, text, colorspace: a string, read by render_options
+            parser.add_argument(setting.flag, metavar=setting.metavar, **common)

@@ -74,9 +74,8 @@ class PointCloud(Exporter):
                 + (f" {'inside' if s.ply_keep == 'object' else 'outside'} the objects' matte"
                    if s.ply_keep != "all" else ""),
                 hint=Hint(cli="lower --ply-min-confidence, or use --ply-keep all",
-                          window="the Export tab does not set the point-cloud filter yet: render the point cloud "
-                          "from the command line (run.py render) with a lower minimum confidence, or keeping all "
-                          "points"))
+                          window='lower the Export tab\'s "Minimum confidence", or choose all in its "Point cloud '
+                          'keeps"'))
         path = self.folder / "pointcloud" / f"{self.plan.name}_points.ply"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_ply(path, cloud)

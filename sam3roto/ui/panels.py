@@ -3,7 +3,7 @@ Segment, Matte and Export tabs. They send intents to the window's controller met
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
@@ -11,21 +11,26 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
-from sam3roto.core.pixels import COMBINE_OPS
-from sam3roto.core.project_io import renders_dir
 from sam3roto.core.tracking import DEFAULT_EVERY
+from sam3roto.errors import Sam3RotoError
 from sam3roto.post.matte import REFINE_METHODS
 from sam3roto.post.rgb import DESPILL_MODES, EDGE_EXTEND_METHODS
 from sam3roto.post.settings import DEPTH_MODES
@@ -622,153 +627,515 @@ class PostTab(QWidget):
 
 
 class ExportTab(QWidget):
-    """Every output, naming, start frame, the combined matte, and the version the next
-    render will write. Opens with the project's saved render settings (what the last
-    render from the window chose, or what was set for command-line renders); every change
-    goes into those settings at once, so a save keeps it."""
+    """Every render option, built from the table the command line's ``render`` options come
+    from (:data:`sam3roto.pipeline.render_table.RENDER_SETTINGS`), in one group box per
+    table group inside a scroll area (the side panel is narrow), plus the output folder and
+    the version the next render will write. Opens with the project's saved render settings
+    (what the last render from the window chose, or what was set for command-line
+    renders); every change goes into those settings at once, so a save keeps it. A saved
+    value a control cannot show (an output id this version lacks, a number past a field's
+    range) is kept as saved until that control is changed."""
 
     requested = Signal()
 
+    #: The output colour space menu's first item (``output_colorspace`` None).
+    AUTOMATIC_SPACE = "Automatic (EXR as the input; PNG/ProRes display-referred)"
+    #: Number fields hold 32-bit values: ``RenderOptions`` ranges are clipped to these.
+    INT_LIMITS = (-(2**31) + 1, 2**31 - 1)
+    FLOAT_LIMITS = (-1e9, 1e9)
+
+    class OptionalSpin(SpinBox):
+        """A whole-number field whose lowest value means unset (shown as its special text);
+        a step up from it goes to ``jump`` rather than to the next number."""
+
+        jump: int | None = None
+
+        def stepBy(self, steps: int) -> None:
+            if self.jump is not None and steps > 0 and self.value() == self.minimum():
+                self.setValue(min(max(self.jump, self.minimum() + 1), self.maximum()))
+                return
+            super().stepBy(steps)
+
     def __init__(self, doc: Document) -> None:
         super().__init__()
-        from sam3roto.export.registry import EXPORTERS, exporter_class
+        from sam3roto.pipeline.render_table import GROUPS, window_settings
 
         self.doc = doc
+        self.widgets: dict[str, QWidget] = {}
         self.checks: dict[str, QCheckBox] = {}
-        layout = QVBoxLayout(self)
-        for exporter_id in EXPORTERS:
-            info = exporter_class(exporter_id).info
-            box: QCheckBox = CheckBox(f"{exporter_id}: {info.description}")
-            box.setChecked(exporter_id == "png-alpha")
-            self.checks[exporter_id] = box
-            layout.addWidget(box)
-        form = QFormLayout()
-        self.start = SpinBox()
-        self.start.setRange(-1, 10_000_000)
-        self.start.setSpecialValueText("source numbers")
-        self.start.setValue(-1)
-        self.bits = ComboBox()
-        self.bits.addItems(["16", "8"])
-        self.name = QLineEdit()
-        self.name.setPlaceholderText("file name stem (default: the media's name)")
-        self.version = QLabel()
-        form.addRow("Start frame", self.start)
-        form.addRow("PNG bits", self.bits)
-        form.addRow("Name", self.name)
-        form.addRow("Next version", self.version)
-        layout.addLayout(form)
-        # The combined matte (png-combined, Postshot alpha, mask ZIP, point cloud cut): which
-        # objects, in which order (drag to reorder), merged how.
-        layout.addWidget(QLabel("Combined matte: the checked objects, in this order (none: the rendered ones)"))
-        self.combine_list = QListWidget()
-        self.combine_list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
-        self.combine_list.setMaximumHeight(110)
-        layout.addWidget(self.combine_list)
-        self.combine_op = ComboBox()
-        self.combine_op.addItems(list(COMBINE_OPS))
-        self.combine_op.setToolTip("difference: the first checked object minus the others")
-        ops = QFormLayout()
-        ops.addRow("Combine by", self.combine_op)
-        layout.addLayout(ops)
-        go = QPushButton("Render")
-        go.clicked.connect(self.requested.emit)
-        layout.addWidget(go)
-        layout.addStretch(1)
-        doc.projectChanged.connect(self.sync_objects)
+        self._unshown: set[str] = set()
         self._loading = True
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        body = QWidget()
+        column = QVBoxLayout(body)
+        # where the versions go
+        where = QGroupBox("Output folder")
+        where_form = QFormLayout(where)
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("renders/ beside the project")
+        self.folder.setToolTip("the folder holding the render versions (v001, v002...); empty: renders/ beside "
+                               "the project. Kept relative to the project when inside its folder")
+        self.choose_folder = QPushButton("Choose...")
+        self.choose_folder.setToolTip("choose the folder holding the render versions")
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(self.choose_folder)
+        self.version = QLabel()
+        self.version.setWordWrap(True)
+        where_form.addRow("Folder", folder_row)
+        where_form.addRow("Next version", self.version)
+        column.addWidget(where)
+        for group in GROUPS:
+            settings = [s for s in window_settings() if s.group == group]
+            if not settings:
+                continue
+            box = QGroupBox(group.replace("&", "&&"))  # a single & would make a mnemonic
+            form = QFormLayout(box)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            for setting in settings:
+                widget = self._control(setting)
+                if not widget.toolTip():  # (the colour menu may say its config cannot be read)
+                    widget.setToolTip(setting.tooltip)
+                self.widgets[setting.name] = widget
+                if setting.kind in ("outputs", "objects"):
+                    if setting.kind == "objects":
+                        note = QLabel(setting.tooltip[0].upper() + setting.tooltip[1:])
+                        note.setWordWrap(True)
+                        form.addRow(note)
+                    form.addRow(widget)
+                elif setting.kind == "bool":
+                    form.addRow(widget)
+                else:
+                    label = QLabel(setting.label)
+                    label.setToolTip(setting.tooltip)
+                    form.addRow(label, widget)
+                if setting.kind == "frames":
+                    self.frames_error = QLabel()
+                    self.frames_error.setWordWrap(True)
+                    self.frames_error.setStyleSheet("color: #d04040")
+                    self.frames_error.hide()
+                    form.addRow(self.frames_error)
+            column.addWidget(box)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        outer.addWidget(scroll, 1)
+        self.render_button = QPushButton("Render")
+        self.render_button.clicked.connect(self.requested.emit)
+        outer.addWidget(self.render_button)
+        # the names the window's code and tests use
+        self.start = cast(SpinBox, self.widgets["start_frame"])
+        self.bits = cast(ComboBox, self.widgets["bit_depth"])
+        self.name = cast(QLineEdit, self.widgets["name"])
+        self.frames = cast(QLineEdit, self.widgets["indices"])
+        self.combine_op = cast(ComboBox, self.widgets["combine_op"])
+        self.objects_list = cast(QListWidget, self.widgets["objects"])
+        self.combine_list = cast(QListWidget, self.widgets["combine"])
+        doc.projectChanged.connect(self.sync_objects)
         try:
             self.load_saved()
         finally:
             self._loading = False
-        for box in self.checks.values():
-            box.toggled.connect(self._changed)
-        self.start.valueChanged.connect(self._changed)
-        self.bits.currentIndexChanged.connect(self._changed)
-        self.name.editingFinished.connect(self._changed)
-        self.combine_op.currentIndexChanged.connect(self._changed)
-        self.combine_list.itemChanged.connect(self._changed)
-        self.combine_list.model().rowsMoved.connect(self._changed)
+        for setting in window_settings():
+            self._connect(setting)
+        self.folder.editingFinished.connect(lambda: self.set_folder(self.folder.text()))
+        self.choose_folder.clicked.connect(self.pick_folder)
         self.refresh()
 
-    def _changed(self, *args: object) -> None:
-        if not self._loading:
-            self.doc.remember_render(self.choices())
+    # -- building ----------------------------------------------------------------------
+    def _control(self, setting: Any) -> Any:
+        """The widget of one table entry (see ``render_table.KINDS``)."""
+        kind = setting.kind
+        if kind == "outputs":
+            from sam3roto.export.registry import exporter_class
+
+            holder = QWidget()
+            grid = QGridLayout(holder)
+            grid.setContentsMargins(0, 0, 0, 0)
+            grid.setColumnStretch(1, 1)
+            for row, exporter_id in enumerate(setting.choices):
+                description = exporter_class(exporter_id).info.description
+                box: QCheckBox = CheckBox(exporter_id)
+                box.setToolTip(description)
+                text = QLabel(description)
+                text.setWordWrap(True)
+                self.checks[exporter_id] = box
+                grid.addWidget(box, row, 0, Qt.AlignmentFlag.AlignTop)
+                grid.addWidget(text, row, 1)
+            return holder
+        if kind == "objects":
+            listed = QListWidget()
+            listed.setMaximumHeight(110)
+            if setting.name == "combine":  # its order is the combine order (difference: the first minus the rest)
+                listed.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+            return listed
+        if kind in ("choice", "colorspace"):
+            combo = ComboBox()
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
+            if kind == "choice":
+                for choice in setting.choices:
+                    combo.addItem(str(choice), choice)
+            else:
+                combo.addItem(self.AUTOMATIC_SPACE)
+                try:
+                    from sam3roto.media.colour import load_config
+
+                    combo.addItems(load_config().names())
+                except (Sam3RotoError, ImportError, OSError) as exc:  # the render reports a bad config again
+                    combo.setToolTip(f"{setting.tooltip}\n(the OpenColorIO config cannot be read: {exc})")
+            return combo
+        if kind == "int":
+            low = max(int(setting.minimum), self.INT_LIMITS[0])
+            high = min(int(setting.maximum), self.INT_LIMITS[1])
+            spin: Any = self.OptionalSpin() if setting.optional else SpinBox()
+            spin.setRange(low - 1 if setting.optional else low, high)
+            if setting.special:
+                spin.setSpecialValueText(setting.special)
+            if setting.name == "start_frame":
+                spin.jump = 1001  # the VFX convention, rather than -2147483647
+            return spin
+        if kind == "float":
+            number = DoubleSpinBox()
+            number.setDecimals(3)
+            number.setSingleStep(0.05)
+            number.setRange(*self.FLOAT_LIMITS)
+            return number
+        if kind == "bool":
+            return CheckBox(setting.label)
+        line = QLineEdit()  # text, frames
+        line.setPlaceholderText(setting.help if kind == "text" else "the shot's in/out range (e.g. 1001-1100, 1120)")
+        return line
+
+    def _connect(self, setting: Any) -> None:
+        widget: Any = self.widgets[setting.name]
+
+        def changed(*args: object) -> None:
+            self._changed(setting.name)
+
+        if setting.kind == "outputs":
+            for box in self.checks.values():
+                box.toggled.connect(changed)
+        elif setting.kind == "objects":
+            widget.itemChanged.connect(changed)
+            widget.model().rowsMoved.connect(changed)
+        elif setting.kind in ("choice", "colorspace"):
+            widget.currentIndexChanged.connect(changed)
+        elif setting.kind in ("int", "float"):
+            widget.valueChanged.connect(changed)
+        elif setting.kind == "bool":
+            widget.toggled.connect(changed)
+        else:
+            widget.editingFinished.connect(changed)
+
+    # -- the settings ------------------------------------------------------------------
+    def _changed(self, name: str) -> None:
+        if self._loading:
+            return
+        if name == "indices" and not self._check_frames():
+            return  # not a frame list: said under the field, nothing kept
+        self._unshown.discard(name)
+        self.doc.remember_render(self.choices())
+        if name == "version":
+            self.refresh()
 
     def load_saved(self) -> None:
-        """Set the controls from the project's ``render`` settings; values that do not
-        fit a control are left at its default (the render itself reports bad settings)."""
+        """Set the controls from the project's ``render`` settings and its render folder.
+        A saved value that does not fit its control leaves the control at its default and
+        stays in the settings (the render uses it, and reports it when it is wrong)."""
+        from sam3roto.pipeline.render_table import RENDER_FOLDER, window_settings
+
         saved = self.doc.project.settings.get("render")
         saved = saved if isinstance(saved, dict) else {}
-        outputs = saved.get("outputs")
-        if isinstance(outputs, str):
-            outputs = [o.strip() for o in outputs.split(",")]
-        if isinstance(outputs, list) and any(o in self.checks for o in outputs):
+        self._unshown = set()
+        for setting in window_settings():
+            value = saved.get(setting.name, setting.default)
+            if not self._show(setting, value):
+                self._show(setting, setting.default)
+                self._unshown.add(setting.name)
+        folder = self.doc.project.settings.get(RENDER_FOLDER)
+        self.folder.setText(folder if isinstance(folder, str) else "")
+
+    def _show(self, setting: Any, value: Any) -> bool:
+        """Set ``setting``'s control to ``value``; whether it can show it."""
+        import math
+
+        widget: Any = self.widgets[setting.name]
+        kind = setting.kind
+        if kind == "outputs":
+            if isinstance(value, str):
+                value = [o.strip() for o in value.split(",") if o.strip()]
+            if not isinstance(value, list | tuple) or not value or any(o not in self.checks for o in value):
+                return False
             for exporter_id, box in self.checks.items():
-                box.setChecked(exporter_id in outputs)
-        if saved.get("bit_depth") in (8, 16):
-            self.bits.setCurrentText(str(saved["bit_depth"]))
-        if isinstance(saved.get("start_frame"), int):
-            self.start.setValue(saved["start_frame"])
-        if isinstance(saved.get("name"), str):
-            self.name.setText(saved["name"])
-        if saved.get("combine_op") in COMBINE_OPS:
-            self.combine_op.setCurrentText(saved["combine_op"])
-        combine = saved.get("combine")
-        chosen = [i for i in combine if isinstance(i, int)] if isinstance(combine, list) else []
-        self.sync_objects(chosen)
+                box.setChecked(exporter_id in value)
+            return True
+        if kind == "objects":
+            if value is not None and (not isinstance(value, list | tuple)
+                                      or any(isinstance(i, bool) or not isinstance(i, int) for i in value)):
+                return False
+            # ids of objects deleted since are dropped, as the command line drops them
+            self._sync_list(widget, list(value or []), rebuild=True)
+            return True
+        if kind == "frames":
+            shot = self.doc.project.shot
+            if value is None:
+                widget.setText("")
+                return True
+            numbers = shot.frame_numbers if shot is not None else []
+            if (not isinstance(value, list | tuple) or not value
+                    or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(numbers) for i in value)):
+                return False
+            from sam3roto.pipeline.render_table import frames_text
+
+            widget.setText(frames_text(sorted(set(value)), numbers))
+            return True
+        if kind == "choice":
+            matches = [n for n, c in enumerate(setting.choices) if c == value and type(c) is type(value)]
+            if not matches:
+                return False
+            widget.setCurrentIndex(matches[0])
+            return True
+        if kind == "colorspace":
+            if value is None:
+                widget.setCurrentIndex(0)
+                return True
+            if not isinstance(value, str) or not value.strip():
+                return False
+            if widget.findText(value) < 0:  # a name this config lacks: listed, so the render names the problem
+                widget.addItem(value)
+            widget.setCurrentIndex(widget.findText(value))
+            return True
+        if kind == "int":
+            if value is None and setting.optional:
+                widget.setValue(widget.minimum())
+                return True
+            low = widget.minimum() + (1 if setting.optional else 0)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= widget.maximum():
+                return False
+            widget.setValue(value)
+            return True
+        if kind == "float":
+            if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+                    or not widget.minimum() <= value <= widget.maximum()):
+                return False
+            widget.setValue(float(value))
+            return True
+        if kind == "bool":
+            if not isinstance(value, bool):
+                return False
+            widget.setChecked(value)
+            return True
+        if value is not None and not isinstance(value, str):  # text
+            return False
+        widget.setText(value or "")
+        return True
+
+    def _value(self, setting: Any) -> Any:
+        """``setting``'s control as a ``RenderOptions`` field value (lists for tuples)."""
+        widget: Any = self.widgets[setting.name]
+        kind = setting.kind
+        if kind == "outputs":
+            return list(self.outputs())
+        if kind == "objects":
+            ids = self._checked(widget)
+            return list(ids) if ids else None
+        if kind == "frames":
+            from sam3roto.pipeline.render_table import frame_indices
+
+            shot = self.doc.project.shot
+            indices = frame_indices(widget.text(), shot.frame_numbers if shot is not None else [])
+            return None if indices is None else list(indices)
+        if kind == "choice":
+            return setting.choices[widget.currentIndex()]
+        if kind == "colorspace":
+            return None if widget.currentIndex() <= 0 else widget.currentText()
+        if kind == "int":
+            value = widget.value()
+            return None if setting.optional and value == widget.minimum() else int(value)
+        if kind == "float":
+            return float(widget.value())
+        if kind == "bool":
+            return widget.isChecked()
+        return widget.text().strip() or None
 
     def choices(self) -> dict[str, Any]:
         """The controls as ``RenderOptions`` fields (what a render from the window uses and
-        keeps in the project)."""
-        start = self.start.value()
-        combine = self.combine()
-        return {"outputs": list(self.outputs()), "bit_depth": int(self.bits.currentText()),
-                "start_frame": None if start < 0 else start, "name": self.name.text().strip() or None,
-                "combine": None if combine is None else list(combine), "combine_op": self.combine_op.currentText()}
+        keeps in the project): every control's value but those still showing a default in
+        place of a saved value they cannot show, and the frames while they cannot be read."""
+        from sam3roto.pipeline.render_table import window_settings
+
+        out: dict[str, Any] = {}
+        for setting in window_settings():
+            if setting.name in self._unshown:
+                continue
+            try:
+                out[setting.name] = self._value(setting)
+            except ValueError:  # the frames field: problem() says why
+                continue
+        return out
+
+    def _check_frames(self) -> bool:
+        """Read the frames field: its text tidied when it can be read, else the reason shown
+        under it; whether it could."""
+        from sam3roto.pipeline.render_table import BY_NAME, frames_text
+
+        shot = self.doc.project.shot
+        numbers = shot.frame_numbers if shot is not None else []
+        problem = self.problem()
+        self.frames_error.setText(problem or "")
+        self.frames_error.setVisible(problem is not None)
+        if problem is None:
+            indices = self._value(BY_NAME["indices"])
+            self.frames.setText(frames_text(indices, numbers) if indices else "")
+        return problem is None
+
+    def problem(self) -> str | None:
+        """Why the tab's choices cannot be rendered as shown (frames that cannot be read), or None."""
+        from sam3roto.pipeline.render_table import frame_indices
+
+        shot = self.doc.project.shot
+        try:
+            frame_indices(self.frames.text(), shot.frame_numbers if shot is not None else [])
+        except ValueError as exc:
+            return f"Frames: {exc}"
+        return None
 
     def outputs(self) -> tuple[str, ...]:
         return tuple(k for k, box in self.checks.items() if box.isChecked())
 
-    def sync_objects(self, checked: list[int] | None = None) -> None:
-        """The combine list follows the project's objects (names, additions, removals),
-        keeping the artist's order and check marks; ``checked``: ids to check, first and
-        in that order (the saved settings)."""
+    # -- the object lists --------------------------------------------------------------
+    def sync_objects(self) -> None:
+        """The objects and combine lists follow the project's objects (names, additions,
+        removals), keeping the artist's order and check marks."""
+        self._sync_list(self.objects_list, [])
+        self._sync_list(self.combine_list, [])
+
+    def _sync_list(self, listed: QListWidget, checked: list[int], rebuild: bool = False) -> None:
+        """Rebuild ``listed`` from the project's objects, keeping its order and check marks;
+        ``checked``: ids to check, first and in that order (saved settings)."""
         objects = {o.id: o.name for o in self.doc.project.objects}
-        items = [self.combine_list.item(i) for i in range(self.combine_list.count())]
-        listed = {item.data(Qt.ItemDataRole.UserRole): item.text() for item in items}
-        if not checked and listed == {i: f"{i}: {name}" for i, name in objects.items()}:
+        items = [listed.item(i) for i in range(listed.count())]
+        shown = {item.data(Qt.ItemDataRole.UserRole): item.text() for item in items}
+        if not checked and not rebuild and shown == {i: f"{i}: {name}" for i, name in objects.items()}:
             return  # a settings change (a slider drag): the list stands as it is
-        kept = {item.data(Qt.ItemDataRole.UserRole): item.checkState() for item in items}
-        for obj_id in checked or []:
+        kept = {} if rebuild else {item.data(Qt.ItemDataRole.UserRole): item.checkState() for item in items}
+        for obj_id in checked:
             kept.pop(obj_id, None)
-        kept = {**{i: Qt.CheckState.Checked for i in checked or [] if i in objects}, **kept}
+        kept = {**{i: Qt.CheckState.Checked for i in checked if i in objects}, **kept}
         order = [obj_id for obj_id in kept if obj_id in objects] + [i for i in objects if i not in kept]
-        self.combine_list.blockSignals(True)  # rebuilding the list is not an edit of the choices
-        self.combine_list.clear()
+        if listed is self.objects_list:
+            order = list(objects)  # rendered in the project's order; only the check marks are a choice
+        listed.blockSignals(True)  # rebuilding the list is not an edit of the choices
+        listed.clear()
         for obj_id in order:
             item = QListWidgetItem(f"{obj_id}: {objects[obj_id]}")
             item.setData(Qt.ItemDataRole.UserRole, obj_id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsDragEnabled)
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsDropEnabled)
             item.setCheckState(kept.get(obj_id, Qt.CheckState.Unchecked))
-            self.combine_list.addItem(item)
-        self.combine_list.blockSignals(False)
+            listed.addItem(item)
+        listed.blockSignals(False)
+
+    @staticmethod
+    def _checked(listed: QListWidget) -> tuple[int, ...]:
+        items = [listed.item(i) for i in range(listed.count())]
+        return tuple(int(i.data(Qt.ItemDataRole.UserRole)) for i in items if i.checkState() == Qt.CheckState.Checked)
 
     def combine(self) -> tuple[int, ...] | None:
         """The checked objects' ids in list order, or None when none is checked."""
-        items = [self.combine_list.item(i) for i in range(self.combine_list.count())]
-        ids = tuple(int(i.data(Qt.ItemDataRole.UserRole)) for i in items if i.checkState() == Qt.CheckState.Checked)
-        return ids or None
+        return self._checked(self.combine_list) or None
+
+    def objects(self) -> tuple[int, ...] | None:
+        """The objects chosen for rendering, or None (none checked: every visible object)."""
+        return self._checked(self.objects_list) or None
+
+    # -- where the versions go -----------------------------------------------------------
+    def set_folder(self, text: str) -> None:
+        """Keep ``text`` as the project's render folder (empty: ``renders/`` beside the
+        project), relative to the project's folder when inside it."""
+        from sam3roto.pipeline.render_table import RENDER_FOLDER, folder_setting
+
+        text = text.strip()
+        value = folder_setting(text, self.doc.path) if text else None
+        settings = self.doc.project.settings
+        if settings.get(RENDER_FOLDER) != value:
+            if value is None:
+                settings.pop(RENDER_FOLDER, None)
+            else:
+                settings[RENDER_FOLDER] = value
+            self.doc.mark_modified()
+        self.folder.setText(value or "")
+        self.refresh()
+
+    def pick_folder(self) -> None:
+        """Choose the render folder in a folder dialog (starting at the current one)."""
+        start = self.root()
+        chosen = QFileDialog.getExistingDirectory(self, "Render folder", str(start) if start is not None else "")
+        if chosen:
+            self.set_folder(chosen)
 
     def root(self) -> Any:
-        return renders_dir(self.doc.path) if self.doc.path is not None else None
+        """The folder the versions go to (the chosen one, else ``renders/`` beside the
+        project), or None while it cannot be known (an unsaved project, a bad setting)."""
+        from sam3roto.pipeline.render_table import render_root
+
+        try:
+            return render_root(self.doc.project.settings, self.doc.path)
+        except ValueError:
+            return None
 
     def refresh(self) -> None:
         from sam3roto.export.naming import existing_versions, version_name
+        from sam3roto.pipeline.render_table import BY_NAME, saved_render_folder
 
+        try:
+            saved_render_folder(self.doc.project.settings)
+        except ValueError as exc:
+            self.version.setText(f"the project's {exc}: choose a folder")
+            return
         root = self.root()
-        nxt = max(existing_versions(root), default=0) + 1 if root is not None else 1
-        self.version.setText(f"{version_name(nxt)} in {root}" if root is not None else "save the project first")
+        if root is None:
+            self.version.setText("save the project first")
+            return
+        have = existing_versions(root)
+        chosen = self._value(BY_NAME["version"])
+        if chosen is None:
+            self.version.setText(f"{version_name(max(have, default=0) + 1)} in {root}")
+        else:
+            taken = " (exists: the render will be refused)" if chosen in have else ""
+            self.version.setText(f"{version_name(chosen)} in {root}{taken}")
+
+    # -- before a render ---------------------------------------------------------------
+    def untracked_warning(self, untracked: dict[str, list[int]]) -> QMessageBox:
+        """The question asked before rendering objects without masks on some frames
+        (``untracked``: object name -> frame numbers): "Render anyway" or "Cancel"."""
+        from sam3roto.pipeline.render_table import number_ranges_text
+
+        names = list(untracked)
+        lines = [f"{name}: {number_ranges_text(untracked[name], 8)}" for name in names[:12]]
+        if len(names) > 12:
+            lines.append(f"... and {len(names) - 12} more objects")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Frames without masks",
+                          f"{len(names)} object{'s have' if len(names) > 1 else ' has'} no masks on frames this "
+                          "render writes (not tracked there?); the mattes there will be empty.",
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setInformativeText("\n".join(lines))
+        box.addButton("Render anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole))
+        return box
+
+    def confirm_untracked(self, untracked: dict[str, list[int]]) -> bool:
+        """Ask with :meth:`untracked_warning` (nothing to ask: True); whether to render."""
+        if not untracked:
+            return True
+        box = self.untracked_warning(untracked)
+        box.exec()
+        clicked = box.clickedButton()
+        return clicked is not None and box.buttonRole(clicked) == QMessageBox.ButtonRole.AcceptRole
 
 
 class DepthTab(QWidget):

@@ -20,6 +20,7 @@ from sam3roto.core.types import BoxPrompt, PointPrompt
 from sam3roto.ui.document import Document
 from sam3roto.ui.main_window import MainWindow
 from tests.backends.test_classic import moving_object_clip
+from tests.ui.dialogs import Answers
 
 pytestmark = pytest.mark.gui
 
@@ -360,7 +361,10 @@ def test_colour_name_stem_and_device_setting(qtbot, window, clip, tmp_path: Path
     assert seen == [{"device": "cpu"}]
     dialog.device.setCurrentText("auto")
     window.export_tab.name.setText("hero shot")
+    answers = Answers("Render anyway")  # segmented on the first frame only: the window asks first
     window.export_tab.requested.emit()
+    answers.stop()
+    assert answers.done() and "disc: 1002-1012" in answers.asked[0]
     wait_jobs(qtbot, window)
     assert (tmp_path / "renders" / "v001" / "disc" / "hero_shot_disc.1001.png").is_file()
 

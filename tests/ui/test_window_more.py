@@ -22,6 +22,7 @@ from sam3roto.ui.panels import ExportTab
 from sam3roto.ui.viewer import Viewer
 from tests.conftest import make_synthetic
 from tests.test_cli_depth import weights  # noqa: F401  (module fixture: a random da3-small folder)
+from tests.ui.dialogs import Answers
 from tests.ui.snapshots import grab_rgb, match_golden
 from tests.ui.test_window import wait_jobs
 
@@ -184,7 +185,10 @@ def test_export_tab_combines_the_checked_objects_in_order_by_the_chosen_operatio
     assert tab.combine() == (2, 1)
     for exporter_id, box in tab.checks.items():
         box.setChecked(exporter_id == "png-combined")
+    answers = Answers("Render anyway")  # "late" has no masks: the window asks first
     tab.requested.emit()
+    answers.stop()
+    assert answers.done() and "late: 1-2" in answers.asked[0]
     wait_jobs(qtbot, win)
     combined = cv2.imread(str(tmp_path / "renders" / "v001" / "combined" / "c_combined.0001.png"),
                           cv2.IMREAD_UNCHANGED)
