@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sam3roto.core.strokes import Stroke, TouchUp, apply_to_mask
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import ProjectError
 from sam3roto.media.cache import CachedReader
+from sam3roto.media.colour import ColourSource, plates_of
 from sam3roto.media.source import FrameSource
 from sam3roto.pipeline.shot import new_project, open_shot_media
 
@@ -52,7 +54,11 @@ class Document(QObject):
         #: held while an edit changes the project and while a job reserves an object id
         #: (:meth:`reserve_object_id`): an id is never handed out twice
         self.id_lock = threading.Lock()
-        self.reader = CachedReader(source, budget_bytes=24 * source.info.frame_bytes, ahead=4, behind=4)
+        # the reader decodes plates as stored; image() converts them for the models and
+        # analysis, the viewer for the display (sam3roto.media.colour)
+        plate, _ = plates_of(source)
+        self.reader = CachedReader(plate, budget_bytes=24 * plate.info.frame_bytes, ahead=4, behind=4)
+        self._analysis: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self.frame = project.shot.in_index if project.shot is not None else 0
         self.tool = "point+"
         self.paint_mode = "add"  # brush and shape tools: "add" or "subtract" (right button: the other)
@@ -192,7 +198,58 @@ class Document(QObject):
             self.frameChanged.emit(index)
 
     def image(self, index: int | None = None) -> np.ndarray:
+        """Frame ``index`` (default: the current one) as the models and the post stack
+        see it: converted from the shot's input colour space to sRGB (the plate itself
+        when that converts nothing; the last few conversions are kept)."""
+        index = self.frame if index is None else index
+        plate = self.reader.get(index)
+        source = self.colour_source()
+        if source is None or source.to_model.identity:
+            return plate
+        key = (source.input_space, index)
+        out = self._analysis.get(key)
+        if out is None:
+            out = self._analysis[key] = source.to_model(plate)
+            while len(self._analysis) > 8:
+                self._analysis.popitem(last=False)
+        return out
+
+    def plate(self, index: int | None = None) -> np.ndarray:
+        """Frame ``index`` as the media stores it, in :meth:`input_colorspace` (the viewer
+        shows it through the display transform)."""
         return self.reader.get(self.frame if index is None else index)
+
+    def colour_source(self) -> ColourSource | None:
+        """The source's colour wrapper, following the shot's input colour space (an
+        undo or a reload may have changed it); None for a source without one."""
+        source = self.source
+        if not isinstance(source, ColourSource):
+            return None
+        wanted = self.project.shot.input_colorspace if self.project.shot is not None else None
+        if wanted and wanted != source.input_space:
+            source = self.source = ColourSource(source.plate, source.config, wanted)
+        return source
+
+    def input_colorspace(self) -> str | None:
+        source = self.colour_source()
+        return source.input_space if source is not None else None
+
+    def set_input_colorspace(self, name: str) -> None:
+        """The plates are in colour space ``name`` (kept in the project like the render
+        settings, outside the undo stack): the models, analysis and viewer convert from it.
+        An unknown name raises :class:`~sam3roto.media.colour.ColourError`."""
+        source = self.colour_source()
+        shot = self.project.shot
+        if source is None or shot is None:
+            return
+        name = source.config.resolve(name, "input colour space")
+        if name == source.input_space and shot.input_colorspace == name:
+            return
+        with self.id_lock:
+            shot.input_colorspace = name
+        self.colour_source()
+        self.mark_modified()
+        self.projectChanged.emit()
 
     def active(self) -> Any:
         if self.project.active_object is None:

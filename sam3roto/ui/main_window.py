@@ -32,6 +32,7 @@ from sam3roto.core.depthcache import DepthCache
 from sam3roto.core.jobs import CancelToken, Progress
 from sam3roto.errors import Sam3RotoError
 from sam3roto.pipeline.interactive import InteractiveSession
+from sam3roto.ui.colour import ColourMenu
 from sam3roto.ui.compose import MODES
 from sam3roto.ui.document import Document
 from sam3roto.ui.keys import VIEW_MODE_KEYS, VIEW_OPTION_KEYS, KeysDialog
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         for name, value in self._view_options.items():  # the artist's view options stay from shot to shot
             setattr(self.viewer, name, value)
         self.viewer.set_looping(self.loop)
+        self.colour_menu.apply_saved()  # the artist's display and view stay from shot to shot
         self.timeline = Timeline(doc)
         self.mode = QComboBox()
         self.mode.addItems(list(MODES))
@@ -252,6 +254,9 @@ class MainWindow(QMainWindow):
             action = self._action(view, name, text, (key,), slots[name])
             action.setCheckable(name != "overlay_style")
         self.view_actions = [f"view_{mode}" for mode in MODES] + list(VIEW_OPTION_KEYS)
+        view.addSeparator()
+        self.colour_menu = ColourMenu(view, self, lambda: self.viewer if self.doc is not None else None,
+                                      lambda message: self.statusBar().showMessage(message, 8000))
 
     def _sync_view(self) -> None:
         """The mode box and the View menu's checks show the viewer's state (whichever of
@@ -981,20 +986,40 @@ class MainWindow(QMainWindow):
         if doc.path is None:
             self.statusBar().showMessage("save the project first (File > Save): renders go beside it", 6000)
             return
-        from sam3roto.pipeline.render import RenderOptions
+        from sam3roto.pipeline.render import RenderOptions, untracked_frames
+        from sam3roto.pipeline.render_table import RENDER_SETTINGS
 
-        # The project's render settings (those the tab has no control for: EXR compression,
-        # ZIP mode, point cloud...) under the tab's choices, as a command-line render of
-        # the saved project would use them; the choices are kept in the project. The
-        # window renders the visible objects, whatever objects the settings name.
+        problem = self.export_tab.problem()
+        if problem is not None:
+            self.statusBar().showMessage(problem, 10000)
+            return
+        # The tab's choices (a control for every option of the render table) over the
+        # project's render settings (saved values a control cannot show), as a command-line
+        # render of the saved project would use them; the choices are kept in the project.
+        # Options the tab has no control for (a farm part) are never taken from the settings.
         chosen = self.export_tab.choices()
         saved = doc.project.settings.get("render")
-        base = {k: v for k, v in (saved if isinstance(saved, dict) else {}).items()
-                if k not in ("indices", "version", "part", "objects")}
+        hidden = {s.name for s in RENDER_SETTINGS if not s.window}
+        base = {k: v for k, v in (saved if isinstance(saved, dict) else {}).items() if k not in hidden}
         try:
             options = RenderOptions.from_dict({**base, **chosen})
         except ValueError as exc:
             self.statusBar().showMessage(f"the project's render settings: {exc}", 10000)
+            return
+        if self.export_tab.root() is None:
+            self.statusBar().showMessage("the project's render folder setting is not a folder: choose one in the "
+                                         "Export tab", 10000)
+            return
+        from sam3roto.export.registry import exporter_class
+
+        # depth, normals and camera outputs write no mattes: objects without masks do not matter
+        mattes = any(not exporter_class(o).info.depth for o in options.outputs) or options.ply_keep != "all"
+        try:
+            missing = untracked_frames(doc.project, doc.store, options) if mattes else {}
+        except Sam3RotoError as exc:  # an object the options name is gone: the render says so
+            self.show_error(exc, "Cannot render")
+            return
+        if not self.export_tab.confirm_untracked(missing):
             return
         doc.remember_render(chosen)
         # jobs get their own depth-cache reader: the window's is read on the GUI thread

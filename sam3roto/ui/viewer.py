@@ -84,6 +84,11 @@ class Viewer(QWidget):
         self.regions: np.ndarray | None = None  # segment everything: region labels of ``regions_frame``
         self.regions_frame = -1
         self.picked: set[int] = set()
+        #: the display and view the plate is shown through (None: the config's default
+        #: display; the view that suits the input colour space, ColourConfig.default_view)
+        self.display_name: str | None = None
+        self.view_name: str | None = None
+        self._display: tuple[Any, Any] | None = None  # (key, Converter)
         if doc is not None:
             self.set_document(doc)
 
@@ -143,6 +148,42 @@ class Viewer(QWidget):
         self.update()
 
     # -- geometry ---------------------------------------------------------------------------
+    def set_display(self, display: str | None, view: str | None) -> None:
+        """Show the plate through OpenColorIO's ``display``/``view`` (None: the defaults)."""
+        if (display, view) != (self.display_name, self.view_name):
+            self.display_name, self.view_name = display, view
+            self._version += 1
+            self.update()
+            self.viewChanged.emit()
+
+    def display_transform(self) -> Any:
+        """The plate's transform to the screen (a ``sam3roto.media.colour.Converter``) for
+        the document's input colour space and the chosen display and view, or None when
+        the document has no colour space or the transform changes nothing."""
+        doc = self.doc
+        source = doc.colour_source() if doc is not None else None
+        if source is None:
+            return None
+        config = source.config
+        display = self.display_name if self.display_name in config.displays() else config.default_display()
+        view = self.view_name if self.view_name in config.views(display) else \
+            config.default_view(display, source.input_space)
+        key = (source.input_space, display, view)
+        if self._display is None or self._display[0] != key:
+            self._display = (key, config.display(source.input_space, display, view))
+        convert = self._display[1]
+        return None if convert.identity else convert
+
+    def display_label(self) -> str:
+        """``input -> display / view`` as the viewer shows the plate now."""
+        doc = self.doc
+        source = doc.colour_source() if doc is not None else None
+        if source is None:
+            return ""
+        self.display_transform()
+        key = self._display[0] if self._display is not None else ("", "", "")
+        return f"{key[0]} -> {key[1]} / {key[2]}"
+
     def fit(self) -> None:
         if self.doc is None:
             return
@@ -301,7 +342,7 @@ class Viewer(QWidget):
             kwargs["onion"] = self._onion()
         if self.wipe:
             kwargs["wipe_px"] = self.wipe_column()
-        pixels = compose(doc.image(), view, self.mode, **kwargs)
+        pixels = compose(doc.plate(), view, self.mode, display=self.display_transform(), **kwargs)
         self._view = view
         return pixels
 
@@ -311,7 +352,8 @@ class Viewer(QWidget):
         drawn repaints only itself over the frame, not the frame."""
         doc = self.doc
         assert doc is not None
-        state = (self._version, doc.frame, self.mode, self.overlay_style, self.matte_scope, self.onion, self.wipe,
+        state = (self._version, doc.frame, doc.input_colorspace(), self.display_name, self.view_name,
+                 self.mode, self.overlay_style, self.matte_scope, self.onion, self.wipe,
                  self.wipe_x, self.scale, self.origin.x(), self.origin.y(), self.width(), self.height(),
                  id(self.regions), self.regions_frame, frozenset(self.picked), doc.project.active_object)
         if self.paint.active and self._shown is not None and self._shown[0] == state:

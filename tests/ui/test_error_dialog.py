@@ -136,17 +136,30 @@ def _texts(widget: QWidget) -> set[str]:
             | {w.text().replace("&", "") for w in widget.findChildren(QAbstractButton)})
 
 
+def _menus(actions: list) -> dict[str, set[str]]:  # type: ignore[type-arg]
+    """Menu title -> its items' texts, submenus (View > Colour) included; each menu is
+    told it is about to show, as opening it does (some are rebuilt then)."""
+    out: dict[str, set[str]] = {}
+    for action in actions:
+        menu = action.menu()
+        if menu is None:
+            continue
+        menu.aboutToShow.emit()
+        out[action.text().replace("&", "")] = {b.text().replace("&", "") for b in menu.actions() if b.text()}
+        out.update(_menus(menu.actions()))
+    return out
+
+
 def test_window_hints_name_real_menus_tabs_and_labels(qtbot, window) -> None:
     from sam3roto.ui.settings import INSTALL_LABEL
 
-    menus = {a.text().replace("&", ""): {b.text() for b in a.menu().actions() if b.text()}
-             for a in window.menuBar().actions() if a.menu() is not None}
+    menus = _menus(window.menuBar().actions())
     dialog = window.open_settings()
     qtbot.addWidget(dialog)
     dialogs = {"Settings...": _texts(dialog)}
     assert "Settings..." in menus["Edit"] and INSTALL_LABEL in dialogs["Settings..."]
     tabs = {window.tabs.tabText(i): _texts(window.tabs.widget(i)) for i in range(window.tabs.count())}
-    everything = set().union(*tabs.values(), *dialogs.values(), _texts(window))
+    everything = set().union(*tabs.values(), *dialogs.values(), _texts(window), *menus.values())
     hints = collect_hints().window
     assert len(hints) > 10
     for text, where in hints:
