@@ -13,7 +13,7 @@ import cv2
 import pytest
 
 from sam3roto.cli import main
-from sam3roto.core.project_io import load_project
+from sam3roto.core.project_io import load_project, save_project
 from sam3roto.errors import Sam3RotoError
 from sam3roto.pipeline.farm import frame_chunks, job_template
 from tests.backends.test_classic import moving_object_clip
@@ -116,6 +116,35 @@ def test_publish_refuses_missing_frames_and_parts_refuse_split_whole_outputs(pro
     assert "already published" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["farm", str(project)])  # --outputs is required
+
+
+def test_the_farm_renders_into_the_projects_render_folder_like_render(project: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    loaded = load_project(project)
+    loaded.settings["render_folder"] = "deliveries"  # chosen in the Export tab: relative to the project's folder
+    save_project(loaded, project)
+    (tmp_path / "deliveries" / "v004").mkdir(parents=True)
+    (tmp_path / "renders" / "v009").mkdir(parents=True)  # not the folder in use: no say in the version
+    assert main(["farm", str(project), "--outputs", "png-alpha"]) == 0
+    deliveries = (tmp_path / "deliveries").resolve()
+    assert f"renders into v005 under {deliveries}" in capsys.readouterr().out
+    template = json.loads((tmp_path / "shot.job.json").read_text())
+    defaults = {p["name"]: p.get("default") for p in template["parameterDefinitions"]}
+    assert defaults["Renders"] == "deliveries" and defaults["Version"] == 5
+    # the pipeline's own default is the same folder; given folders win
+    assert {p["name"]: p.get("default") for p in job_template(
+        load_project(project), project, outputs=("png-alpha",), version=1)["parameterDefinitions"]}["Renders"] == \
+        "deliveries"
+    assert main(["farm", str(project), "--outputs", "png-alpha", "--renders", str(tmp_path / "given")]) == 0
+    assert "renders into v001 under" in capsys.readouterr().out
+    template = json.loads((tmp_path / "shot.job.json").read_text())
+    assert {p["name"]: p.get("default") for p in template["parameterDefinitions"]}["Renders"] == "given"
+    # a render_folder that is not a folder path: one error naming the project file
+    loaded.settings["render_folder"] = ["not", "a", "path"]
+    save_project(loaded, project)
+    assert main(["farm", str(project), "--outputs", "png-alpha"]) == 1
+    err = capsys.readouterr().err
+    assert "settings.render_folder must be a folder path" in err and "shot.sam3roto" in err
 
 
 def test_template_needs_keyframes_to_split_tracking(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sam3roto import __version__
 from sam3roto.cli import depth, everything, farm, imports, render, segment, track
-from sam3roto.cli.common import add_colour_argument, drive, format_numbers, indices_of
+from sam3roto.cli.common import INPUT_COLORSPACE_RUN_HELP, add_colour_argument, drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
 
 
@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--name", default="matte", help="file name stem (default: matte)")
     post.add_argument("--print-settings", action="store_true", help="print the settings as JSON and exit")
     post.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_colour_argument(post)
+    add_colour_argument(post, INPUT_COLORSPACE_RUN_HELP)
     post.set_defaults(func=cmd_post)
     spaces = sub.add_parser(
         "colorspaces", help="list the OpenColorIO config's colour spaces, displays and views",

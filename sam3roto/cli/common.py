@@ -175,9 +175,15 @@ INPUT_COLORSPACE_HELP = ("the OpenColorIO colour space the plates are in (defaul
                          "python run.py colorspaces lists the names")
 
 
-def add_colour_argument(parser: Any) -> None:
+#: The same for commands that do not save the project: the name holds for that run.
+INPUT_COLORSPACE_RUN_HELP = ("the OpenColorIO colour space the plates are in, for this run only (default: the "
+                             "project's, else guessed from the media: EXR and float images scene-linear, other files "
+                             "sRGB); python run.py colorspaces lists the names")
+
+
+def add_colour_argument(parser: Any, help: str = INPUT_COLORSPACE_HELP) -> None:
     """``--input-colorspace NAME`` (see :data:`INPUT_COLORSPACE_HELP`)."""
-    parser.add_argument("--input-colorspace", dest="input_colorspace", metavar="NAME", help=INPUT_COLORSPACE_HELP)
+    parser.add_argument("--input-colorspace", dest="input_colorspace", metavar="NAME", help=help)
 
 
 def apply_input_colorspace(project: Any, args: Any) -> None:

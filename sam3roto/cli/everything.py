@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from sam3roto.cli.common import (
+    INPUT_COLORSPACE_RUN_HELP,
     add_colour_argument,
     add_engine_arguments,
     apply_input_colorspace,
@@ -149,7 +150,7 @@ def add_parser(sub: Any) -> None:
         "Existing files are never overwritten unless --force.",
     )
     p.add_argument("target", metavar="MEDIA|PROJECT", help="media, or a .sam3roto project (its shot's media)")
-    add_colour_argument(p)
+    add_colour_argument(p, INPUT_COLORSPACE_RUN_HELP)  # the project is not saved
     p.add_argument("--frame", type=int, required=True, metavar="N",
                    help="the frame number to cut (as `info` lists them)")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the region numbers (16-bit PNG); "

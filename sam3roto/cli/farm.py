@@ -29,14 +29,15 @@ def validate(template: dict[str, Any]) -> str | None:
 
 
 def cmd_farm(args: argparse.Namespace) -> int:
-    from sam3roto.core.project_io import atomic_write_text, renders_dir
+    from sam3roto.core.project_io import atomic_write_text
     from sam3roto.export.naming import existing_versions
     from sam3roto.export.registry import parse_outputs
     from sam3roto.pipeline.farm import job_template
+    from sam3roto.pipeline.render_table import versions_folder
 
     project, _ = project_and_store(args.project)
     path = Path(args.project)
-    renders = Path(args.renders) if args.renders else renders_dir(path)
+    renders = versions_folder(project.settings, path, args.renders)  # where `render` would put them
     version = args.version if args.version is not None else max(existing_versions(renders), default=0) + 1
     if args.bundle and args.template:
         print("error: give --bundle or --template, not both", file=sys.stderr)
@@ -86,7 +87,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--chunk", type=int, default=10, help="frames per render task (default 10)")
     p.add_argument("--track", action="store_true", help="track every object with keyframes first, one task each")
     p.add_argument("--depth", action="store_true", help="run depth (one task) before rendering")
-    p.add_argument("--renders", help="folder holding the versions (default: renders/ beside the project)")
+    p.add_argument("--renders", help="folder holding the versions (default: the project's render folder, chosen in "
+                   "the window's Export tab, else renders/ beside the project)")
     p.add_argument("--version", type=int, help="version the job writes (default: the next free one now)")
     p.add_argument("--python", help="python interpreter on the workers (default: this one)")
     p.add_argument("--template", help="template file to write (default: NAME.job.json beside the project)")

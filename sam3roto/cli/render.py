@@ -9,19 +9,36 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sam3roto.cli.common import drive, format_numbers, indices_of, object_ids, project_and_store
+from sam3roto.cli.common import (
+    add_colour_argument,
+    apply_input_colorspace,
+    drive,
+    format_numbers,
+    indices_of,
+    object_ids,
+    project_and_store,
+)
 from sam3roto.core.project import ENTRY_HINT
 from sam3roto.errors import Cancelled, MediaError, ProjectError, Sam3RotoError
+
+#: ``render --input-colorspace``: like the other commands' option, but for this render only.
+RENDER_INPUT_COLORSPACE_HELP = (
+    "the OpenColorIO colour space the plates are in, for this render only: the project file is not changed "
+    "(default: the project's). python run.py colorspaces lists the names")
 
 
 def project_options(project: Any, path: str | Path, changes: dict[str, Any] | None = None) -> Any:
     """The project's saved render settings as ``RenderOptions`` (defaults for what is unset)
     with ``changes`` (the command line's) on top; :class:`ProjectError` naming the project
     file and the setting when one cannot be right. Saved object lists that name objects
-    deleted since are used without them (said on stderr): deleting an object is normal work."""
+    deleted since are used without them (said on stderr): deleting an object is normal work.
+    A saved version or farm part is ignored (one-shot choices, see
+    :data:`~sam3roto.pipeline.render_table.ONE_SHOT`), and so are the saved frames when
+    ``changes`` make a farm part: its frames are its command line's, else the whole shot."""
     from sam3roto.pipeline.render import RenderOptions
+    from sam3roto.pipeline.render_table import saved_settings
 
-    base = project.settings.get("render", {})
+    base = saved_settings(project.settings, part=bool((changes or {}).get("part")))
     try:
         options = RenderOptions.from_dict(base, "settings.render")
     except ValueError as exc:
@@ -94,17 +111,31 @@ def render_options(project: Any, path: str | Path, args: argparse.Namespace) -> 
 def render_folder(project: Any, path: str | Path, out: str | None) -> Path:
     """Where the versions go: ``out`` (``--out``), else the project's ``render_folder``
     setting (relative to the project file's folder), else ``renders/`` beside the project;
-    :class:`ProjectError` naming the project file when the setting is not a folder path."""
-    from sam3roto.core.project_io import renders_dir
-    from sam3roto.pipeline.render_table import render_root
+    :class:`ProjectError` naming the project file when the setting is not a folder path
+    (:func:`sam3roto.pipeline.render_table.versions_folder`, which ``farm`` uses too)."""
+    from sam3roto.pipeline.render_table import versions_folder
 
-    if out:
-        return Path(out)
-    try:
-        root = render_root(project.settings, path)
-    except ValueError as exc:
-        raise ProjectError(f"invalid entry: {exc}", path=path, hint=ENTRY_HINT) from None
-    return root if root is not None else renders_dir(path)  # (never None: the project has a file)
+    return versions_folder(project.settings, path, out)
+
+
+def check_colour_flags(args: argparse.Namespace) -> None:
+    """``--input-colorspace`` and ``--output-colorspace``, when given, are colour spaces of
+    the OpenColorIO config; otherwise a :class:`ColourError` naming the flag (not the
+    project: the name came from the command line)."""
+    flags = (("--input-colorspace", "input_colorspace", "input colour space"),
+             ("--output-colorspace", "output_colorspace", "output colour space"))
+    given: list[tuple[str, str, str]] = [(flag, what, str(getattr(args, dest))) for flag, dest, what in flags
+                                         if getattr(args, dest, None)]
+    if not given:
+        return
+    from sam3roto.media.colour import ColourError, load_config
+
+    config = load_config()  # (a config that cannot load is an error naming it)
+    for flag, what, name in given:
+        try:
+            config.resolve(name, what)
+        except ColourError as exc:
+            raise ColourError(f"{flag}: {exc.message}", hint=exc.hint) from None
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -121,6 +152,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if (args.part or args.publish) and args.version is None:
         print("error: --part and --publish need --version N (the farm job's version)", file=sys.stderr)
         return 2
+    check_colour_flags(args)
     try:
         return _render(args)
     except Cancelled:
@@ -135,6 +167,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     project, store = project_and_store(args.project)
+    apply_input_colorspace(project, args)  # for this render: the project file is not saved
     options = render_options(project, args.project, args)
     if args.publish:
         from sam3roto.pipeline.render import publish_parts
@@ -150,11 +183,19 @@ def _render(args: argparse.Namespace) -> int:
 
 def open_project_media(project: Any, project_path: str | Path) -> Any:
     """The project's media, checked against its shot; an error naming the project file and
-    the media when it cannot be opened or does not match."""
+    the media when it cannot be opened or does not match. The shot's input colour space
+    missing from the OpenColorIO config is a :class:`ColourError` of its own, naming the
+    project file (where the name is kept) and the config; a config that cannot load names
+    the config's file."""
+    from sam3roto.media.colour import ColourError
     from sam3roto.pipeline.shot import open_shot_media
 
     try:
         return open_shot_media(project)
+    except ColourError as exc:
+        if exc.path is not None:
+            raise
+        raise ColourError(exc.message, path=project_path, hint=exc.hint) from exc
     except Sam3RotoError as exc:
         raise MediaError(f"the shot's media {exc.headline}", path=project_path, hint=exc.hint) from exc
 
@@ -200,6 +241,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", help="folder holding the versions (default: the project's render folder, chosen in the "
                    "window's Export tab, else renders/ beside the project)")
     add_render_options(p)
+    add_colour_argument(p, RENDER_INPUT_COLORSPACE_HELP)  # the render never saves the project
     p.add_argument("--publish", action="store_true",
                    help="farm: check every task's frames are there, then publish --version")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

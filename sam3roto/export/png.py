@@ -83,11 +83,13 @@ class PngCombined(Exporter):
 
 
 class Postshot(Exporter):
-    """``postshot/NAME.####.png``: the plate's RGB exactly as read, plus the combined binary
+    """``postshot/NAME.####.png``: the plate's RGB (as read for sRGB plates, else in its
+    output colour space: ``plan.colorspaces["postshot"]``), plus the combined binary
     matte as alpha, straight, never premultiplied (Postshot's Gaussian-splat input, seed
     003). 8-bit plates give 8-bit PNGs; deeper plates 16-bit."""
 
-    info = ExporterInfo("postshot", ".png", "Postshot RGBA: untouched plate RGB + combined binary alpha, straight",
+    info = ExporterInfo("postshot", ".png",
+                        "Postshot RGBA: plate RGB (display-referred) + combined binary alpha, straight",
                         alpha=True, bit_depths=(8, 16), kind="sequence", per_object=False, parallel=True)
 
     def write(self, frame: FrameOutput) -> None:

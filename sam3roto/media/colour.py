@@ -77,6 +77,11 @@ class Converter:
     def identity(self) -> bool:
         return self._cpu is None
 
+    def passes(self, frame: np.ndarray) -> bool:
+        """Whether ``frame`` comes out as it goes in (so it need not be converted at all):
+        an identity on integers, or on floats when nothing is clipped."""
+        return self._cpu is None and (not self.clip or frame.dtype.kind in "ui")
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         out = to_float(frame, copy=True)
         if self._cpu is not None:
@@ -142,6 +147,20 @@ class ColourConfig:
             return enc in ("sdr-video", "data")
         return not _looks_linear(name)
 
+    def is_rec709_video(self, name: str) -> bool:
+        """Display-referred values in Rec.709 primaries (sRGB, Rec.709 camera, gamma-
+        encoded or display Rec.709), what a movie tagged Rec.709 may hold; wide-gamut
+        (P3, AP1, Rec.2020, AdobeRGB, camera gamuts) and linear or log spaces are not."""
+        if not self.has(name) or self.encoding(name) not in ("sdr-video", ""):
+            return False
+        canonical = self.resolve(name)
+        if canonical == self.model_space:
+            return True
+        words = (canonical + " " + " ".join(self.config.getColorSpace(canonical).getAliases())).lower()
+        wide = ("p3", "ap1", "2020", "adobe", "gamut", "aces", "linear", "log")
+        return ("709" in words or "srgb" in words) and not any(w in words for w in wide) and \
+            self.is_display_referred(canonical)
+
     @functools.cached_property
     def model_space(self) -> str:
         """sRGB-encoded Rec.709, the models' input space, by this config's name for it."""
@@ -196,8 +215,13 @@ class ColourConfig:
         default = str(self.config.getDefaultView(display))
         return default if default in views else (views[0] if views else "")
 
-    def display(self, src: str, display: str, view: str) -> Converter:
-        """Frames from ``src`` through ``display``/``view`` to screen values in [0, 1]."""
+    def display(self, src: str, display: str, view: str, *, fast: bool = False) -> Converter:
+        """Frames from ``src`` through ``display``/``view`` to screen values in [0, 1].
+        ``fast`` (the viewer's): the transform baked into a 65-point 3D LUT over the
+        config's log space (``compositing_log`` role: ACEScct in the ACES configs), a tenth
+        of the cost of an ACES 2.0 output transform and within 4 of 255 of it on real
+        footage (``tests/media/test_colour.py``); the exact transform when the config has no
+        log space. Renders never use it."""
         src = self.resolve(src)
         if display not in self.displays():
             raise ColourError(f"the display {display[:80]!r} is not in the OpenColorIO config {self.name!r}",
@@ -209,7 +233,28 @@ class ColourConfig:
         transform = ocio.DisplayViewTransform(src=src, display=display, view=view)
         processor = self.config.getProcessor(transform)
         plain = processor.isNoOp() or _near_identity(processor)
+        if fast and not plain:
+            baked = self._baked_display(src, display, view)
+            if baked is not None:
+                processor = baked
         return Converter(None if plain else processor, clip=True, src=src, dst=f"{display} / {view}")
+
+    def _baked_display(self, src: str, display: str, view: str) -> Any | None:
+        """``src`` -> the log space (exact, cheap) -> a tetrahedral 3D LUT of the log space
+        through ``display``/``view``; None when the config has no log space."""
+        ocio = _ocio()
+        log = self.config.getRoleColorSpace("compositing_log") if self.config.hasRole("compositing_log") else None
+        if not log or self.encoding(log) != "log":
+            return None
+        size = 65
+        axis = np.linspace(0.0, 1.0, size, dtype=np.float32)
+        lattice = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(1, -1, 3).copy()
+        self.config.getProcessor(ocio.DisplayViewTransform(src=log, display=display, view=view)) \
+            .getDefaultCPUProcessor().applyRGB(lattice)  # OCIO's 3D LUTs run blue fastest, as meshgrid "ij" does
+        lut = ocio.Lut3DTransform(gridSize=size)
+        lut.setData(np.ascontiguousarray(lattice.reshape(-1)))
+        lut.setInterpolation(ocio.INTERP_TETRAHEDRAL)
+        return self.config.getProcessor(ocio.GroupTransform([ocio.ColorSpaceTransform(src=src, dst=log), lut]))
 
     def guess(self, info: MediaInfo, from_env: bool | None = None) -> str:
         """The input colour space of media described by ``info``: the config's file rules
@@ -261,6 +306,10 @@ def _load(source: str) -> ColourConfig:
     try:
         config = ocio.Config.CreateFromFile(source)
         config.validate()
+        # no processor cache: it takes two in-memory LUTs of one size (the viewer's baked
+        # display transforms) for the same and would hand back the first one; sam3roto keeps
+        # the processors it uses itself
+        config.setProcessorCacheFlags(ocio.PROCESSOR_CACHE_OFF)
     except Exception as exc:  # OCIO raises its own Exception type for every failure
         raise ColourError(f"the OpenColorIO config could not be loaded: {str(exc)[:300]}", path=source,
                           hint=Hint(cli="set $OCIO to a valid config.ocio, or unset it to use the built-in "
@@ -283,20 +332,33 @@ def guess_input_colorspace(info: MediaInfo, config: ColourConfig | None = None) 
     return (config or load_config()).guess(info)
 
 
+#: How an output holds RGB (``output_spaces``): ``float`` values beyond [0, 1] (EXR);
+#: ``display`` 8/10/16-bit display-referred values (PNG, point colours); ``rec709``
+#: display-referred values in a file tagged Rec.709 (ProRes).
+RGB_KINDS = ("float", "display", "rec709")
+
+
 def output_spaces(config: ColourConfig, input_space: str, chosen: str | None,
-                  outputs: dict[str, bool]) -> dict[str, str]:
+                  outputs: dict[str, str]) -> dict[str, str]:
     """Output id -> the colour space its RGB is written in. ``outputs``: the RGB outputs
-    by id, True for those that hold values beyond [0, 1] (EXR). ``chosen`` (when set) is
-    used for every one; otherwise float outputs keep the input space (what comes in goes
-    out, so the RGB comps back over the plate) and integer outputs (PNG, ProRes, point
-    colours) keep it when it is display-referred, else get sRGB (a scene-linear or log
-    plate in an 8/16-bit file would be clipped or look flat)."""
-    if chosen:
-        space = config.resolve(chosen, "output colour space")
-        return dict.fromkeys(outputs, space)
-    source = config.resolve(input_space)
-    plain = source if config.is_display_referred(source) else config.model_space
-    return {k: source if holds_float else plain for k, holds_float in outputs.items()}
+    by id, each with its kind (:data:`RGB_KINDS`). Float outputs get ``chosen`` when set,
+    else the input space (what comes in goes out, so the RGB comps back over the plate).
+    Integer outputs get the same when it is display-referred, else sRGB (a scene-linear or
+    log plate in an 8/16-bit file would be clipped or look flat); a ``rec709`` output
+    (ProRes, tagged Rec.709) gets it only when it is Rec.709 display-referred video, else
+    sRGB-encoded Rec.709, so the tags stay true."""
+    wanted = config.resolve(chosen, "output colour space") if chosen else config.resolve(input_space)
+    out: dict[str, str] = {}
+    for key, kind in outputs.items():
+        if kind not in RGB_KINDS:
+            raise ValueError(f"an output's RGB kind is one of {', '.join(RGB_KINDS)}, not {kind!r}")
+        if kind == "float":
+            out[key] = wanted
+        elif kind == "display":
+            out[key] = wanted if config.is_display_referred(wanted) else config.model_space
+        else:
+            out[key] = wanted if config.is_rec709_video(wanted) else config.model_space
+    return out
 
 
 class ColourSource(FrameSource):
@@ -308,7 +370,7 @@ class ColourSource(FrameSource):
                  to_model: Converter | None = None) -> None:
         self.plate = plate
         self.config = config
-        self.input_space = config.resolve(input_space)
+        self.input_space = config.resolve(input_space, "input colour space")
         self.to_model = to_model if to_model is not None else config.to_model(self.input_space)
         info = plate.info
         extra = {**info.extra, "colorspace": self.input_space}
@@ -316,7 +378,14 @@ class ColourSource(FrameSource):
                                                                                      extra=extra)
 
     def _convert(self, frame: np.ndarray) -> np.ndarray:
-        return frame if self.to_model.identity else self.to_model(frame)
+        return frame if self.to_model.passes(frame) else self.to_model(frame)
+
+    def __getattr__(self, name: str) -> Any:
+        # what a particular reader offers beyond FrameSource (a sequence's frame_path, for
+        # errors naming the file of a frame) stays reachable through the wrapper
+        if name == "plate":
+            raise AttributeError(name)
+        return getattr(self.plate, name)
 
     def read(self, index: int) -> np.ndarray:
         return self._convert(self.plate.read(index))
@@ -349,6 +418,11 @@ def plates_of(source: FrameSource) -> tuple[FrameSource, Callable[[int], np.ndar
 
 def colour_source(plate: FrameSource, input_space: str | None = None,
                   config: ColourConfig | None = None) -> ColourSource:
-    """``plate`` wrapped for the models, its space ``input_space`` (None: guessed)."""
-    config = config or load_config()
-    return ColourSource(plate, config, input_space or config.guess(plate.info))
+    """``plate`` wrapped for the models, its space ``input_space`` (None: guessed); on an
+    error (a name the config lacks) ``plate`` is closed."""
+    try:
+        config = config or load_config()
+        return ColourSource(plate, config, input_space or config.guess(plate.info))
+    except BaseException:
+        plate.close()
+        raise

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.core.project import Project
-from sam3roto.core.project_io import renders_dir
 from sam3roto.errors import Sam3RotoError
 from sam3roto.export.registry import exporter_class
+from sam3roto.pipeline.render_table import versions_folder
 
 SPECIFICATION = "jobtemplate-2023-09"
 
@@ -75,7 +75,9 @@ def job_template(
     """The job template (a JSON-ready dict) for ``project``, to be saved in ``template_dir``
     (default: the project's folder). Paths are job parameters whose defaults are this
     machine's files written relative to the template (OpenJD joins them to its folder), so
-    a farm remaps them (path mapping) or overrides them at submission."""
+    a farm remaps them (path mapping) or overrides them at submission. ``renders``: the
+    folder holding the versions (default: where ``render`` puts them, the project's render
+    folder else ``renders/`` beside it, :func:`~sam3roto.pipeline.render_table.versions_folder`)."""
     shot = project.shot
     if shot is None:
         raise Sam3RotoError("the project has no shot", path=project_path)
@@ -85,7 +87,7 @@ def job_template(
     per_frame = [c.info.id for c in classes if c.info.parallel]
     whole = [c.info.id for c in classes if not c.info.parallel]
     project_path = Path(project_path).resolve()
-    renders = Path(renders).resolve() if renders is not None else renders_dir(project_path)
+    renders = versions_folder(project.settings, project_path, renders).resolve()
     run_py = Path(run_py).resolve() if run_py is not None else Path(__file__).resolve().parents[2] / "run.py"
     base = Path(template_dir).resolve() if template_dir is not None else project_path.parent
     numbers = [shot.frame_numbers[i] for i in shot.frame_range]

@@ -66,10 +66,15 @@ from sam3roto.post import PostResult, apply_sequence
 from sam3roto.post.keyed import KeyedPost
 from sam3roto.post.stack import finish_rgb
 
-#: Outputs that write RGB, and whether they hold values beyond [0, 1] (EXR's half floats);
-#: the others are 8/16/10-bit and get display-referred RGB (``media.colour.output_spaces``).
-#: ``exr`` writes RGB only with ``exr_rgb``. Mattes, masks, depth and normals are data.
-RGB_OUTPUTS: dict[str, bool] = {"exr": True, "png-rgba": False, "prores": False, "postshot": False, "ply": False}
+#: Outputs that write RGB, and how they hold it (``media.colour.RGB_KINDS``): EXR's half
+#: floats hold values beyond [0, 1]; the others are 8/10/16-bit and get display-referred
+#: RGB, ProRes in Rec.709 as its tags say (``media.colour.output_spaces``). ``exr``
+#: writes RGB only with ``exr_rgb``. Mattes, masks, depth and normals are data.
+RGB_OUTPUTS: dict[str, str] = {"exr": "float", "png-rgba": "display", "prores": "rec709", "postshot": "display",
+                               "ply": "display"}
+#: Outputs that write each object's cleaned-up RGB (``FrameOutput.rgb``); the others that
+#: write RGB write the plate itself (``FrameOutput.image``).
+OBJECT_RGB_OUTPUTS = ("png-rgba", "prores")
 
 
 @dataclass(frozen=True)
@@ -298,27 +303,28 @@ def _post_stream(
 
 
 class _Plates:
-    """The frames of a render in each colour space it needs: ``"analysis"`` (what the
-    post stack analyses, the models' sRGB) and each output space; each converted once from
-    the plate (the last few kept: every object's stream and every output asks for the same
-    frame). An identity conversion hands out the plate itself (no float round trip)."""
+    """The frames of a render as each reader needs them, by key: ``"analysis"`` (what the
+    post stack analyses, the models' sRGB) and one per output colour space (clipped to
+    [0, 1] for the integer outputs, so premultiplying never makes RGB brighter than its
+    alpha); each converted once from the plate (the last few kept: every object's stream
+    and every output asks for the same frame). A conversion that changes nothing hands
+    out the plate itself (no float round trip). Used from the render's own thread only."""
 
-    KEEP = 6
+    KEEP = 3
 
     def __init__(self, reader: CachedReader, converters: dict[str, Converter]) -> None:
         self.reader = reader
         self.converters = converters
         self._done: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
 
-    def get(self, space: str, index: int) -> np.ndarray:
+    def get(self, key: str, index: int) -> np.ndarray:
         plate = self.reader.get(index)
-        convert = self.converters[space]
-        if convert.identity:
+        convert = self.converters[key]
+        if convert.passes(plate):
             return plate
-        key = (space, index)
-        out = self._done.get(key)
+        out = self._done.get((key, index))
         if out is None:
-            out = self._done[key] = convert(plate)
+            out = self._done[(key, index)] = convert(plate)
             while len(self._done) > self.KEEP * len(self.converters):
                 self._done.popitem(last=False)
         return out
@@ -335,19 +341,32 @@ class _Colour:
     input_space: str
     spaces: dict[str, str]
 
+    def keys(self) -> dict[str, str]:
+        """Output id -> the key of its frames in :class:`_Plates` (its space, clipped for
+        integer outputs)."""
+        return {o: f"{space} [{'float' if RGB_OUTPUTS[o] == 'float' else 'clipped'}]"
+                for o, space in self.spaces.items()}
+
+    def converters(self) -> dict[str, Converter]:
+        """:class:`_Plates`' conversions: the analysis frames and each output key's."""
+        out = {"analysis": self.config.to_model(self.input_space)}
+        for o, key in self.keys().items():
+            out[key] = self.config.converter(self.input_space, self.spaces[o], clip=RGB_OUTPUTS[o] != "float")
+        return out
+
     def describe(self) -> dict[str, Any]:
         return {"config": self.config.name, "config_source": self.config.source, "input": self.input_space,
                 "outputs": dict(self.spaces), "analysis": self.config.model_space,
                 "data": "mattes, masks, depth, confidence and normals are data: written as computed, never converted"}
 
 
-def _frame_output(space: str | None, index: int, number: int, frames: CachedReader, plates: _Plates,
+def _frame_output(key: str | None, index: int, number: int, frames: CachedReader, plates: _Plates,
                   mattes: dict[int, np.ndarray], settings: dict[int, KeyedPost], rgb: bool,
                   depth: Any) -> FrameOutput:
-    """The frame as the outputs writing in colour space ``space`` see it (None: the plate,
-    for outputs without RGB): the image in that space and, with ``rgb``, each object's RGB
-    cleaned up on it."""
-    image = frames.get(index) if space is None else plates.get(space, index)
+    """The frame as the outputs of :class:`_Plates` key ``key`` see it (None: the plate,
+    for outputs without RGB): the image in their colour space and, with ``rgb``, each
+    object's RGB cleaned up on it."""
+    image = frames.get(index) if key is None else plates.get(key, index)
     out: dict[int, np.ndarray] = {}
     if rgb:
         for k, matte in mattes.items():
@@ -359,13 +378,16 @@ def _frame_output(space: str | None, index: int, number: int, frames: CachedRead
                        premultiplied=premultiplied, depth=depth)
 
 
-def _colour_plan(source: FrameSource, outputs: Sequence[str], options: RenderOptions) -> _Colour:
-    """Which colour space each RGB output of this render writes (names checked first)."""
+def _colour_plan(source: FrameSource, shot_space: str | None, outputs: Sequence[str],
+                 options: RenderOptions) -> _Colour:
+    """Which colour space each RGB output of this render writes (names checked first).
+    The plates' space: the source's when it is a :class:`ColourSource`, else the shot's
+    (``shot_space``), else guessed."""
     if isinstance(source, ColourSource):
         config, input_space = source.config, source.input_space
     else:
         config = load_config()
-        input_space = config.guess(source.info)
+        input_space = config.resolve(shot_space) if shot_space else config.guess(source.info)
     rgb = {o: RGB_OUTPUTS[o] for o in outputs if o in RGB_OUTPUTS and (o != "exr" or options.exr_rgb)}
     return _Colour(config, input_space, output_spaces(config, input_space, options.output_colorspace, rgb))
 
@@ -473,8 +495,7 @@ def render_job(
     models.check(s for keyed in settings.values() for s in keyed.every())
     if "prores" in options.outputs:
         check_ffmpeg(find_ffmpeg())  # found, and new enough (4.4), before any folder is made
-    colour = _colour_plan(source, options.outputs, options)
-    rgb_spaces = sorted(set(colour.spaces.values()))
+    colour = _colour_plan(source, shot.input_colorspace, options.outputs, options)
     # the post RGB (despill, edge extend, premultiply) of the objects written with RGB
     wants_rgb = any(c.info.id in ("png-rgba", "prores") for c in classes)
     numbers = _numbers(shot, options, indices)
@@ -499,9 +520,7 @@ def render_job(
     # decodes the next plates on its own thread while this one runs post (streams run a frame apart)
     plate_source, _ = plates_of(source)
     frames = CachedReader(plate_source, budget_bytes=8 * plate_source.info.frame_bytes, ahead=2, behind=2)
-    converters = {"analysis": colour.config.to_model(colour.input_space)}
-    converters.update({space: colour.config.converter(colour.input_space, space) for space in rgb_spaces})
-    plates = _Plates(frames, converters)
+    plates = _Plates(frames, colour.converters())
     published = False
     try:
         exporters = [cls(staging, plan) for cls in classes]
@@ -514,7 +533,10 @@ def render_job(
             for o in processed
         }
         # each output gets the frame in its colour space; outputs without RGB, the plate
-        by_space = {e.info.id: colour.spaces.get(e.info.id) for e in exporters}
+        keys = colour.keys()
+        by_key = {e.info.id: keys.get(e.info.id) for e in exporters}
+        # the cleaned-up RGB is made only for the frames of outputs that write it
+        rgb_keys = {by_key[o] for o in OBJECT_RGB_OUTPUTS if o in by_key} if wants_rgb else set()
         yield Progress(0, len(indices), f"render {version_name(version)}: {len(indices)} frames")
         for done, (index, number) in enumerate(zip(indices, numbers, strict=True), start=1):
             if cancel is not None:
@@ -527,12 +549,12 @@ def render_job(
                         break
             mattes = {k: r.matte for k, r in results.items()}
             frame_depth = depth.get(index) if depth_plan is not None and depth is not None else None
-            made = {space: _frame_output(space, index, number, frames, plates, mattes, settings,
-                                         wants_rgb and space is not None, frame_depth)
-                    for space in set(by_space.values())}
-            pending.extend(pool.submit(e.write, made[by_space[e.info.id]]) for e in parallel)
+            made = {key: _frame_output(key, index, number, frames, plates, mattes, settings,
+                                       key in rgb_keys, frame_depth)
+                    for key in set(by_key.values())}
+            pending.extend(pool.submit(e.write, made[by_key[e.info.id]]) for e in parallel)
             for exporter in ordered:
-                exporter.write(made[by_space[exporter.info.id]])
+                exporter.write(made[by_key[exporter.info.id]])
             while len(pending) > 2 * workers * max(1, len(parallel)):
                 pending.pop(0).result()
             yield Progress(done, len(indices), f"frame {number}")
@@ -692,6 +714,15 @@ def publish_parts(root: str | Path, version: int, expected: Sequence[int]) -> Pa
         for name, runs in m.get("untracked_frames", {}).items():
             gaps.setdefault(name, []).extend(n for a, b in runs for n in range(a, b + 1))
     merged["untracked_frames"] = {name: number_ranges(n) for name, n in sorted(gaps.items())}
+    colours = [m["colour"] for m in manifests if isinstance(m.get("colour"), dict)]
+    if colours:
+        differ = {(c.get("config"), c.get("input")) for c in colours}
+        if len(differ) > 1:
+            seen = sorted(map(str, differ))
+            raise Sam3RotoError(f"the farm tasks read the plates in different colour settings ({seen}): every task "
+                                "must use the same OpenColorIO config ($OCIO) and input colour space; re-run the "
+                                "tasks that differ", path=shared)
+        merged["colour"] = {**colours[0], "outputs": {k: v for c in colours for k, v in c.get("outputs", {}).items()}}
     merged["farm_tasks"] = len(manifests)
     merged["options"] = {**merged["options"], "outputs": list(outputs), "indices": None, "part": False}
     write_manifest(shared, merged)

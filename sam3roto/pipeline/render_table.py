@@ -6,9 +6,11 @@ from :data:`RENDER_SETTINGS` and the Export tab builds its controls from it, so 
 choices and help cannot drift apart (``tests/test_render_table.py`` checks every field is
 here and every default and range matches what ``RenderOptions`` validates).
 
-Also here, because both faces need them: where a project's renders go (the project's
-``render_folder`` setting, else ``renders/`` beside it) and frame-number text
-(``1001-1050, 1060``) for the window's frames field and the untracked-frames warnings.
+Also here, because both faces need them: which saved settings a render starts from (never
+the one-shot version and farm part, :data:`ONE_SHOT`), where a project's renders go (the
+project's ``render_folder`` setting, else ``renders/`` beside it; ``render``, ``farm`` and
+the window alike) and frame-number text (``1001-1050, 1060``) for the window's frames
+field and the untracked-frames warnings.
 
 This module is imported when the command line builds its parser, so it imports only the
 modules that define the choices, never the render job itself (post pulls in numba).
@@ -24,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto.core.pixels import COMBINE_OPS
+from sam3roto.core.project import ENTRY_HINT
 from sam3roto.core.project_io import renders_dir
+from sam3roto.errors import ProjectError
 from sam3roto.export.depth import DEPTH_ENCODINGS
 from sam3roto.export.exr import EXR_COMPRESSIONS
 from sam3roto.export.maskzip import ZIP_MODES
@@ -207,6 +211,27 @@ def window_settings() -> tuple[RenderSetting, ...]:
     return tuple(s for s in RENDER_SETTINGS if s.window)
 
 
+#: Choices for one render, never taken from the project's saved ``render`` settings (nor
+#: kept there by the window): the version number (a saved one would make the first render
+#: write it and every later one be refused as existing) and a farm part (only a farm
+#: task's command line gives it, with its version).
+ONE_SHOT = ("version", "part")
+
+
+def saved_settings(settings: Mapping[str, Any], *, part: bool = False) -> Any:
+    """The project's saved ``render`` settings (``settings["render"]``, ``{}`` when unset)
+    a render starts from: without the :data:`ONE_SHOT` choices, and for a farm part
+    (``part``) without the frames too: a farm task renders the frames its command line
+    gives, else the whole shot, never a range saved for renders from the window. A value
+    that is not a JSON object comes back as it is, for ``RenderOptions.from_dict`` to
+    report."""
+    saved = settings.get("render", {})
+    if not isinstance(saved, dict):
+        return saved
+    dropped = (*ONE_SHOT, "indices") if part else ONE_SHOT
+    return {k: v for k, v in saved.items() if k not in dropped}
+
+
 # -- where renders go ----------------------------------------------------------------------
 
 #: The project setting naming the folder holding its render versions (beside ``render``,
@@ -241,6 +266,21 @@ def render_root(settings: Mapping[str, Any], project_path: str | Path | None) ->
             return Path(project_path).resolve().parent / chosen
         return None
     return renders_dir(project_path) if project_path is not None else None
+
+
+def versions_folder(settings: Mapping[str, Any], project_path: str | Path, given: str | Path | None = None) -> Path:
+    """Where a render of the project saved at ``project_path`` puts its versions, for every
+    command that renders (``render``, ``track --render``, ``farm``): ``given`` (the
+    command's ``--out``/``--renders``), else the project's ``render_folder`` setting
+    (relative to the project file's folder), else ``renders/`` beside the project; a
+    :class:`ProjectError` naming the project file when the setting is not a folder path."""
+    if given:
+        return Path(given)
+    try:
+        root = render_root(settings, project_path)
+    except ValueError as exc:
+        raise ProjectError(f"invalid entry: {exc}", path=project_path, hint=ENTRY_HINT) from None
+    return root if root is not None else renders_dir(project_path)  # (never None: the project has a file)
 
 
 def folder_setting(folder: str | Path, project_path: str | Path | None) -> str:

@@ -39,7 +39,8 @@ def new_project(media: str | Path, input_colorspace: str | None = None) -> tuple
 def open_shot_media(project: Project) -> ColourSource:
     """Open the project's media and check that it still matches the Shot (after a relink,
     a different frame count or size would misplace every stored mask); its frames are
-    converted from the shot's input colour space for the models."""
+    converted from the shot's input colour space for the models. A shot without one (a
+    project from before colour management) gets the guess, which a save keeps."""
     if project.shot is None:
         raise ValueError("the project has no shot")
     source = open_media(project.shot.media)
@@ -50,8 +51,7 @@ def open_shot_media(project: Project) -> ColourSource:
             "media does not match the project's shot", path=shot.media,
             expected=f"{shot.frame_count} frames of {shot.width}x{shot.height}",
             found=f"{info.frame_count} frames of {info.width}x{info.height}")
-    try:
-        return colour_source(source, shot.input_colorspace)
-    except BaseException:
-        source.close()
-        raise
+    opened = colour_source(source, shot.input_colorspace)  # closes the media on an error
+    if shot.input_colorspace is None:  # a project from before colour management: the guess, kept when saved
+        shot.input_colorspace = opened.input_space
+    return opened

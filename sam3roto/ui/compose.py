@@ -86,14 +86,17 @@ def _fit(array: np.ndarray, view: View, nearest: bool = False) -> np.ndarray:
     return _resize(array[view.y0:view.y1, view.x0:view.x1], view, nearest)
 
 
-def _displayed(frame: np.ndarray, view: View, display: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+def displayed_plate(frame: np.ndarray, view: View, display: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
     """The plate as shown: fitted to the view and, with ``display`` (a colour transform
     to screen values, ``sam3roto.media.colour.Converter``), through it: the transform runs
     on the displayed pixels only, in float (the crop converted, not the frame)."""
     if display is None:
         return _fit(to_uint8(frame), view)
-    crop = to_float(frame[view.y0:view.y1, view.x0:view.x1])
-    return to_uint8(display(_resize(crop, view)))
+    crop = frame[view.y0:view.y1, view.x0:view.x1]
+    if crop.dtype == np.float16:  # OpenCV resizes no half floats
+        crop = to_float(crop)
+    # resized first in its own type (a 4K crop to the screen's pixels), converted after
+    return to_uint8(display(to_float(_resize(crop, view))))
 
 
 def _resize(crop: np.ndarray, view: View, nearest: bool = False) -> np.ndarray:
@@ -148,6 +151,7 @@ def compose(
     onion: Sequence[tuple[np.ndarray, tuple[int, int, int]]] = (),
     wipe_px: int | None = None,
     display: Callable[[np.ndarray], np.ndarray] | None = None,
+    shown: np.ndarray | None = None,
 ) -> np.ndarray:
     """``uint8 (view.height, view.width, 3)`` RGB for ``mode``.
 
@@ -163,7 +167,8 @@ def compose(
     ``(bool (H, W), colour)`` masks outlined one display pixel wide (any mode).
     ``wipe_px``: the widget column of the A/B wipe: left of it the plate, right of it
     ``mode`` (None: no wipe). ``display``: the colour transform the plate (``frame``) is
-    shown through (None: shown as it is)."""
+    shown through (None: shown as it is). ``shown``: the plate already fitted to ``view``
+    and shown through ``display`` (the viewer keeps it while only masks change)."""
     if mode not in MODES:
         raise ValueError(f"display mode must be one of {', '.join(MODES)}, got {mode!r}")
     if overlay_style not in OVERLAY_STYLES:
@@ -175,7 +180,7 @@ def compose(
 
     def base() -> np.ndarray:
         if not plate:
-            plate.append(_displayed(frame, view, display))
+            plate.append(shown if shown is not None else displayed_plate(frame, view, display))
         return plate[0]
 
     if mode in ("depth", "normals"):
@@ -190,7 +195,7 @@ def compose(
     elif mode == "edge":
         out = _edges(base(), view, layers)
     else:
-        out = _mattes(base(), view, mode, layers)
+        out = _mattes(base(), view, mode, layers, display)
     if onion:
         out = out.copy() if plate and out is plate[0] else out
         for mask, colour in onion:
@@ -217,21 +222,23 @@ def _overlay(base: np.ndarray, view: View, masks: Sequence[tuple[np.ndarray, tup
     return out
 
 
-def _mattes(base: np.ndarray, view: View, mode: str, layers: list[MatteLayer]) -> np.ndarray:
+def _mattes(base: np.ndarray, view: View, mode: str, layers: list[MatteLayer],
+            display: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """The matte view (grey) or rgba over the checkerboard of ``layers`` combined: the
-    highest matte at each pixel, with that object's RGB."""
+    highest matte at each pixel, with that object's RGB (shown through ``display`` like
+    the plate ``base``)."""
     alphas = [np.clip(_fit(layer.matte, view), 0, 1) for layer in layers]
     alpha = np.maximum.reduce(alphas) if len(alphas) > 1 else alphas[0] if alphas else \
         np.zeros(base.shape[:2], np.float32)
     if mode == "matte":
         grey = (alpha * 255 + 0.5).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
-    fg = base if not layers or layers[0].rgb is None else _fit(to_uint8(layers[0].rgb), view)
+    fg = base if not layers or layers[0].rgb is None else displayed_plate(layers[0].rgb, view, display)
     if len(layers) > 1:
         best = alphas[0]
         for layer, a in zip(layers[1:], alphas[1:], strict=True):
             wins = a > best
-            fg = np.where(wins[..., None], base if layer.rgb is None else _fit(to_uint8(layer.rgb), view), fg)
+            fg = np.where(wins[..., None], base if layer.rgb is None else displayed_plate(layer.rgb, view, display), fg)
             best = np.maximum(best, a)
     board = checkerboard(view.height, view.width).astype(np.float32)
     a = alpha[..., None]

@@ -22,7 +22,7 @@ from sam3roto.core.strokes import Stroke, TouchUp, apply_to_mask
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import ProjectError
 from sam3roto.media.cache import CachedReader
-from sam3roto.media.colour import ColourSource, plates_of
+from sam3roto.media.colour import ColourError, ColourSource, plates_of
 from sam3roto.media.source import FrameSource
 from sam3roto.pipeline.shot import new_project, open_shot_media
 
@@ -64,6 +64,9 @@ class Document(QObject):
         self.paint_mode = "add"  # brush and shape tools: "add" or "subtract" (right button: the other)
         self.paint_layer = "correction"  # see LAYERS
         self.touch_range = "frame"  # touch-ups apply to this "frame" or the "in-out" range
+        #: why the plates are read in another colour space than the project says (its
+        #: name is not in this machine's OpenColorIO config), for the window to tell
+        self.colour_note: str | None = None
         self.brush_radius = 12.0  # source pixels
         self.brush_softness = 0.0
         self.undo = QUndoStack(self)
@@ -106,9 +109,11 @@ class Document(QObject):
         """The project saved at ``path`` (its autosave's content with ``from_autosave``)."""
         project = load_project(path, from_autosave=from_autosave)
         store = open_mask_store(path, project)
-        doc = cls(project, open_shot_media(project), Path(path), store)
-        if from_autosave:
-            doc.mark_modified()  # the recovered state is not in the project file yet
+        source, note = _open_shot_media(project)
+        doc = cls(project, source, Path(path), store)
+        doc.colour_note = note
+        if from_autosave or note:
+            doc.mark_modified()  # the recovered state (or the new colour space) is not in the project file yet
         return doc
 
     @classmethod
@@ -117,7 +122,10 @@ class Document(QObject):
         from sam3roto.core.workspace import recover_unsaved
 
         project, store = recover_unsaved(unsaved)
-        return cls(project, open_shot_media(project), None, store)
+        source, note = _open_shot_media(project)
+        doc = cls(project, source, None, store)
+        doc.colour_note = note
+        return doc
 
     @property
     def title(self) -> str:
@@ -204,13 +212,13 @@ class Document(QObject):
         index = self.frame if index is None else index
         plate = self.reader.get(index)
         source = self.colour_source()
-        if source is None or source.to_model.identity:
+        if source is None or source.to_model.passes(plate):
             return plate
         key = (source.input_space, index)
         out = self._analysis.get(key)
         if out is None:
             out = self._analysis[key] = source.to_model(plate)
-            while len(self._analysis) > 8:
+            while len(self._analysis) > 4:
                 self._analysis.popitem(last=False)
         return out
 
@@ -534,6 +542,25 @@ def _add(project: Project, name: str | None) -> None:
     project.active_object = obj.id
 
 
+def _open_shot_media(project: Project) -> tuple[ColourSource, str | None]:
+    """The project's media; when its input colour space is not in the OpenColorIO config
+    (a project from another machine's config), the media with the guessed one instead
+    (set on the shot) and a sentence saying so: the project still opens."""
+    try:
+        return open_shot_media(project), None
+    except ColourError as exc:
+        shot = project.shot
+        if shot is None or not shot.input_colorspace:
+            raise
+        wanted = shot.input_colorspace
+        shot.input_colorspace = None
+        source = open_shot_media(project)
+        shot.input_colorspace = source.input_space
+        return source, (f"{exc.message}; the plates are read as {source.input_space} until you choose their "
+                        "colour space in View > Colour > Input colour space... (the project said "
+                        f"{wanted[:80]!r})")
+
+
 class _ProjectEdit(QUndoCommand):
     """An edit as a before/after pair of project states (small JSON), so undo and redo are
     exact whatever the edit touched."""
@@ -557,6 +584,10 @@ class _ProjectEdit(QUndoCommand):
         # next object must not find the undone object's masks under its id
         with self.doc.id_lock:
             self.doc.project.next_object_id = max(self.doc.project.next_object_id, restored.next_object_id)
+        if restored.shot is not None and self.doc.project.shot is not None:
+            # the input colour space is set outside the undo stack (like the render
+            # settings): undoing an edit made before it was set keeps it
+            restored.shot.input_colorspace = self.doc.project.shot.input_colorspace
         self.doc.project.shot = restored.shot
         self.doc.projectChanged.emit()
         if self.prompts_edit:

@@ -558,6 +558,8 @@ class MainWindow(QMainWindow):
             self.show_error(exc, "Cannot open")
             return False
         self.set_document(doc, discard_old=decision == "discard")
+        if doc.colour_note:
+            self.statusBar().showMessage(doc.colour_note, 30000)
         if remember is not None:
             self._remember(remember)
         self._autosave()
@@ -1021,7 +1023,7 @@ class MainWindow(QMainWindow):
             return
         if not self.export_tab.confirm_untracked(missing):
             return
-        doc.remember_render(chosen)
+        doc.remember_render(self.export_tab.kept())  # the version is for this render only
         # jobs get their own depth-cache reader: the window's is read on the GUI thread
         snapshot, store, root, path = doc.snapshot(), doc.store, self.export_tab.root(), doc.path
         shown = doc.depth_cache()

@@ -634,7 +634,9 @@ class ExportTab(QWidget):
     (what the last render from the window chose, or what was set for command-line
     renders); every change goes into those settings at once, so a save keeps it. A saved
     value a control cannot show (an output id this version lacks, a number past a field's
-    range) is kept as saved until that control is changed."""
+    range) is kept as saved until that control is changed. The version is a choice for the
+    next render only (``render_table.ONE_SHOT``): never kept in the settings, never read
+    from them."""
 
     requested = Signal()
 
@@ -724,7 +726,7 @@ class ExportTab(QWidget):
         scroll.setWidget(body)
         outer.addWidget(scroll, 1)
         self.render_button = QPushButton("Render")
-        self.render_button.clicked.connect(self.requested.emit)
+        self.render_button.clicked.connect(self._request)
         outer.addWidget(self.render_button)
         # the names the window's code and tests use
         self.start = cast(SpinBox, self.widgets["start_frame"])
@@ -838,21 +840,51 @@ class ExportTab(QWidget):
         if name == "indices" and not self._check_frames():
             return  # not a frame list: said under the field, nothing kept
         self._unshown.discard(name)
-        self.doc.remember_render(self.choices())
+        self.remember()
         if name == "version":
             self.refresh()
+
+    def kept(self) -> dict[str, Any]:
+        """:meth:`choices` without the one-shot ones (the version): what the project keeps."""
+        from sam3roto.pipeline.render_table import ONE_SHOT
+
+        return {k: v for k, v in self.choices().items() if k not in ONE_SHOT}
+
+    def remember(self) -> None:
+        """Keep the choices in the project's render settings, without the one-shot ones."""
+        self.doc.remember_render(self.kept())
+        self._forget_one_shot()
+
+    def _forget_one_shot(self) -> None:
+        """Take the one-shot choices the tab has controls for (the version) out of the
+        project's render settings: put there by a render just started (the window keeps the
+        choices it renders with) or by an older version of sam3roto."""
+        from sam3roto.pipeline.render_table import ONE_SHOT, window_settings
+
+        saved = self.doc.project.settings.get("render")
+        shown = [s.name for s in window_settings() if s.name in ONE_SHOT]
+        if isinstance(saved, dict) and any(name in saved for name in shown):
+            self.doc.project.settings["render"] = {k: v for k, v in saved.items() if k not in shown}
+            self.doc.mark_modified()
+
+    def _request(self) -> None:
+        """Render pressed: ask for a render of :meth:`choices` (the version included), then
+        take the version back out of what the project keeps."""
+        self.requested.emit()
+        self._forget_one_shot()
 
     def load_saved(self) -> None:
         """Set the controls from the project's ``render`` settings and its render folder.
         A saved value that does not fit its control leaves the control at its default and
         stays in the settings (the render uses it, and reports it when it is wrong)."""
-        from sam3roto.pipeline.render_table import RENDER_FOLDER, window_settings
+        from sam3roto.pipeline.render_table import ONE_SHOT, RENDER_FOLDER, window_settings
 
         saved = self.doc.project.settings.get("render")
         saved = saved if isinstance(saved, dict) else {}
         self._unshown = set()
         for setting in window_settings():
-            value = saved.get(setting.name, setting.default)
+            # a saved version (older files) is not a choice for this render: the next free one
+            value = setting.default if setting.name in ONE_SHOT else saved.get(setting.name, setting.default)
             if not self._show(setting, value):
                 self._show(setting, setting.default)
                 self._unshown.add(setting.name)
@@ -963,9 +995,10 @@ class ExportTab(QWidget):
         return widget.text().strip() or None
 
     def choices(self) -> dict[str, Any]:
-        """The controls as ``RenderOptions`` fields (what a render from the window uses and
-        keeps in the project): every control's value but those still showing a default in
-        place of a saved value they cannot show, and the frames while they cannot be read."""
+        """The controls as ``RenderOptions`` fields (what a render from the window uses; the
+        project keeps them but the version, :meth:`kept`): every control's value but those
+        still showing a default in place of a saved value they cannot show, and the frames
+        while they cannot be read."""
         from sam3roto.pipeline.render_table import window_settings
 
         out: dict[str, Any] = {}

@@ -33,7 +33,16 @@ from sam3roto.core.strokes import touchups_at
 from sam3roto.core.timecode import fps_label, timecode_at
 from sam3roto.core.types import BoxPrompt, PointPrompt, Prompt
 from sam3roto.errors import Sam3RotoError
-from sam3roto.ui.compose import MODES, ONION_NEXT, ONION_PREVIOUS, OVERLAY_STYLES, MatteLayer, compose, visible_view
+from sam3roto.ui.compose import (
+    MODES,
+    ONION_NEXT,
+    ONION_PREVIOUS,
+    OVERLAY_STYLES,
+    MatteLayer,
+    compose,
+    displayed_plate,
+    visible_view,
+)
 from sam3roto.ui.document import Document
 from sam3roto.ui.paint import PaintTool
 from sam3roto.ui.qimage import to_qimage
@@ -89,6 +98,7 @@ class Viewer(QWidget):
         self.display_name: str | None = None
         self.view_name: str | None = None
         self._display: tuple[Any, Any] | None = None  # (key, Converter)
+        self._plate_shown: tuple[Any, np.ndarray] | None = None  # (frame, view, transform), pixels
         if doc is not None:
             self.set_document(doc)
 
@@ -170,7 +180,7 @@ class Viewer(QWidget):
             config.default_view(display, source.input_space)
         key = (source.input_space, display, view)
         if self._display is None or self._display[0] != key:
-            self._display = (key, config.display(source.input_space, display, view))
+            self._display = (key, config.display(source.input_space, display, view, fast=True))
         convert = self._display[1]
         return None if convert.identity else convert
 
@@ -248,7 +258,15 @@ class Viewer(QWidget):
                     depth = known_depth(cache.get(doc.frame).depth, settings.depth_near_is_large)
                 post = apply(doc.image(), mask, settings, depth=depth, touchups=touchups,
                              refine_models=self._refine_models())
-                result = (post.matte, post.rgb)
+                rgb = post.rgb
+                source = doc.colour_source()
+                if rgb is not None and source is not None and not source.to_model.passes(doc.plate()):
+                    # the matte comes from the analysis frame (sRGB); the RGB is cleaned up on
+                    # the plate, as a render does, and shown through the same display transform
+                    from sam3roto.post.stack import finish_rgb
+
+                    rgb = finish_rgb(doc.plate(), post.matte, settings)
+                result = (post.matte, rgb)
             except (ValueError, TypeError) as exc:  # e.g. a depth foreground without depth: say so
                 error = str(exc)
             except Sam3RotoError as exc:  # ViTMatte weights missing: say what to install
@@ -342,7 +360,14 @@ class Viewer(QWidget):
             kwargs["onion"] = self._onion()
         if self.wipe:
             kwargs["wipe_px"] = self.wipe_column()
-        pixels = compose(doc.plate(), view, self.mode, display=self.display_transform(), **kwargs)
+        display = self.display_transform()
+        shown = None
+        if display is not None:  # a colour transform costs: keep the shown plate while only masks change
+            key = (doc.frame, view, self._display[0] if self._display is not None else None)
+            if self._plate_shown is None or self._plate_shown[0] != key:
+                self._plate_shown = (key, displayed_plate(doc.plate(), view, display))
+            shown = self._plate_shown[1]
+        pixels = compose(doc.plate(), view, self.mode, display=display, shown=shown, **kwargs)
         self._view = view
         return pixels
 

@@ -76,13 +76,14 @@ def test_exr_rgb_keeps_the_scene_linear_plate_and_png_rgba_is_srgb(exr_shot, tmp
     np.testing.assert_array_equal(alpha, mask * 65535)
 
 
-def test_a_chosen_output_colour_space_is_used_by_every_rgb_output(exr_shot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    project, store, mask = exr_shot
-    project.object(1).post = {"premultiply": True}
+def test_a_chosen_output_colour_space_and_premultiplying_over_values_above_one(exr_shot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, store, _ = exr_shot
+    project.object(1).post = {"premultiply": True, "feather_px": 6}
     result = _render(project, store, tmp_path / "out", outputs=("exr", "png-rgba"), exr_rgb=True,
                      output_colorspace="lin_rec709", indices=(0,))
     manifest = json.loads((result.folder / "manifest.json").read_text())
-    assert manifest["colour"]["outputs"] == {"exr": "Linear Rec.709 (sRGB)", "png-rgba": "Linear Rec.709 (sRGB)"}
+    # EXR takes the chosen linear space; an 8/16-bit PNG cannot hold it: sRGB
+    assert manifest["colour"]["outputs"] == {"exr": "Linear Rec.709 (sRGB)", "png-rgba": SRGB}
     assert manifest["options"]["output_colorspace"] == "lin_rec709"
     with open_shot_media(project) as source:
         plate = source.read_plate(0).astype(np.float32)
@@ -91,10 +92,42 @@ def test_a_chosen_output_colour_space_is_used_by_every_rgb_output(exr_shot, tmp_
     expected = _ocio("ACEScg", "Linear Rec.709 (sRGB)", plate).astype(np.float16).astype(np.float32)
     np.testing.assert_array_equal(rgb, expected)
     png = cv2.imread(str(result.folder / "swan" / "plate_swan_rgba_premult.1001.png"), cv2.IMREAD_UNCHANGED)
-    png = png[..., [2, 1, 0]].astype(np.float64) / 65535.0
-    linear = np.clip(_ocio("ACEScg", "Linear Rec.709 (sRGB)", plate), 0, 1)
-    assert np.abs(png[mask] - linear[mask]).max() <= 1 / 65535 + 1e-6  # premultiplied by a matte of 1 inside
-    assert np.all(png[~mask] == 0)
+    png = png[..., [2, 1, 0, 3]].astype(np.float64) / 65535.0
+    alpha = png[..., 3:]
+    # premultiplied RGB never exceeds its alpha, bright plates included (clipped, then premultiplied)
+    assert np.all(png[..., :3] <= alpha + 1 / 65535)
+    srgb = np.clip(_ocio("ACEScg", SRGB, plate), 0, 1)
+    inside = alpha[..., 0] == 1.0
+    assert inside.sum() > 1000 and np.abs(png[..., :3][inside] - srgb[inside]).max() <= 1 / 65535 + 1e-6
+    assert np.all(png[..., :3][alpha[..., 0] == 0] == 0)
+
+
+def test_premultiplied_rgba_of_a_bright_linear_plate_stays_below_alpha(tmp_path: Path) -> None:
+    import OpenEXR as exr_module
+
+    folder = tmp_path / "hot"
+    folder.mkdir()
+    hot = np.full((64, 96, 3), 4.0, np.float16)  # a light source: scene-linear 4.0
+    for i in range(2):
+        channels = {c: np.ascontiguousarray(hot[..., k]) for k, c in enumerate("RGB")}
+        with exr_module.File({"compression": exr_module.ZIP_COMPRESSION, "type": exr_module.scanlineimage},
+                             channels) as f:
+            f.write(str(folder / f"hot.{1001 + i}.exr"))
+    project, source = new_project(folder / "hot.####.exr")
+    source.close()
+    store = MaskStore(tmp_path / "masks")
+    obj = project.add_object("light")
+    obj.post = {"premultiply": True, "feather_px": 6}
+    mask = np.zeros((64, 96), bool)
+    mask[16:48, 24:72] = True
+    for i in range(2):
+        store.put(obj.id, i, mask)
+    result = _render(project, store, tmp_path / "out", outputs=("png-rgba",), indices=(0,))
+    png = cv2.imread(str(result.folder / "light" / "hot_light_rgba_premult.1001.png"), cv2.IMREAD_UNCHANGED)
+    png = png.astype(np.float64) / 65535.0
+    soft = (png[..., 3] > 0.05) & (png[..., 3] < 0.95)
+    assert soft.sum() > 50
+    np.testing.assert_allclose(png[..., :3][soft], np.repeat(png[..., 3:][soft], 3, axis=-1), atol=2 / 65535)
 
 
 def test_an_unknown_output_colour_space_writes_nothing(exr_shot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -122,3 +155,15 @@ def test_the_models_see_srgb_through_the_window_s_session(exr_shot) -> None:  # 
         assert interactive.opened == opened + 1
     finally:
         interactive.close()
+
+
+def test_a_farm_published_manifest_names_every_task_s_output_spaces(exr_shot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sam3roto.pipeline.render import publish_parts
+
+    project, store, _ = exr_shot
+    root = tmp_path / "farm"
+    _render(project, store, root, outputs=("png-rgba",), indices=(0,), part=True, version=1)
+    _render(project, store, root, outputs=("exr",), exr_rgb=True, indices=(1,), part=True, version=1)
+    final = publish_parts(root, 1, [0, 1])
+    colour = json.loads((final / "manifest.json").read_text())["colour"]
+    assert colour["outputs"] == {"png-rgba": SRGB, "exr": "ACEScg"} and colour["input"] == "ACEScg"

@@ -125,12 +125,20 @@ def test_an_unloadable_config_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
 
 def test_output_spaces_follow_the_rules() -> None:
     config = load_config()
-    rgb = {"exr": True, "png-rgba": False, "prores": False}
-    assert output_spaces(config, "ACEScg", None, rgb) == {
-        "exr": "ACEScg", "png-rgba": config.model_space, "prores": config.model_space}
-    assert output_spaces(config, "srgb_tx", None, rgb) == dict.fromkeys(rgb, config.model_space)
-    assert output_spaces(config, "ACEScct", None, {"exr": True})["exr"] == "ACEScct"
-    assert output_spaces(config, "ACEScg", "lin_rec709", rgb) == dict.fromkeys(rgb, "Linear Rec.709 (sRGB)")
+    rgb = {"exr": "float", "png-rgba": "display", "prores": "rec709"}
+    srgb = config.model_space
+    assert output_spaces(config, "ACEScg", None, rgb) == {"exr": "ACEScg", "png-rgba": srgb, "prores": srgb}
+    assert output_spaces(config, "srgb_tx", None, rgb) == dict.fromkeys(rgb, srgb)
+    assert output_spaces(config, "ACEScct", None, {"exr": "float"})["exr"] == "ACEScct"
+    # a chosen space: floats take it; integer outputs only when it is display-referred
+    assert output_spaces(config, "ACEScg", "lin_rec709", rgb) == {
+        "exr": "Linear Rec.709 (sRGB)", "png-rgba": srgb, "prores": srgb}
+    assert output_spaces(config, "ACEScg", "Gamma 2.4 Encoded Rec.709", rgb) == dict.fromkeys(
+        rgb, "Gamma 2.4 Encoded Rec.709")
+    # ProRes is tagged Rec.709: a P3 plate's ProRes is converted, its PNG keeps P3
+    p3 = output_spaces(config, "Display P3 - Display", None, rgb)
+    assert p3 == {"exr": "Display P3 - Display", "png-rgba": "Display P3 - Display", "prores": srgb}
+    assert output_spaces(config, "srgb_tx", "Camera Rec.709", {"prores": "rec709"}) == {"prores": "Camera Rec.709"}
     with pytest.raises(ColourError, match="output colour space 'nope'"):
         output_spaces(config, "ACEScg", "nope", rgb)
 
@@ -181,3 +189,19 @@ def test_colour_source_wraps_any_source() -> None:
         frame = source.read(0)
         assert frame.dtype == np.float32 and frame.min() >= 0.0 and frame.max() <= 1.0
         assert source.info.extra["colorspace"] == "ACEScct"
+
+
+def test_the_viewer_s_baked_display_transform_is_within_four_codes_on_real_frames(tmp_path: Path) -> None:
+    pattern, _ = write_exr_plates(tmp_path / "exr", count=3)
+    config = load_config()
+    with open_media(pattern) as plates:
+        frames = [plates.read(i).astype(np.float32) * np.float32(2.0) for i in range(3)]  # and a stop over
+    # two displays one after the other: each gets its own LUT (OpenColorIO's processor
+    # cache once handed the first display's back for the second)
+    for display in ("sRGB - Display", "Display P3 - Display", "sRGB - Display"):
+        view = config.default_view(display, "ACEScg")
+        fast, exact = config.display("ACEScg", display, view, fast=True), config.display("ACEScg", display, view)
+        assert not fast.identity
+        for plate in frames:
+            diff = np.abs(np.round(fast(plate) * 255) - np.round(exact(plate) * 255))
+            assert diff.max() <= 4 and diff.mean() < 0.2, (display, diff.max(), diff.mean())

@@ -47,6 +47,13 @@ def _ocio_display(plate: np.ndarray, src: str, display: str, view: str) -> np.nd
     return to_uint8(np.clip(out, 0, 1))
 
 
+def _close(shown: np.ndarray, expected: np.ndarray) -> None:
+    """The viewer's pixels are OCIO's: within 4 code values (its transform is baked into a
+    3D LUT for speed), 0.2 on average."""
+    diff = np.abs(shown.astype(int) - expected.astype(int))
+    assert diff.max() <= 4 and diff.mean() < 0.2, (diff.max(), diff.mean())
+
+
 def _shown_1to1(win: MainWindow) -> np.ndarray:
     """The viewer's pixels at 1:1 from the frame's top-left corner."""
     viewer = win.viewer
@@ -74,13 +81,13 @@ def test_exr_plates_are_shown_through_ocio_and_the_view_menu_changes_it(qtbot, e
     default_view = str(ocio.Config.CreateFromFile(BUILTIN_CONFIG).getDefaultView(display))
     shown = _shown_1to1(win)
     h, w = shown.shape[:2]
-    np.testing.assert_array_equal(shown, _ocio_display(plate[:h, :w], "ACEScg", display, default_view))
+    _close(shown, _ocio_display(plate[:h, :w], "ACEScg", display, default_view))
     # View > Colour > View transform > Un-tone-mapped, as a person picks it
     _action(win.colour_menu.view_menu, "Un-tone-mapped").trigger()
     assert win.viewer.view_name == "Un-tone-mapped"
     plain = _shown_1to1(win)
     h, w = plain.shape[:2]  # (the status message may have moved the layout by a pixel)
-    np.testing.assert_array_equal(plain, _ocio_display(plate[:h, :w], "ACEScg", display, "Un-tone-mapped"))
+    _close(plain, _ocio_display(plate[:h, :w], "ACEScg", display, "Un-tone-mapped"))
     k = min(shown.shape[1], w)
     assert np.abs(plain[:, :k].astype(int) - shown[:h, :k].astype(int)).mean() > 1  # the tone mapping showed
     assert "Un-tone-mapped" in win.statusBar().currentMessage()
@@ -92,7 +99,7 @@ def test_exr_plates_are_shown_through_ocio_and_the_view_menu_changes_it(qtbot, e
     auto = _shown_1to1(win)
     h, w = auto.shape[:2]
     p3_view = str(ocio.Config.CreateFromFile(BUILTIN_CONFIG).getDefaultView("Display P3 - Display"))
-    np.testing.assert_array_equal(auto, _ocio_display(plate[:h, :w], "ACEScg", "Display P3 - Display", p3_view))
+    _close(auto, _ocio_display(plate[:h, :w], "ACEScg", "Display P3 - Display", p3_view))
 
 
 def test_the_input_colour_space_is_chosen_by_typing_and_saved(qtbot, exr_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -152,3 +159,50 @@ def test_srgb_plates_are_shown_as_they_are(qtbot, tmp_path: Path) -> None:  # ty
     np.testing.assert_array_equal(shown, clip.frames[0][:h, :w])
     win.cancel_jobs()
     win.pools.wait()
+
+
+def test_undo_keeps_the_input_colour_space(qtbot, exr_window) -> None:  # type: ignore[no-untyped-def]
+    win = exr_window
+    doc = win.doc
+    doc.add_object("swan")
+    doc.set_input_colorspace("ACEScct")
+    win.menu_actions["undo"].trigger()
+    assert not doc.project.objects and doc.input_colorspace() == "ACEScct"
+    win.menu_actions["redo"].trigger()
+    assert doc.project.objects and doc.input_colorspace() == "ACEScct"
+
+
+def test_a_project_from_another_config_opens_with_the_guess_and_says_so(qtbot, exr_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    win = exr_window
+    win.menu_actions["save"].trigger()
+    path = tmp_path / "swan.sam3roto"
+    data = json.loads(path.read_text())
+    data["shot"]["input_colorspace"] = "Kodak 2383"
+    path.write_text(json.dumps(data))
+    assert win.open_project(path)
+    assert win.doc.input_colorspace() == "ACEScg" and win.doc.dirty
+    message = win.statusBar().currentMessage()
+    assert "'Kodak 2383' is not in the OpenColorIO config" in message and "read as ACEScg" in message
+
+
+def test_the_rgba_view_shows_cleaned_up_rgb_as_the_plate_is_shown(qtbot, exr_window) -> None:  # type: ignore[no-untyped-def]
+    win = exr_window
+    doc = win.doc
+    doc.add_object("swan")
+    obj = doc.project.objects[0]
+    mask = np.zeros((480, 854), bool)
+    mask[100:400, 100:700] = True
+    doc.store.put(obj.id, doc.frame, mask)
+    doc.set_post(obj.id, {"premultiply": True})
+    doc.masksChanged.emit()
+    win.viewer.set_mode("image")
+    plate = _shown_1to1(win).copy()
+    win.viewer.set_mode("rgba")
+    rgba = _shown_1to1(win)
+    h, w = min(plate.shape[0], rgba.shape[0]), min(plate.shape[1], rgba.shape[1])
+    inside = mask[:h, :w].copy()
+    inside[:101, :] = inside[:, :101] = False  # away from the edge (resampling)
+    diff = np.abs(rgba[:h, :w].astype(int) - plate[:h, :w].astype(int))[inside]
+    assert diff.max() <= 1

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
 )
 
+from sam3roto.cli import main
 from sam3roto.pipeline.render_table import RENDER_SETTINGS, window_settings
 from sam3roto.ui.document import Document
 from sam3roto.ui.main_window import MainWindow
@@ -235,12 +236,46 @@ def test_frames_start_frame_and_version_fields(qtbot, window, tmp_path: Path) ->
     start.setFocus()
     qtbot.keyClick(start, Qt.Key.Key_Up)
     assert start.value() == 1001 and doc.project.settings["render"]["start_frame"] == 1001
+    # the version: for the render it starts, never kept in the project (a kept one would make
+    # the next command-line render write it and every later one be refused)
     type_in(qtbot, tab.widgets["version"], "7")
-    assert doc.project.settings["render"]["version"] == 7 and tab.version.text().startswith("v007 in ")
+    assert "version" not in doc.project.settings["render"] and tab.version.text().startswith("v007 in ")
     render(qtbot, window)
     manifest = json.loads((tmp_path / "renders" / "v007" / "manifest.json").read_text())
     assert manifest["frames"]["indices"] == [1, 2] and manifest["frames"]["numbers"] == [1001, 1002]
+    assert manifest["options"]["version"] == 7
     assert "exists: the render will be refused" in tab.version.text()
+    assert "version" not in doc.project.settings["render"]
+    # the saved project: command-line renders take the next free versions and the saved frames
+    doc.save()
+    assert "version" not in json.loads(doc.path.read_text())["settings"]["render"]
+    for expected in ("v008", "v009"):
+        assert main(["render", str(doc.path), "--quiet"]) == 0
+        manifest = json.loads((tmp_path / "renders" / expected / "manifest.json").read_text())
+        assert manifest["frames"]["numbers"] == [1001, 1002]
+    # reopened, the tab offers the next free version again
+    reopened = ExportTab(Document.open_project(doc.path))
+    qtbot.addWidget(reopened)
+    assert reopened.widgets["version"].text() == "next free" and reopened.frames.text() == "1002-1003"
+    assert reopened.version.text().startswith("v010 in ")
+    reopened.doc.close()
+
+
+def test_a_version_saved_by_an_older_version_is_neither_shown_nor_kept(qtbot, tmp_path: Path, clip) -> None:
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for i, frame in enumerate(clip.frames):
+        cv2.imwrite(str(plate / f"p.{i + 1}.png"), frame[..., ::-1])
+    doc = Document.open_media(plate / "p.#.png", tmp_path / "p.sam3roto")
+    doc.project.settings["render"] = {"version": 3, "bit_depth": 8}
+    tab = ExportTab(doc)
+    qtbot.addWidget(tab)
+    assert tab.widgets["version"].text() == "next free" and tab.choices()["version"] is None
+    assert tab.version.text().startswith("v001 in ") and tab.widgets["bit_depth"].currentText() == "8"
+    tab.widgets["exr_compression"].setCurrentText("piz")
+    assert doc.project.settings["render"] == {**tab.kept(), "bit_depth": 8, "exr_compression": "piz"}
+    assert "version" not in doc.project.settings["render"] and "version" not in tab.kept()
+    doc.close()
 
 
 def test_saved_values_a_control_cannot_show_are_kept_until_it_is_changed(qtbot, tmp_path: Path, clip) -> None:
