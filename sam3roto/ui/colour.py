@@ -40,13 +40,36 @@ class InputColourDialog(QDialog):
             completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.combo.setCurrentText(current)
         layout.addWidget(self.combo)
+        self.problem = QLabel("")  # why OK did not take what was typed
+        self.problem.setWordWrap(True)
+        layout.addWidget(self.problem)
+        self.config = config
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
 
     def chosen(self) -> str:
-        return self.combo.currentText().strip()
+        """The colour space typed or picked: a name or alias of the config, or the one
+        name that contains what was typed (case aside); as typed when none or several do."""
+        text = self.combo.currentText().strip()
+        if not text or self.config.has(text):
+            return text
+        matches = [n for n in self.config.names() if text.lower() in n.lower()]
+        exact = [n for n in matches if n.lower() == text.lower()]
+        return (exact or matches)[0] if len(exact or matches) == 1 else text
+
+    def accept(self) -> None:
+        """OK takes a name the config has (or the one that contains what was typed); else
+        the dialog stays open and says why."""
+        text = self.chosen()
+        if self.config.has(text):
+            super().accept()
+            return
+        typed = self.combo.currentText().strip()
+        count = sum(typed.lower() in n.lower() for n in self.config.names()) if typed else 0
+        self.problem.setText(f"{count} colour spaces contain {typed[:60]!r}: pick one from the list" if count > 1
+                             else f"the config {self.config.name} has no colour space {typed[:60]!r}")
 
 
 class ColourMenu:

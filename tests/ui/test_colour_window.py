@@ -125,14 +125,24 @@ def test_the_input_colour_space_is_chosen_by_typing_and_saved(qtbot, exr_window,
     assert load_project(tmp_path / "swan.sam3roto").shot.input_colorspace == "Linear Rec.709 (sRGB)"
 
 
-def test_an_unknown_input_colour_space_is_said_and_changes_nothing(qtbot, exr_window) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_input_colour_space_is_said_in_the_dialog_and_changes_nothing(qtbot, exr_window) -> None:  # type: ignore[no-untyped-def]
     win = exr_window
     win.colour_menu.input_action.trigger()
     dialog = win.findChild(InputColourDialog)
-    dialog.combo.setCurrentText("Kodak 2383")
-    dialog.accept()
+    line = dialog.combo.lineEdit()
+    line.selectAll()
+    qtbot.keyClicks(line, "Kodak 2383")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert dialog.isVisible() and "has no colour space 'Kodak 2383'" in dialog.problem.text()
     assert win.doc.input_colorspace() == "ACEScg"
-    assert "'Kodak 2383' is not in the OpenColorIO config" in win.statusBar().currentMessage()
+    line.selectAll()
+    qtbot.keyClicks(line, "linear")  # several match: say so, keep the dialog
+    dialog.accept()
+    assert dialog.isVisible() and "colour spaces contain 'linear'" in dialog.problem.text()
+    line.selectAll()
+    qtbot.keyClicks(line, "acescct")  # one matches, case aside: taken
+    dialog.accept()
+    assert not dialog.isVisible() and win.doc.input_colorspace() == "ACEScct"
 
 
 def test_srgb_plates_are_shown_as_they_are(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
