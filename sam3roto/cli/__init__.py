@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sam3roto import __version__
-from sam3roto.cli import depth, everything, farm, imports, render, segment, track
+from sam3roto.cli import depth, everything, farm, imports, render, segment, serve, track
 from sam3roto.cli.common import INPUT_COLORSPACE_RUN_HELP, add_colour_argument, drive, format_numbers, indices_of
 from sam3roto.errors import Sam3RotoError
 
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     depth.add_parser(sub)
     farm.add_parser(sub)
     render.add_parser(sub)
+    serve.add_parser(sub)
     imports.add_parsers(sub)
     return parser
 

@@ -1,0 +1,1 @@
+"""The web server for annotation teams (``run.py serve``): FastAPI over the same pipeline."""

@@ -1,0 +1,673 @@
+"""``sam3roto serve``: seed 002's web app for annotation teams, on the same core.
+
+A FastAPI app (:func:`create_app`): a JSON API under ``/api/`` (documented at ``/docs``,
+``/openapi.json``) and a plain HTML/JS page at ``/``. Every request needs the access token
+(``Authorization: Bearer TOKEN``; or ``?token=TOKEN``, which on the page ``/`` also sets an
+HttpOnly cookie that the page's own requests (images, downloads) then carry).
+
+The API (every id is the server's; errors are ``{"error": ..., "hint": ...}`` with an HTTP
+status: 400 bad input, 401 no or wrong token, 404 unknown job or file, 409 the job is busy,
+413 an upload over the limit)::
+
+    GET    /api/jobs                          every job's state
+    POST   /api/jobs {"name": ...}            a new job
+    GET    /api/jobs/{id}                     its state, media, objects, queue position
+    DELETE /api/jobs/{id}                     delete it (not while queued or running)
+    PUT    /api/jobs/{id}/media?name=F        upload the media (body: the file): a movie, a ZIP of
+                                              frames or a still
+    PUT    /api/jobs/{id}/images?name=F       add one image of a sequence (body: the file) ...
+    POST   /api/jobs/{id}/images/done         ... then open them as the job's media
+    PUT    /api/jobs/{id}/labelstudio         upload a Label Studio JSON export (body); imported at
+                                              once when it has one task, else its tasks are listed
+    POST   /api/jobs/{id}/labelstudio/apply {"task": ID}   import that task
+    POST   /api/jobs/{id}/prompts {prompts file}           points/boxes (the prompts file schema)
+    GET    /api/jobs/{id}/frames/{index}.jpg[?width=W]  a frame (JPEG, the models' sRGB)
+    GET    /api/jobs/{id}/overlay/{index}.png[?width=W] the masks on it, translucent, object colours
+    POST   /api/jobs/{id}/track {"engine": "classic", "direction": "both", "mode": "all"}
+    POST   /api/jobs/{id}/render {"outputs": ["mask-zip"], "zip_mode": "single", ...}
+    POST   /api/jobs/{id}/resume              re-run what an interrupted run left (track: changed)
+    POST   /api/jobs/{id}/cancel              stop its queued or running run
+    GET    /api/jobs/{id}/renders             the versions and their files
+    GET    /api/jobs/{id}/renders/{version}/{path}   download one
+    GET    /api/engines                       the segmentation engines
+
+Runs (track, render) go to one :class:`~sam3roto.server.worker.Worker` that owns the device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+
+from sam3roto import __version__
+from sam3roto.core.jobs import CancelToken, Progress
+from sam3roto.errors import Sam3RotoError
+from sam3roto.server.store import IDLE, JobBusy, JobNotFound, JobStore
+from sam3roto.server.worker import Worker
+
+STATIC = Path(__file__).resolve().parent / "static"
+#: What an uploaded media file may be called (its suffix decides how it is opened).
+MEDIA_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".zip", ".png", ".jpg", ".jpeg", ".tif",
+                  ".tiff", ".exr")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
+_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+#: The cookie the page's requests carry the token in (set when ``/?token=`` opens it).
+COOKIE = "sam3roto_token"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """``data``: where jobs live. ``max_upload_bytes``: the largest upload (media, one
+    image, a Label Studio export). ``max_frames``: the most frames a job's media may have.
+    ``device``: the worker's device (None: the engines' default)."""
+
+    data: Path
+    max_upload_bytes: int = 8 * 1024**3
+    max_frames: int = 100_000
+    max_json_bytes: int = 256 * 1024**2
+    device: str | None = None
+
+
+class ApiError(Exception):
+    """An error answered as JSON with an HTTP status."""
+
+    def __init__(self, status: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.hint = status, message, hint
+
+
+def safe_name(name: str, suffixes: tuple[str, ...]) -> str:
+    """A file name from a client, reduced to letters, digits, ``._-`` (no folders), with a
+    suffix among ``suffixes``; an :class:`ApiError` otherwise."""
+    base = Path(str(name).replace("\\", "/")).name
+    clean = _NAME.sub("_", base).strip("._")[:120]
+    suffix = Path(clean).suffix.lower()
+    if not clean or suffix not in suffixes:
+        raise ApiError(400, f"{str(name)[:80]!r} is not a file type this server takes",
+                       hint=f"upload one of: {', '.join(suffixes)}")
+    return clean
+
+
+class Sources:
+    """Open media of recent jobs, for frames and overlays (a reader per job, used under its
+    lock: readers are not thread-safe)."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self._open: OrderedDict[str, tuple[Any, threading.Lock, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def frame(self, job_id: str, project_path: Path, index: int) -> Any:
+        from sam3roto.core.project_io import load_project
+        from sam3roto.pipeline.shot import open_shot_media
+
+        stamp = project_path.stat().st_mtime if project_path.exists() else 0.0
+        with self._lock:
+            entry = self._open.get(job_id)
+            if entry is not None and entry[2] != stamp:
+                self._close(job_id)
+                entry = None
+            if entry is None:
+                project = load_project(project_path)
+                entry = (open_shot_media(project), threading.Lock(), stamp)
+                self._open[job_id] = entry
+                while len(self._open) > self.keep:
+                    self._close(next(iter(self._open)))
+            self._open.move_to_end(job_id)
+        source, lock, _ = entry
+        with lock:
+            if not 0 <= index < source.info.frame_count:
+                raise ApiError(404, f"frame index {index} is outside 0..{source.info.frame_count - 1}")
+            return source.read(index)
+
+    def drop(self, job_id: str) -> None:
+        with self._lock:
+            self._close(job_id)
+
+    def _close(self, job_id: str) -> None:
+        entry = self._open.pop(job_id, None)
+        if entry is not None:
+            with entry[1]:
+                entry[0].close()
+
+    def close(self) -> None:
+        with self._lock:
+            for job_id in list(self._open):
+                self._close(job_id)
+
+
+class Server:
+    """The app's state: settings, token, job store, worker and open media."""
+
+    def __init__(self, settings: ServerSettings, token: str) -> None:
+        self.settings = settings
+        self.token = token
+        self.store = JobStore(settings.data)
+        self.sources = Sources()
+        self.worker = Worker(self.store, self.run)
+        self._edit = threading.Lock()  # project edits from requests (uploads, prompts, imports)
+
+    # -- runs (on the worker thread) ---------------------------------------------------------
+    def run(self, job_id: str, token: CancelToken) -> Generator[Progress, None, Any]:
+        from sam3roto.core.project_io import load_project, open_mask_store, save_project
+        from sam3roto.pipeline.shot import open_shot_media
+
+        job = self.store.get(job_id)
+        path = self.store.project_path(job_id)
+        project = load_project(path)
+        store = open_mask_store(path, project)
+        kind = job.run.get("kind")
+        with open_shot_media(project) as source:
+            if kind == "track":
+                from sam3roto.pipeline.track import track_job
+
+                options = {"device": self.settings.device} if self.settings.device else None
+                try:
+                    result = yield from track_job(project, source, store, engine=job.run.get("engine", "classic"),
+                                                  direction=job.run.get("direction", "both"),
+                                                  mode=job.run.get("mode", "all"), engine_options=options)
+                finally:
+                    save_project(project, path)  # objects a run made; the masks are already stored
+                return {"frames": len(getattr(result, "frames", []) or [])}
+            if kind == "render":
+                from sam3roto.pipeline.render import RenderOptions, render_job
+
+                options_data = {k: v for k, v in job.run.items() if k not in ("kind", "result")}
+                render = yield from render_job(project, source, store, path.parent / "renders",
+                                               RenderOptions.from_dict(options_data), project_path=path,
+                                               cancel=token)
+                return {"version": render.folder.name, "files": render.file_count}
+        raise Sam3RotoError(f"unknown run {kind!r}")
+
+    def check_idle(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job.state in ("queued", "running"):
+            raise JobBusy(f"job {job_id} is {job.state}: wait for it or cancel it")
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.sources.close()
+
+
+def create_app(settings: ServerSettings, token: str) -> Any:
+    """The FastAPI app serving ``settings.data`` to holders of ``token``."""
+    server = Server(settings, token)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> Any:
+        try:
+            yield
+        finally:  # the worker's run is cancelled (a render leaves no version), media closed
+            server.close()
+
+    app = FastAPI(title="sam3roto serve", version=__version__, lifespan=lifespan,
+                  description="Rotoscoping jobs for annotation teams: upload media and Label Studio exports, "
+                  "propagate masks, download them. Every call needs the access token (Authorization: Bearer).")
+    app.state.server = server
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=exc.status)
+
+    @app.exception_handler(Sam3RotoError)
+    async def _core_error(request: Request, exc: Sam3RotoError) -> JSONResponse:
+        status = 404 if isinstance(exc, JobNotFound) else 409 if isinstance(exc, JobBusy) else 400
+        message = exc.message if exc.path is None or str(settings.data) in str(exc.path) else exc.headline
+        return JSONResponse({"error": message, "hint": exc.hint_for("cli")}, status_code=status)
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next: Any) -> Any:
+        if request.url.path in ("/favicon.ico",):
+            return Response(status_code=404)
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else \
+            request.cookies.get(COOKIE) or request.query_params.get("token", "")
+        if not secrets.compare_digest(given.encode(), server.token.encode()):
+            if request.url.path.startswith("/api/") or request.url.path in ("/openapi.json", "/docs"):
+                return JSONResponse({"error": "no or wrong access token",
+                                     "hint": "send Authorization: Bearer TOKEN (the token serve printed at its "
+                                             "first start, in DATA/token)"}, status_code=401)
+            return HTMLResponse(_LOGIN, status_code=401)
+        response = await call_next(request)
+        if request.url.path == "/" and request.query_params.get("token"):
+            # the page's own requests (images, downloads) carry the token as a cookie; the
+            # page takes it out of the address bar
+            response.set_cookie(COOKIE, server.token, httponly=True, samesite="strict", path="/")
+        return response
+
+    async def _body_to(request: Request, target: Path, limit: int) -> int:
+        """Stream the request's body to ``target`` (a temp name, renamed at the end);
+        413 past ``limit`` bytes, nothing left behind."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"the upload is {int(declared)} bytes, over the limit of {limit}",
+                           hint="ask the server's admin for a larger --max-upload-mb")
+        partial = target.with_name(f".{target.name}.partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        size = 0
+        try:
+            with open(partial, "wb") as fh:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ApiError(413, f"the upload is over the limit of {limit} bytes",
+                                       hint="ask the server's admin for a larger --max-upload-mb")
+                    fh.write(chunk)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        if size == 0:
+            target.unlink(missing_ok=True)
+            raise ApiError(400, "the upload is empty")
+        return size
+
+    def _describe(job_id: str) -> dict[str, Any]:
+        job = server.store.get(job_id)
+        out = job.to_dict()
+        out["queue_position"] = server.worker.position(job_id)
+        path = server.store.project_path(job_id)
+        out["objects"] = []
+        if path.exists():
+            from sam3roto.core.project_io import load_project, open_mask_store
+
+            with server._edit:
+                project = load_project(path)
+                store = open_mask_store(path, project)
+                out["objects"] = [{"id": o.id, "name": o.name, "color": list(o.color),
+                                   "frames": len(store.frames(o.id)),
+                                   "keyframes": sorted({k.frame for k in project.keyframes if k.object_id == o.id})}
+                                  for o in project.objects]
+        return out
+
+    # -- pages ------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    def page() -> Any:
+        index = STATIC / "index.html"
+        if not index.is_file():
+            raise ApiError(404, "the page is not installed")
+        return FileResponse(index, media_type="text/html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Any:
+        clean = _NAME.sub("", name)
+        target = STATIC / clean
+        if clean != name or not target.is_file():
+            raise ApiError(404, "no such file")
+        return FileResponse(target)
+
+    # -- jobs -------------------------------------------------------------------------------
+    @app.get("/api/engines")
+    def engines() -> Any:
+        from sam3roto.backends.registry import engine_choices
+
+        return [{"name": name, "label": label} for name, label in engine_choices()]
+
+    @app.get("/api/jobs")
+    def jobs() -> Any:
+        return [_describe(j.id) for j in server.store.all()]
+
+    @app.post("/api/jobs", status_code=201)
+    async def new_job(request: Request) -> Any:
+        data = await _json(request, 64 * 1024, allow_empty=True)
+        name = data.get("name", "") if isinstance(data, dict) else ""
+        if not isinstance(name, str):
+            raise ApiError(400, "name must be a string")
+        return _describe(server.store.create(name).id)
+
+    @app.get("/api/jobs/{job_id}")
+    def job(job_id: str) -> Any:
+        return _describe(job_id)
+
+    @app.delete("/api/jobs/{job_id}")
+    def delete_job(job_id: str) -> Any:
+        server.sources.drop(job_id)
+        server.store.delete(job_id)
+        return {"deleted": job_id}
+
+    # -- uploads ----------------------------------------------------------------------------
+    @app.put("/api/jobs/{job_id}/media")
+    async def media(job_id: str, request: Request, name: str) -> Any:
+        server.check_idle(job_id)
+        clean = safe_name(name, MEDIA_SUFFIXES)
+        folder = server.store.folder(job_id) / "media"
+        target = folder / clean
+        await _body_to(request, target, settings.max_upload_bytes)
+        return _open_media(job_id, target, keep=[target])
+
+    @app.put("/api/jobs/{job_id}/images")
+    async def image(job_id: str, request: Request, name: str) -> Any:
+        server.check_idle(job_id)
+        clean = safe_name(name, IMAGE_SUFFIXES)
+        folder = server.store.folder(job_id) / "media" / "images"
+        count = len(list(folder.iterdir())) if folder.is_dir() else 0
+        if count >= settings.max_frames:
+            raise ApiError(413, f"the job has {count} images, the limit of frames per job")
+        size = await _body_to(request, folder / clean, settings.max_upload_bytes)
+        return {"image": clean, "bytes": size}
+
+    @app.post("/api/jobs/{job_id}/images/done")
+    def images_done(job_id: str) -> Any:
+        server.check_idle(job_id)
+        folder = server.store.folder(job_id) / "media" / "images"
+        if not folder.is_dir() or not any(folder.iterdir()):
+            raise ApiError(400, "no images uploaded yet", hint="PUT /api/jobs/{id}/images?name=F for each first")
+        return _open_media(job_id, folder, keep=[folder])
+
+    def _open_media(job_id: str, target: Path, keep: list[Path]) -> Any:
+        from sam3roto.core.project_io import save_project
+        from sam3roto.pipeline.shot import new_project
+
+        media_dir = server.store.folder(job_id) / "media"
+        path = server.store.project_path(job_id)
+        with server._edit:
+            if path.exists():
+                raise ApiError(409, "this job has its media already", hint="make a new job for other media")
+            try:
+                project, source = new_project(target)
+            except Sam3RotoError as exc:
+                _clear(media_dir, keep=[])
+                raise ApiError(400, exc.message, hint=exc.hint_for("cli")) from None
+            try:
+                info = source.info
+                if info.frame_count > settings.max_frames:
+                    _clear(media_dir, keep=[])
+                    raise ApiError(413, f"the media has {info.frame_count} frames, over this server's limit of "
+                                   f"{settings.max_frames}")
+                save_project(project, path)
+            finally:
+                source.close()
+            _clear(media_dir, keep=keep)
+            described = {"name": target.name, "frames": info.frame_count, "width": info.width, "height": info.height,
+                         "fps": f"{info.fps.numerator}/{info.fps.denominator}",
+                         "frame_numbers": [info.frame_numbers[0], info.frame_numbers[-1]],
+                         "colorspace": project.shot.input_colorspace if project.shot else None}
+            server.store.update(job_id, state="ready", media=described)
+        return _describe(job_id)
+
+    @app.put("/api/jobs/{job_id}/labelstudio")
+    async def labelstudio(job_id: str, request: Request) -> Any:
+        from sam3roto.interchange.labelstudio import read_export
+
+        server.check_idle(job_id)
+        _need_media(job_id)
+        target = server.store.folder(job_id) / "labelstudio.json"
+        await _body_to(request, target, min(settings.max_upload_bytes, settings.max_json_bytes))
+        try:
+            tasks = read_export(target)
+        except Sam3RotoError as exc:
+            target.unlink(missing_ok=True)
+            raise ApiError(400, exc.message, hint=exc.hint_for("cli")) from None
+        listed = [{"id": t.id, "summary": t.describe()} for t in tasks]
+        if len(tasks) == 1:
+            return {"tasks": listed, "imported": _apply_task(job_id, target, None)}
+        return {"tasks": listed, "imported": None}
+
+    @app.post("/api/jobs/{job_id}/labelstudio/apply")
+    async def labelstudio_apply(job_id: str, request: Request) -> Any:
+        server.check_idle(job_id)
+        data = await _json(request, 64 * 1024)
+        target = server.store.folder(job_id) / "labelstudio.json"
+        if not target.is_file():
+            raise ApiError(400, "no Label Studio export uploaded", hint="PUT /api/jobs/{id}/labelstudio first")
+        task = data.get("task") if isinstance(data, dict) else None
+        if task is None or isinstance(task, bool) or not isinstance(task, (int, str)):
+            raise ApiError(400, 'give the task to import: {"task": ID}')
+        return {"imported": _apply_task(job_id, target, task)}
+
+    def _apply_task(job_id: str, export: Path, task_id: Any) -> Any:
+        from sam3roto.core.project_io import load_project, open_mask_store, save_project
+        from sam3roto.interchange.labelstudio import choose_task, decode_task, read_export
+        from sam3roto.pipeline.interchange import apply_labelstudio
+
+        path = server.store.project_path(job_id)
+        with server._edit:
+            project = load_project(path)
+            shot = project.shot
+            if shot is None:
+                raise ApiError(400, "the job has no media yet")
+            try:
+                task = choose_task(read_export(export), task_id)
+                decoded = decode_task(task, shot.width, shot.height, shot.frame_numbers)
+            except Sam3RotoError as exc:
+                raise ApiError(400, exc.message, hint=exc.hint_for("cli")) from None
+            if not decoded.labels:
+                raise ApiError(400, f"task {task.id} has no boxes, points, brush or polygon labels to import")
+            summary = apply_labelstudio(project, open_mask_store(path, project), decoded)
+            save_project(project, path)
+        return {"task": task.id, "objects": {label: obj_id for label, obj_id in summary.objects.items()},
+                "skipped": dict(decoded.skipped)}
+
+    @app.post("/api/jobs/{job_id}/prompts")
+    async def prompts(job_id: str, request: Request) -> Any:
+        from sam3roto.core.project_io import load_project, save_project
+        from sam3roto.interchange.prompts import frame_index, read_prompts
+        from sam3roto.pipeline.interchange import ImportSummary, object_named
+
+        server.check_idle(job_id)
+        _need_media(job_id)
+        await _json(request, settings.max_json_bytes)  # JSON, checked before it is written
+        target = server.store.folder(job_id) / "prompts.json"
+        target.write_bytes(await request.body())
+        path = server.store.project_path(job_id)
+        with server._edit:
+            project = load_project(path)
+            shot = project.shot
+            if shot is None:
+                raise ApiError(400, "the job has no media yet")
+            try:
+                items = read_prompts(target, frame_numbers=shot.frame_numbers, size=(shot.width, shot.height))
+                summary = ImportSummary()
+                for item in items:
+                    obj = object_named(project, item.name, summary)
+                    for number, given in sorted(item.keyframes.items()):
+                        project.set_prompts(obj.id, frame_index(number, shot.frame_numbers, item.name), given)
+            except (Sam3RotoError, ValueError) as exc:
+                message = exc.message if isinstance(exc, Sam3RotoError) else str(exc)
+                raise ApiError(400, message) from None
+            save_project(project, path)
+        return {"objects": dict(summary.objects)}
+
+    def _need_media(job_id: str) -> None:
+        if not server.store.project_path(job_id).exists():
+            raise ApiError(400, "the job has no media yet", hint="PUT /api/jobs/{id}/media?name=F first")
+
+    # -- frames -----------------------------------------------------------------------------
+    def _fit(image: Any, width: int | None, nearest: bool = False) -> Any:
+        """``image`` at most ``width`` pixels wide (the page asks for its canvas's width)."""
+        import cv2
+
+        if width is None or width >= image.shape[1]:
+            return image
+        if width < 16:
+            raise ApiError(400, "width must be 16 or more")
+        height = max(1, round(image.shape[0] * width / image.shape[1]))
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+
+    @app.get("/api/jobs/{job_id}/frames/{index}.jpg")
+    def frame(job_id: str, index: int, width: int | None = None) -> Any:
+        import cv2
+
+        from sam3roto.core.pixels import to_uint8
+
+        server.store.get(job_id)
+        _need_media(job_id)
+        rgb = _fit(to_uint8(server.sources.frame(job_id, server.store.project_path(job_id), index)), width)
+        _, data = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
+        return Response(bytes(data), media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs/{job_id}/overlay/{index}.png")
+    def overlay(job_id: str, index: int, width: int | None = None) -> Any:
+        import cv2
+        import numpy as np
+
+        from sam3roto.core.project_io import load_project, open_mask_store
+
+        _need_media(job_id)
+        path = server.store.project_path(job_id)
+        with server._edit:
+            project = load_project(path)
+            store = open_mask_store(path, project)
+        shot = project.shot
+        if shot is None or not 0 <= index < shot.frame_count:
+            raise ApiError(404, f"frame index {index} is outside the shot")
+        rgba = np.zeros((shot.height, shot.width, 4), np.uint8)
+        for obj in project.objects:
+            mask = store.get(obj.id, index)
+            if mask is not None:
+                rgba[mask] = (*obj.color, 140)
+        _, data = cv2.imencode(".png", _fit(rgba, width, nearest=True)[..., [2, 1, 0, 3]])
+        return Response(bytes(data), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    # -- runs -------------------------------------------------------------------------------
+    @app.post("/api/jobs/{job_id}/track", status_code=202)
+    async def track(job_id: str, request: Request) -> Any:
+        from sam3roto.backends.registry import engine_class
+
+        data = await _json(request, 64 * 1024, allow_empty=True)
+        engine = data.get("engine", "classic")
+        direction = data.get("direction", "both")
+        mode = data.get("mode", "all")
+        try:
+            engine_class(str(engine))
+        except (ValueError, KeyError) as exc:
+            raise ApiError(400, str(exc)) from None
+        if direction not in ("forward", "backward", "both"):
+            raise ApiError(400, "direction must be forward, backward or both")
+        if mode not in ("all", "changed"):
+            raise ApiError(400, "mode must be all or changed")
+        _start(job_id, {"kind": "track", "engine": engine, "direction": direction, "mode": mode})
+        return _describe(job_id)
+
+    @app.post("/api/jobs/{job_id}/render", status_code=202)
+    async def render(job_id: str, request: Request) -> Any:
+        from sam3roto.pipeline.render import RenderOptions
+
+        data = await _json(request, 64 * 1024, allow_empty=True)
+        if not isinstance(data, dict):
+            raise ApiError(400, "render options must be a JSON object")
+        options = {k: v for k, v in data.items() if k not in ("part", "version")}
+        options.setdefault("outputs", ["mask-zip"])
+        try:
+            RenderOptions.from_dict(options)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        _start(job_id, {"kind": "render", **options})
+        return _describe(job_id)
+
+    @app.post("/api/jobs/{job_id}/resume", status_code=202)
+    def resume(job_id: str) -> Any:
+        job = server.store.get(job_id)
+        if job.state != "interrupted":
+            raise ApiError(409, f"job {job_id} is {job.state}, not interrupted")
+        run = {k: v for k, v in job.run.items() if k != "result"}
+        if run.get("kind") == "track":
+            run["mode"] = "changed"  # the frames it finished are kept; the rest is tracked
+        _start(job_id, run)
+        return _describe(job_id)
+
+    def _start(job_id: str, run: dict[str, Any]) -> None:
+        job = server.store.get(job_id)
+        _need_media(job_id)
+        if job.state not in IDLE:
+            raise JobBusy(f"job {job_id} is {job.state}: wait for it or cancel it")
+        server.worker.submit(job_id, run)
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel(job_id: str) -> Any:
+        job = server.store.get(job_id)
+        if not server.worker.cancel(job_id):
+            raise ApiError(409, f"job {job_id} is {job.state}: nothing to cancel")
+        return _describe(job_id)
+
+    # -- downloads --------------------------------------------------------------------------
+    @app.get("/api/jobs/{job_id}/renders")
+    def renders(job_id: str) -> Any:
+        server.store.get(job_id)
+        root = server.store.folder(job_id) / "renders"
+        out = []
+        for version in sorted(root.glob("v[0-9][0-9][0-9]*")) if root.is_dir() else []:
+            if version.is_dir():
+                files = sorted(p.relative_to(version).as_posix() for p in version.rglob("*") if p.is_file())
+                out.append({"version": version.name, "files": files})
+        return out
+
+    @app.get("/api/jobs/{job_id}/renders/{version}/{file_path:path}")
+    def download(job_id: str, version: str, file_path: str) -> Any:
+        server.store.get(job_id)
+        root = (server.store.folder(job_id) / "renders").resolve()
+        if not re.match(r"^v\d{3,7}$", version):
+            raise ApiError(404, "no such version")
+        target = (root / version / file_path).resolve()
+        if root not in target.parents or not target.is_file():
+            raise ApiError(404, "no such file")
+        return FileResponse(target, filename=target.name)
+
+    return app
+
+
+async def _json(request: Any, limit: int, allow_empty: bool = False) -> Any:
+    """The request's JSON body (at most ``limit`` bytes), or an :class:`ApiError`."""
+    body = await request.body()
+    if len(body) > limit:
+        raise ApiError(413, f"the JSON body is {len(body)} bytes, over the limit of {limit}")
+    if not body.strip():
+        if allow_empty:
+            return {}
+        raise ApiError(400, "the request needs a JSON body")
+    from sam3roto.core.safejson import loads
+
+    try:
+        return loads(body.decode("utf-8"), None)
+    except Sam3RotoError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc.message[:200]}") from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "the body is not UTF-8 text") from None
+
+
+def _clear(folder: Path, keep: list[Path]) -> None:
+    """Remove what ``folder`` holds besides ``keep`` (a media upload that failed)."""
+    if not folder.is_dir():
+        return
+    import shutil
+
+    for entry in folder.iterdir():
+        if entry in keep:
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+_LOGIN = """<!doctype html><meta charset="utf-8"><title>sam3roto</title>
+<body style="font-family:sans-serif;margin:3em">
+<h1>sam3roto</h1><p>This server needs its access token: open <code>/?token=TOKEN</code>.
+The token was printed when the server first started; it is in the file <code>token</code> of its data folder.</p>
+<form onsubmit="location.search='?token='+encodeURIComponent(this.t.value);return false">
+<input name="t" size="50" placeholder="access token" autofocus> <button>Open</button></form></body>
+"""
+
+
+def settings_from(data: str | Path, *, max_upload_mb: int | None = None, max_frames: int | None = None,
+                  device: str | None = None) -> ServerSettings:
+    """Settings from the command line's values (None: the defaults)."""
+    kwargs: dict[str, Any] = {"data": Path(data)}
+    if max_upload_mb is not None:
+        kwargs["max_upload_bytes"] = int(max_upload_mb) * 1024**2
+    if max_frames is not None:
+        kwargs["max_frames"] = int(max_frames)
+    if device:
+        kwargs["device"] = device
+    return ServerSettings(**kwargs)
+
+
