@@ -156,6 +156,8 @@ class Server:
         self.sources = Sources()
         self.worker = Worker(self.store, self.run)
         self._edit = threading.Lock()  # project edits from requests (uploads, prompts, imports)
+        self._runs = threading.Lock()  # a job's state checked and its run queued as one step
+        self._uploading: set[str] = set()  # jobs whose media is being uploaded
 
     # -- runs (on the worker thread) ---------------------------------------------------------
     def run(self, job_id: str, token: CancelToken) -> Generator[Progress, None, Any]:
@@ -271,13 +273,15 @@ def create_app(settings: ServerSettings, token: str) -> Any:
             raise ApiError(400, "the upload is empty")
         return size
 
-    def _describe(job_id: str) -> dict[str, Any]:
+    def _describe(job_id: str, objects: bool = True) -> dict[str, Any]:
+        """The job's state, its place in the queue and (``objects``) its objects with how
+        many frames have masks (the job list leaves those out: it is polled)."""
         job = server.store.get(job_id)
         out = job.to_dict()
         out["queue_position"] = server.worker.position(job_id)
         path = server.store.project_path(job_id)
         out["objects"] = []
-        if path.exists():
+        if objects and path.exists():
             from sam3roto.core.project_io import load_project, open_mask_store
 
             with server._edit:
@@ -314,7 +318,7 @@ def create_app(settings: ServerSettings, token: str) -> Any:
 
     @app.get("/api/jobs")
     def jobs() -> Any:
-        return [_describe(j.id) for j in server.store.all()]
+        return [_describe(j.id, objects=False) for j in server.store.all()]
 
     @app.post("/api/jobs", status_code=201)
     async def new_job(request: Request) -> Any:
@@ -339,10 +343,19 @@ def create_app(settings: ServerSettings, token: str) -> Any:
     async def media(job_id: str, request: Request, name: str) -> Any:
         server.check_idle(job_id)
         clean = safe_name(name, MEDIA_SUFFIXES)
-        folder = server.store.folder(job_id) / "media"
-        target = folder / clean
-        await _body_to(request, target, settings.max_upload_bytes)
-        return _open_media(job_id, target, keep=[target])
+        if server.store.project_path(job_id).exists():
+            raise ApiError(409, "this job has its media already", hint="make a new job for other media")
+        with server._runs:
+            if job_id in server._uploading:
+                raise ApiError(409, "this job's media is being uploaded")
+            server._uploading.add(job_id)
+        try:
+            target = server.store.folder(job_id) / "media" / clean
+            await _body_to(request, target, settings.max_upload_bytes)
+            return _open_media(job_id, target, keep=[target])
+        finally:
+            with server._runs:
+                server._uploading.discard(job_id)
 
     @app.put("/api/jobs/{job_id}/images")
     async def image(job_id: str, request: Request, name: str) -> Any:
@@ -576,11 +589,12 @@ def create_app(settings: ServerSettings, token: str) -> Any:
         return _describe(job_id)
 
     def _start(job_id: str, run: dict[str, Any]) -> None:
-        job = server.store.get(job_id)
         _need_media(job_id)
-        if job.state not in IDLE:
-            raise JobBusy(f"job {job_id} is {job.state}: wait for it or cancel it")
-        server.worker.submit(job_id, run)
+        with server._runs:  # two requests at once queue one run
+            job = server.store.get(job_id)
+            if job.state not in IDLE:
+                raise JobBusy(f"job {job_id} is {job.state}: wait for it or cancel it")
+            server.worker.submit(job_id, run)
 
     @app.post("/api/jobs/{job_id}/cancel")
     def cancel(job_id: str) -> Any:
