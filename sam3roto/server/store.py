@@ -24,7 +24,7 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +61,21 @@ class Job:
     run: dict[str, Any] = field(default_factory=dict)  # the last run asked: kind and its options
     progress: dict[str, Any] = field(default_factory=dict)  # done, total, message
     error: str | None = None
-    hint: str | None = None
+    advice: str | None = None  # what to do about ``error`` ("hint" in the JSON)
     media: dict[str, Any] | None = None
     queued_at: float | None = None
     updated: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "created": self.created, "state": self.state, "name": self.name, "run": self.run,
-                "progress": self.progress, "error": self.error, "hint": self.hint, "media": self.media,
+                "progress": self.progress, "error": self.error, "hint": self.advice, "media": self.media,
                 "queued_at": self.queued_at, "updated": self.updated}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
-        known = {k: data[k] for k in ("id", "created", "state", "name", "run", "progress", "error", "hint", "media",
-                                      "queued_at", "updated") if k in data}
+        known: dict[str, Any] = {k: data[k] for k in ("id", "created", "state", "name", "run", "progress", "error",
+                                                      "media", "queued_at", "updated") if k in data}
+        known["advice"] = data.get("hint")
         job = cls(**known)
         if job.state not in STATES:
             raise ValueError(f"unknown state {job.state!r}")
@@ -89,6 +90,8 @@ class JobStore:
         self.root = Path(root)
         self.jobs_dir = self.root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        # the uploads and masks of every team's jobs: for the server's user only
+        os.chmod(self.root, 0o700)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         for folder in sorted(self.jobs_dir.iterdir()):
@@ -99,6 +102,7 @@ class JobStore:
                 job = Job.from_dict(json.loads(state.read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError):
                 continue  # a damaged state file: the job is left alone, not served
+            _sweep_partials(folder)  # uploads a killed server was receiving
             if job.state == "running":  # the server stopped while it ran
                 job.state = "interrupted"
                 job.error = "the server stopped while this job ran; its finished frames are kept: resume it"
@@ -129,12 +133,14 @@ class JobStore:
             return sorted(self._jobs.values(), key=lambda j: j.created)
 
     def update(self, job_id: str, **changes: Any) -> Job:
+        """Change the job's fields and write it; a write that fails changes nothing, in
+        memory either (the error goes to the caller)."""
         with self._lock:
             job = self.get(job_id)
-            for key, value in changes.items():
-                setattr(job, key, value)
-            self._write(job)
-            return job
+            changed = replace(job, **changes)
+            self._write(changed)
+            self._jobs[job_id] = changed
+            return changed
 
     def delete(self, job_id: str) -> None:
         with self._lock:
@@ -160,6 +166,16 @@ class JobStore:
     def _write(self, job: Job) -> None:
         job.updated = time.time()
         atomic_write_text(self.folder(job.id) / "job.json", json.dumps(job.to_dict(), indent=1) + "\n")
+
+
+def _sweep_partials(folder: Path) -> None:
+    """Remove the ``.NAME.partial`` files of uploads cut off by a killed server (the
+    server that wrote them is gone: this runs when the store loads); uploads land in the
+    job's folder and its ``media/`` only (masks are not walked)."""
+    media = folder / "media"
+    for partial in [*folder.glob(".*.partial"), *(media.rglob(".*.partial") if media.is_dir() else [])]:
+        if partial.is_file():
+            partial.unlink(missing_ok=True)
 
 
 def access_token(root: str | Path) -> tuple[str, bool]:

@@ -8,6 +8,7 @@ is written to the job's state at most every half second.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -29,9 +30,12 @@ class Worker:
     def __init__(self, store: JobStore, run: Run) -> None:
         self.store = store
         self.run = run
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        # (job id, its token): an entry whose token is no longer the job's (cancelled while it
+        # waited, then queued again) is passed over, so a job never runs out of its turn
+        self._queue: queue.Queue[tuple[str, CancelToken] | None] = queue.Queue()
         self._tokens: dict[str, CancelToken] = {}
         self._lock = threading.Lock()
+        self._stopping = False
         self.current: str | None = None
         self._thread = threading.Thread(target=self._loop, name="sam3roto-serve-worker", daemon=True)
         self._thread.start()
@@ -41,13 +45,14 @@ class Worker:
     def submit(self, job_id: str, run: dict[str, Any]) -> None:
         """Queue a run of ``job_id`` (``run``: its kind and options, kept in the job)."""
         self.store.update(job_id, state="queued", run=run, progress={"done": 0, "total": 0, "message": "queued"},
-                          error=None, hint=None, queued_at=time.time())
+                          error=None, advice=None, queued_at=time.time())
         self._put(job_id)
 
     def _put(self, job_id: str) -> None:
+        token = CancelToken()
         with self._lock:
-            self._tokens[job_id] = CancelToken()
-        self._queue.put(job_id)
+            self._tokens[job_id] = token
+        self._queue.put((job_id, token))
 
     def cancel(self, job_id: str) -> bool:
         """Ask the job's run to stop (a queued one never starts); False when none waits or runs."""
@@ -58,18 +63,27 @@ class Worker:
         token.cancel()
         job = self.store.get(job_id)
         if job.state == "queued":
+            with self._lock:
+                if self._tokens.get(job_id) is token:
+                    del self._tokens[job_id]  # its entry in the queue is passed over
             self.store.update(job_id, state="cancelled", error="cancelled before it started")
         return True
 
     def position(self, job_id: str) -> int | None:
         """How many runs wait before ``job_id``'s (0: next), None when it is not queued."""
-        waiting = [j.id for j in self.store.queued()]
-        return waiting.index(job_id) if job_id in waiting else None
+        return self.waiting().get(job_id)
+
+    def waiting(self) -> dict[str, int]:
+        """Queued job id -> its place in the queue (0: next)."""
+        return {j.id: n for n, j in enumerate(self.store.queued())}
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Cancel what runs and stop the thread (server shutdown)."""
+        """Stop the thread (server shutdown): the run under way stops and is marked
+        ``interrupted`` (resumable, like after a crash); queued runs stay queued for the
+        next start."""
+        self._stopping = True
         with self._lock:
-            tokens = list(self._tokens.values())
+            tokens = [t for j, t in self._tokens.items() if j == self.current]
         for token in tokens:
             token.cancel()
         self._queue.put(None)
@@ -80,24 +94,29 @@ class Worker:
 
     def _loop(self) -> None:
         while True:
-            job_id = self._queue.get()
-            if job_id is None:
+            entry = self._queue.get()
+            if entry is None or self._stopping:
                 return
+            job_id, token = entry
             with self._lock:
-                token = self._tokens.get(job_id)
+                current = self._tokens.get(job_id)
             try:
                 job = self.store.get(job_id)
             except Sam3RotoError:
                 continue  # deleted while it waited
-            if token is None or token.cancelled or job.state != "queued":
+            if current is not token or token.cancelled or job.state != "queued":
                 continue
             self.current = job_id
             try:
                 self._drive(job_id, token)
+            except Exception as exc:  # the state could not be written (a full disk...): the next runs still run
+                with contextlib.suppress(Exception):
+                    self.store.update(job_id, state="failed", error=f"the run could not record its state: {exc}"[:500])
             finally:
                 self.current = None
                 with self._lock:
-                    self._tokens.pop(job_id, None)
+                    if self._tokens.get(job_id) is token:
+                        del self._tokens[job_id]
 
     def _drive(self, job_id: str, token: CancelToken) -> None:
         self.store.update(job_id, state="running", progress={"done": 0, "total": 0, "message": "starting"})
@@ -120,14 +139,18 @@ class Worker:
         except Cancelled:
             if job is not None:
                 job.close()
-            self.store.update(job_id, state="cancelled", error="cancelled")
+            if self._stopping:  # the server stops: resumable, like after a crash
+                self.store.update(job_id, state="interrupted",
+                                  error="the server stopped while this job ran; its finished frames are kept: "
+                                        "resume it")
+            else:
+                self.store.update(job_id, state="cancelled", error="cancelled")
             return
         except Sam3RotoError as exc:
             if job is not None:
                 job.close()
-            hint = exc.hint_for("cli")
             self.store.update(job_id, state="failed", error=exc.message if exc.path is None else exc.headline,
-                              hint=hint)
+                              advice=exc.hint_for("cli"))
             return
         except Exception as exc:  # a bug: the job fails with what happened, the server stays up
             if job is not None:

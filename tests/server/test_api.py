@@ -78,10 +78,19 @@ def ready_job(c: TestClient, n: int = 6) -> tuple[str, Any]:
 # -- the token --------------------------------------------------------------------------------
 def test_every_route_needs_the_token(client: TestClient) -> None:
     job_id = new_job(client)
-    for method, url in [("get", "/api/jobs"), ("post", "/api/jobs"), ("get", f"/api/jobs/{job_id}"),
-                        ("delete", f"/api/jobs/{job_id}"), ("put", f"/api/jobs/{job_id}/media?name=a.zip"),
-                        ("get", f"/api/jobs/{job_id}/frames/0.jpg"), ("post", f"/api/jobs/{job_id}/track"),
-                        ("get", "/openapi.json"), ("get", "/api/engines")]:
+    routes = [("get", "/api/jobs"), ("post", "/api/jobs"), ("get", f"/api/jobs/{job_id}"),
+              ("delete", f"/api/jobs/{job_id}"), ("put", f"/api/jobs/{job_id}/media?name=a.zip"),
+              ("put", f"/api/jobs/{job_id}/images?name=a.png"), ("delete", f"/api/jobs/{job_id}/images"),
+              ("post", f"/api/jobs/{job_id}/images/done"), ("put", f"/api/jobs/{job_id}/labelstudio"),
+              ("post", f"/api/jobs/{job_id}/labelstudio/apply"), ("post", f"/api/jobs/{job_id}/prompts"),
+              ("get", f"/api/jobs/{job_id}/frames/0.jpg"), ("get", f"/api/jobs/{job_id}/overlay/0.png"),
+              ("post", f"/api/jobs/{job_id}/track"), ("post", f"/api/jobs/{job_id}/render"),
+              ("post", f"/api/jobs/{job_id}/resume"), ("post", f"/api/jobs/{job_id}/cancel"),
+              ("get", f"/api/jobs/{job_id}/renders"), ("get", f"/api/jobs/{job_id}/renders/v001/a.zip"),
+              ("get", "/openapi.json"), ("get", "/docs"), ("get", "/api/engines")]
+    documented = {path for path in client.app.openapi()["paths"]}  # type: ignore[attr-defined]
+    assert len(documented) >= 16  # every API route is listed here: none left unguarded by accident
+    for method, url in routes:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}x"}):
             r = getattr(client, method)(url, headers=headers)
             assert r.status_code == 401, (method, url, r.status_code)
@@ -92,13 +101,26 @@ def test_every_route_needs_the_token(client: TestClient) -> None:
 
 
 def test_the_page_sets_a_cookie_its_own_requests_carry(client: TestClient) -> None:
-    r = client.get("/", params={"token": TOKEN})
-    assert r.status_code in (200, 404)  # 404 only while the page's files are not installed
+    r = client.get("/", params={"token": TOKEN}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"  # no token left in the address bar
     cookie = r.headers.get("set-cookie", "")
-    assert "sam3roto_token=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie.replace(
-        "Strict", "strict")
+    assert cookie.startswith("sam3roto_token_") and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    assert r.headers["referrer-policy"] == "no-referrer"
+    page = client.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
     assert client.get("/api/jobs").status_code == 200  # the cookie, no header
     assert client.get("/openapi.json").json()["info"]["title"] == "sam3roto serve"
+    # with the cookie alone, a change sent from another site's page is refused
+    r = client.post("/api/jobs", content=b"{}", headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "another site" in r.json()["error"]
+    r = client.post("/api/jobs", content=b"{}", headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    assert client.post("/api/jobs", json={}, headers={"Origin": "http://testserver"}).status_code == 201
+    # a stale cookie does not shadow a right token in the address, and a wrong one is cleared
+    client.cookies.clear()
+    client.cookies.set(cookie.split("=")[0], "stale")
+    assert client.get("/api/jobs").status_code == 401
+    assert client.get("/api/jobs", params={"token": TOKEN}).status_code == 200
 
 
 def test_the_token_file_is_made_once_and_private(tmp_path: Path) -> None:
@@ -266,8 +288,21 @@ def test_unknown_jobs_files_and_options(client: TestClient) -> None:
     assert client.get(f"/api/jobs/{job_id}/frames/99.jpg", headers=AUTH).status_code == 404
     assert client.get(f"/api/jobs/{job_id}/overlay/-1.png", headers=AUTH).status_code == 404
     assert client.get(f"/api/jobs/{job_id}/frames/1.jpg?width=3", headers=AUTH).status_code == 400
-    assert client.get(f"/api/jobs/{job_id}/renders/v001/../job.json", headers=AUTH).status_code == 404
-    assert client.get(f"/api/jobs/{job_id}/renders/v001/%2e%2e/job.json", headers=AUTH).status_code == 404
+    r = client.get(f"/api/jobs/{job_id}/frames/1.jpg?width=abc", headers=AUTH)
+    assert r.status_code == 400 and "width" in r.json()["error"]
+    r = client.get("/api/nothing-here", headers=AUTH)
+    assert r.status_code == 404 and "error" in r.json()
+    for body in (b"[1]", b'"x"'):
+        r = client.post(f"/api/jobs/{job_id}/track", content=body, headers=AUTH)
+        assert r.status_code == 400 and "JSON object" in r.json()["error"]
+    renders = Path(client.app.state.server.store.folder(job_id)) / "renders" / "v001"  # type: ignore[attr-defined]
+    renders.mkdir(parents=True)
+    (renders / "ok.txt").write_text("fine")
+    (renders / "link.json").symlink_to(renders.parents[1] / "job.json")  # a link out of the renders
+    assert client.get(f"/api/jobs/{job_id}/renders/v001/ok.txt", headers=AUTH).text == "fine"
+    for sneaky in ("%2e%2e/%2e%2e/job.json", "..%2f..%2fjob.json", "link.json", "%2fetc%2fpasswd"):
+        r = client.get(f"/api/jobs/{job_id}/renders/v001/{sneaky}", headers=AUTH)
+        assert r.status_code == 404, (sneaky, r.status_code, r.text[:80])
     assert client.get(f"/api/jobs/{job_id}/renders/x/job.json", headers=AUTH).status_code == 404
     for body, word in [({"engine": "nope"}, "nope"), ({"direction": "sideways"}, "direction"),
                        ({"mode": "some"}, "mode")]:
@@ -361,3 +396,60 @@ def test_real_blackswan_through_the_api(client: TestClient, tmp_path: Path) -> N
                 gt = cv2.imread(str(truth / f"{k:05d}.png"), cv2.IMREAD_GRAYSCALE) > 0
                 ious.append((mask & gt).sum() / max(1, (mask | gt).sum()))
         assert min(ious) > 0.5, ious
+
+
+def test_limits_on_prompts_json_bodies_and_staged_images(client: TestClient) -> None:
+    job_id, _ = ready_job(client)
+    many = {"objects": [{"name": "x", "keyframes": [{"frame": 1, "points": [[5, 5]] * 10_001}]}]}
+    r = client.post(f"/api/jobs/{job_id}/prompts", json=many, headers=AUTH)
+    assert r.status_code == 413 and "10001 points and boxes" in r.json()["error"]
+    r = client.post("/api/jobs", content=b'{"name": "' + b"x" * 100_000 + b'"}', headers=AUTH)
+    assert r.status_code == 413 and "over the limit" in r.json()["error"]
+    # images after the media is open: refused (they would change the shot under its masks)
+    r = client.put(f"/api/jobs/{job_id}/images", params={"name": "f.0007.png"}, content=b"x", headers=AUTH)
+    assert r.status_code == 409
+    assert client.delete(f"/api/jobs/{job_id}/images", headers=AUTH).status_code == 409
+    # a set of images that was stopped is forgotten before the next set
+    other = new_job(client)
+    _, clip = frames_zip(3)
+    _, data = cv2.imencode(".png", clip.frames[0][..., ::-1])
+    client.put(f"/api/jobs/{other}/images", params={"name": "stale.0001.png"}, content=bytes(data), headers=AUTH)
+    assert client.delete(f"/api/jobs/{other}/images", headers=AUTH).status_code == 200
+    r = client.post(f"/api/jobs/{other}/images/done", headers=AUTH)
+    assert r.status_code == 400 and "no images" in r.json()["error"]
+
+
+def test_the_worker_goes_on_when_a_run_cannot_record_its_state(tmp_path: Path) -> None:
+    from sam3roto.core.jobs import Progress
+    from sam3roto.server.worker import Worker
+
+    store = JobStore(tmp_path / "data")
+    a, b = store.create("a"), store.create("b")
+    ran: list[str] = []
+
+    def run(job_id: str, token: Any) -> Any:
+        ran.append(job_id)
+        yield Progress(1, 1, "one")
+        return {"ok": True}
+
+    real = store.update
+    failed = []
+
+    def flaky(job_id: str, **changes: Any) -> Any:
+        if job_id == a.id and changes.get("state") == "running" and not failed:
+            failed.append(1)
+            raise OSError(28, "No space left on device")
+        return real(job_id, **changes)
+
+    store.update = flaky  # type: ignore[method-assign]
+    worker = Worker(store, run)
+    try:
+        worker.submit(a.id, {"kind": "test"})
+        worker.submit(b.id, {"kind": "test"})
+        end = time.monotonic() + 10
+        while store.get(b.id).state != "done" and time.monotonic() < end:
+            time.sleep(0.05)
+        assert store.get(b.id).state == "done" and ran == [b.id]
+        assert store.get(a.id).state == "failed" and "could not record" in (store.get(a.id).error or "")
+    finally:
+        worker.stop()

@@ -50,10 +50,19 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
-def get(url: str, token: str | None = None) -> tuple[int, bytes, dict[str, str]]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def get(url: str, token: str | None = None, *, follow: bool = True,
+        cookie: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if cookie:
+        headers["Cookie"] = cookie
+    opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(request, timeout=10) as r:
+        with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as r:
             return r.status, r.read(), dict(r.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers)
@@ -69,8 +78,12 @@ def test_serve_prints_the_token_once_and_guards_everything(tmp_path: Path) -> No
         status, body, _ = get(f"{base}/api/jobs")
         assert status == 401 and "access token" in json.loads(body)["error"]
         assert get(f"{base}/api/jobs", token)[:2] == (200, b"[]")
-        status, body, headers = get(f"{base}/?token={token}")
-        assert status == 200 and b"<html" in body.lower() and "sam3roto_token=" in headers.get("set-cookie", "")
+        status, body, headers = get(f"{base}/?token={token}", follow=False)
+        assert status == 303 and headers.get("location") == "/"
+        cookie = headers.get("set-cookie", "").split(";")[0]
+        assert cookie.startswith("sam3roto_token_")
+        status, body, _ = get(f"{base}/", cookie=cookie)
+        assert status == 200 and b"<html" in body.lower()
         status, body, _ = get(f"{base}/")
         assert status == 401 and b"access token" in body
         assert get(f"{base}/docs", token)[0] == 200
