@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -14,16 +11,11 @@ import pytest
 import torch  # noqa: F401
 import transformers  # noqa: F401
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "sam3_speed.py"
+from tests.benchload import load_bench
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_sam3_speed", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("sam3_speed")
 
 
 def test_synthetic_clip_boxes_hold_the_discs() -> None:

@@ -15,6 +15,17 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return (np.clip(np.nan_to_num(rgb), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def to_float(rgb: np.ndarray) -> np.ndarray:
+    """Any delivered frame as C-contiguous ``float32``, same shape: integers scaled to
+    [0, 1] (uint8 by 255, uint16 by 65535), floats as they are (float32 input may come back
+    as the same array)."""
+    if rgb.dtype == np.uint8:
+        return np.multiply(rgb, np.float32(1.0 / 255.0), dtype=np.float32)
+    if rgb.dtype == np.uint16:
+        return np.multiply(rgb, np.float32(1.0 / 65535.0), dtype=np.float32)
+    return np.ascontiguousarray(rgb, dtype=np.float32)
+
+
 #: How masks of several objects combine into one.
 COMBINE_OPS = ("union", "intersection", "difference", "xor")
 

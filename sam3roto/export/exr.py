@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sam3roto.core.pixels import to_float
 from sam3roto.export.base import Exporter, ExporterInfo, FrameOutput
 from sam3roto.export.naming import write_error
 
@@ -31,15 +32,6 @@ def _compression(name: str) -> object:
     if name not in table:
         raise ValueError(f"EXR compression must be one of {', '.join(EXR_COMPRESSIONS)}, got {name!r}")
     return table[name]
-
-
-def plate_to_float(image: np.ndarray) -> np.ndarray:
-    """The plate as ``float32`` in its own scale: integers to [0, 1], floats unchanged."""
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255.0)
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / np.float32(65535.0)
-    return image.astype(np.float32, copy=False)
 
 
 def write_exr(path: Path, channels: dict[str, np.ndarray], compression: str, attributes: dict[str, str]) -> None:
@@ -69,7 +61,7 @@ class ExrLayers(Exporter):
     def write(self, frame: FrameOutput) -> None:
         channels: dict[str, np.ndarray] = {}
         if self.plan.exr_rgb:
-            rgb = plate_to_float(frame.image).astype(np.float16)
+            rgb = to_float(frame.image).astype(np.float16)
             for i, name in enumerate("RGB"):
                 channels[name] = np.ascontiguousarray(rgb[..., i])
         for obj in self.plan.objects:

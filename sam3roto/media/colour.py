@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from sam3roto.core.pixels import to_float
 from sam3roto.errors import Hint, Sam3RotoError
 from sam3roto.media.source import FrameSource, MediaInfo
 
@@ -83,7 +84,9 @@ class Converter:
         return self._cpu is None and (not self.clip or frame.dtype.kind in "ui")
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        out = to_float(frame, copy=True)
+        out = to_float(frame)
+        if np.shares_memory(out, frame):  # converted in place below: never the caller's frame
+            out = out.copy()
         if self._cpu is not None:
             self._cpu.applyRGB(out)
         if self.clip:
@@ -93,16 +96,6 @@ class Converter:
 
     def __repr__(self) -> str:
         return f"Converter({self.src!r} -> {self.dst!r}{', identity' if self.identity else ''})"
-
-
-def to_float(frame: np.ndarray, *, copy: bool = False) -> np.ndarray:
-    """``float32``, C-contiguous, integers scaled to [0, 1], floats as they are."""
-    if frame.dtype == np.uint8:
-        return frame.astype(np.float32) * np.float32(1.0 / 255.0)
-    if frame.dtype == np.uint16:
-        return frame.astype(np.float32) * np.float32(1.0 / 65535.0)
-    out = np.ascontiguousarray(frame, dtype=np.float32)
-    return out.copy() if copy and (out is frame or np.shares_memory(out, frame)) else out
 
 
 @dataclass(frozen=True)

@@ -368,12 +368,12 @@ def _frame_output(key: str | None, index: int, number: int, frames: CachedReader
     object's RGB cleaned up on it."""
     image = frames.get(index) if key is None else plates.get(key, index)
     out: dict[int, np.ndarray] = {}
+    here = {k: settings[k].at(index) for k in mattes}
     if rgb:
         for k, matte in mattes.items():
-            here = settings[k].at(index)
             # objects whose settings change no RGB carry the image itself (no float round trip)
-            out[k] = finish_rgb(image, matte, here) if here.changes_rgb else image
-    premultiplied = {k: settings[k].at(index).premultiply and settings[k].at(index).changes_rgb for k in mattes}
+            out[k] = finish_rgb(image, matte, here[k]) if here[k].changes_rgb else image
+    premultiplied = {k: here[k].premultiply and here[k].changes_rgb for k in mattes}
     return FrameOutput(index=index, number=number, image=image, mattes=mattes, rgb=out,
                        premultiplied=premultiplied, depth=depth)
 

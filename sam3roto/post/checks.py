@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from sam3roto.core.pixels import to_float
+
 
 def _check_2d(array: np.ndarray, name: str, dtype: type, wanted: str) -> np.ndarray:
     if not isinstance(array, np.ndarray):
@@ -77,8 +79,4 @@ def to_float_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Any source frame (``uint8``, ``uint16``, float) as ``float32 (H, W, 3)`` in [0, 1] for
     integer input (float input is passed through as float32)."""
     check_rgb_source(image, name)
-    if image.dtype == np.uint8:
-        return np.multiply(image, np.float32(1.0 / 255.0), dtype=np.float32)
-    if image.dtype == np.uint16:
-        return np.multiply(image, np.float32(1.0 / 65535.0), dtype=np.float32)
-    return image.astype(np.float32, copy=False)
+    return to_float(image)

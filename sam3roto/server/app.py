@@ -446,12 +446,17 @@ def create_app(settings: ServerSettings, token: str) -> Any:
         return {"deleted": job_id}
 
     # -- uploads ----------------------------------------------------------------------------
-    @app.put("/api/jobs/{job_id}/media")
-    async def media(job_id: str, request: Request, name: str) -> Any:
+    def _media_name(job_id: str, name: str, suffixes: tuple[str, ...]) -> str:
+        """The safe name of a media upload to a job that takes one (idle, no media yet)."""
         server.check_idle(job_id)
-        clean = safe_name(name, MEDIA_SUFFIXES)
+        clean = safe_name(name, suffixes)
         if server.store.project_path(job_id).exists():
             raise ApiError(409, "this job has its media already", advice="make a new job for other media")
+        return clean
+
+    @app.put("/api/jobs/{job_id}/media")
+    async def media(job_id: str, request: Request, name: str) -> Any:
+        clean = _media_name(job_id, name, MEDIA_SUFFIXES)
         server.begin_upload(job_id)
         try:
             target = server.store.folder(job_id) / "media" / clean
@@ -462,10 +467,7 @@ def create_app(settings: ServerSettings, token: str) -> Any:
 
     @app.put("/api/jobs/{job_id}/images")
     async def image(job_id: str, request: Request, name: str) -> Any:
-        server.check_idle(job_id)
-        clean = safe_name(name, IMAGE_SUFFIXES)
-        if server.store.project_path(job_id).exists():
-            raise ApiError(409, "this job has its media already", advice="make a new job for other media")
+        clean = _media_name(job_id, name, IMAGE_SUFFIXES)
         folder = server.store.folder(job_id) / "media" / "images"
         count = sum(1 for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else 0
         if count >= settings.max_frames:

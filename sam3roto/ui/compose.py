@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from sam3roto.core.pixels import to_uint8
-from sam3roto.media.colour import to_float
+from sam3roto.core.pixels import to_float, to_uint8
 
 MODES = ("image", "overlay", "matte", "rgba", "edge", "depth", "normals")
 OVERLAY_STYLES = ("fill", "outline", "both")

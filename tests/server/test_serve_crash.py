@@ -5,33 +5,20 @@ it; a run that was still ``queued`` is queued again and finishes by itself."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "serve_load.py"
+from tests.benchload import load_bench
 
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_serve_load", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-serve_load = sys.modules.get("bench_serve_load") or _load_bench()
+serve_load = load_bench("serve_load")
 
 #: frames, width, height: the classical engine takes a few seconds over it on 2 cores
 LONG = (120, 320, 240)

@@ -9,32 +9,19 @@ Plus ``bench/serve_load.py`` in a quick mode (its RESULT line, nothing lost)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "serve_load.py"
+from tests.benchload import load_bench
 
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_serve_load", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-serve_load = sys.modules.get("bench_serve_load") or _load_bench()
+serve_load = load_bench("serve_load")
 
 CLIENTS = 20
 TRACKERS = 5  # clients that start a track run at the same moment
